@@ -1,0 +1,50 @@
+# FedImpute developer commands. Needs only Python 3.11+ and make: `make install` bootstraps uv
+# into .tools/ and every dependency into .venv/ from the committed lock file.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install up test lint format typecheck check bench seed clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml */pyproject.toml
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed ## install everything into .venv (nothing else)
+
+up: install ## start the whole fleet (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)
+	$(PY) scripts/fleet.py up
+
+test: install ## run every test against real Postgres and Redis
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## everything CI runs
+
+seed: install ## register the real public imputation services (inactive) in the registry database
+	$(PY) -m service_registry.seed
+
+bench: install
+	$(PY) bench/health_sweep.py
+
+clean:
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache
