@@ -1,0 +1,306 @@
+"""Verifying who is calling: user access tokens and service tokens (DESIGN.md §4).
+
+user-service signs JWTs with an asymmetric key and publishes the public keys as a JWKS. Every
+service verifies every token itself (never trusting a header set by the gateway):
+
+- :class:`JWKSCache` fetches the JWKS, caches it, and refetches when a token names a ``kid`` it
+  does not know (key rotation), at most once per ``min_refresh_seconds`` so random ``kid``s
+  cannot make us hammer user-service.
+- :class:`TokenVerifier` accepts only RS256/ES256 (so ``alg: none`` and HS256-with-the-public-key
+  forgeries fail), checks issuer, audience, expiry and the ``typ`` claim.
+- FastAPI dependencies: ``CurrentUser`` (a user's access token), ``ServiceCaller`` (a service
+  token whose audience is this service: the only way into ``/internal/...`` routes), and the
+  factories :func:`require_roles` and :func:`require_scopes`.
+
+Token claims (the contract user-service implements):
+- access: ``iss``, ``aud`` (= the platform audience), ``sub`` (user UUID), ``typ="access"``,
+  ``roles``, ``scopes``, ``iat``, ``exp``, ``jti``; header ``kid``.
+- service: ``iss``, ``aud`` (= the callee's service name), ``sub="service:<caller>"``,
+  ``typ="service"``, ``iat``, ``exp``, ``jti``; header ``kid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+
+from fedimpute_shared.context import user_id_var
+from fedimpute_shared.problems import Forbidden, ServiceUnavailable, Unauthorized
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("RS256", "ES256")
+_KTY_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}
+CLOCK_LEEWAY_SECONDS = 30
+
+
+class TokenError(Exception):
+    """A token that must be refused; the message is safe to show to the client."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller of a request."""
+
+    subject: str
+    token_type: str
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    token_id: str | None = None
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        """The user's UUID (access tokens only)."""
+        return uuid.UUID(self.subject)
+
+    @property
+    def service_name(self) -> str | None:
+        """The calling service's name for service tokens (``sub="service:<name>"``)."""
+        prefix = "service:"
+        return self.subject.removeprefix(prefix) if self.subject.startswith(prefix) else None
+
+    @property
+    def is_service(self) -> bool:
+        return self.token_type == "service"
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+class JWKSCache:
+    """The issuer's public keys by ``kid``, fetched over HTTP and cached."""
+
+    def __init__(
+        self,
+        url: str,
+        client: httpx.AsyncClient,
+        *,
+        ttl_seconds: float = 300,
+        min_refresh_seconds: float = 10,
+    ) -> None:
+        self.url = url
+        self._client = client
+        self._ttl = ttl_seconds
+        self._min_refresh = min_refresh_seconds
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> dict[str, Any]:
+        """The JWK for ``kid``; refetches when stale or when ``kid`` is unknown."""
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._ttl
+        unknown_and_refreshable = (
+            kid not in self._keys and now - self._fetched_at > self._min_refresh
+        )
+        if stale or unknown_and_refreshable:
+            await self._refresh()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise TokenError("token signed with an unknown key") from None
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at <= self._min_refresh:
+                return  # another request refreshed while we waited
+            try:
+                response = await self._client.get(self.url)
+                response.raise_for_status()
+                keys = response.json()["keys"]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("could not fetch JWKS from %s: %s", self.url, exc)
+                if not self._keys:
+                    raise ServiceUnavailable(
+                        "token keys are unavailable; try again shortly"
+                    ) from exc
+                return  # keep serving the keys we have
+            self._keys = {k["kid"]: k for k in keys if isinstance(k, dict) and "kid" in k}
+            self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    """Checks signature, algorithm, issuer, audience, expiry and token type."""
+
+    def __init__(self, jwks: JWKSCache, *, issuer: str, audience: str, service_name: str) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.service_name = service_name
+
+    async def verify_access(self, token: str) -> Principal:
+        """A user's access token for the platform audience."""
+        return await self._verify(token, audience=self.audience, token_type="access")
+
+    async def verify_service(self, token: str) -> Principal:
+        """A service token addressed to this service."""
+        return await self._verify(token, audience=self.service_name, token_type="service")
+
+    async def _verify(self, token: str, *, audience: str, token_type: str) -> Principal:
+        header = _unverified_header(token)
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise TokenError("token algorithm not accepted")
+        if not isinstance(kid, str):
+            raise TokenError("token has no key id")
+        key = await self.jwks.get(kid)
+        if key.get("kty") != _KTY_FOR_ALG[alg] or key.get("alg", alg) != alg:
+            raise TokenError("token algorithm does not match its key")
+        claims = _decode(token, key, alg=alg, audience=audience, issuer=self.issuer)
+        if claims.get("typ") != token_type:
+            raise TokenError(f"expected a {token_type} token")
+        return _principal(claims)
+
+
+def _unverified_header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except JWTError:
+        raise TokenError("malformed token") from None
+    if not isinstance(header, dict):
+        raise TokenError("malformed token")
+    return header
+
+
+def _decode(
+    token: str, key: dict[str, Any], *, alg: str, audience: str, issuer: str
+) -> dict[str, Any]:
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_sub": True,
+                "leeway": CLOCK_LEEWAY_SECONDS,
+            },
+        )
+    except ExpiredSignatureError:
+        raise TokenError("token has expired") from None
+    except JWTClaimsError as exc:
+        raise TokenError(f"token claims are invalid: {exc}") from None
+    except JWTError:
+        raise TokenError("token signature is invalid") from None
+    return dict(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    def as_set(name: str) -> frozenset[str]:
+        value = claims.get(name) or []
+        return frozenset(str(v) for v in value) if isinstance(value, list) else frozenset()
+
+    return Principal(
+        subject=str(claims["sub"]),
+        token_type=str(claims["typ"]),
+        roles=as_set("roles"),
+        scopes=as_set("scopes"),
+        token_id=claims.get("jti"),
+        claims=claims,
+    )
+
+
+# ------------------------------------------------------------------ FastAPI dependencies
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from user-service (JWT).")
+
+
+def _verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.state.token_verifier
+    return verifier
+
+
+def _token_from(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token")
+    return credentials.credentials
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The user behind a valid access token, else 401."""
+    try:
+        principal = await _verifier(request).verify_access(_token_from(credentials))
+        _ = principal.user_id  # sub must be a UUID for a user token
+    except (TokenError, ValueError) as exc:
+        raise Unauthorized(str(exc) if isinstance(exc, TokenError) else "invalid subject") from None
+    user_id_var.set(principal.subject)
+    return principal
+
+
+async def service_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The service behind a valid service token addressed to us, else 401.
+
+    A user's access token fails here too (wrong ``typ`` and audience): internal routes are for
+    services only.
+    """
+    token = _token_from(credentials)
+    try:
+        return await _verifier(request).verify_service(token)
+    except TokenError as exc:
+        raise Unauthorized(str(exc)) from None
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+ServiceCaller = Annotated[Principal, Depends(service_caller)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the current user must hold one of ``roles`` (403 otherwise)."""
+
+    async def check(user: CurrentUser) -> Principal:
+        if not user.has_role(*roles):
+            raise Forbidden(f"this action needs one of the roles: {', '.join(roles)}")
+        return user
+
+    return check
+
+
+def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the token must carry every one of ``scopes`` (403 otherwise)."""
+
+    async def check(user: CurrentUser) -> Principal:
+        missing = [s for s in scopes if not user.has_scope(s)]
+        if missing:
+            raise Forbidden(f"this token lacks the scope(s): {', '.join(missing)}")
+        return user
+
+    return check
+
+
+def require_services(*names: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the calling service must be one of ``names`` (403 otherwise)."""
+
+    async def check(caller: ServiceCaller) -> Principal:
+        if caller.service_name not in names:
+            raise Forbidden("this internal endpoint is not open to the calling service")
+        return caller
+
+    return check

@@ -1,0 +1,97 @@
+"""Settings every service shares, read from the environment (pydantic-settings).
+
+Each service subclasses :class:`ServiceSettings`, adds its own fields and sets ``service_name``.
+Secrets have development defaults so `make up` works out of the box; :meth:`ServiceSettings.
+refuse_default_secrets` makes a production start fail loudly if one of them is still in use.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach production. A secret equal to one of these, or shorter than
+# MIN_SECRET_LENGTH, is refused when ENVIRONMENT=production.
+DEFAULT_SECRET_MARKERS = ("change-me", "dev-", "development", "insecure", "secret", "password")
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    """Where a service runs; only ``production`` enforces the secret guard."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DefaultSecretError(ValueError):
+    """A production service was configured with a development default secret."""
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings: identity of the service, its database, Redis, token trust and logs."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    service_name: str = "service"
+    service_version: str = "0.1.0"
+    environment: Environment = Environment.DEVELOPMENT
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = Field(default=10, ge=1)
+    redis_url: str | None = None
+
+    # Token trust (user-service issues; every service verifies itself, see DESIGN.md §4).
+    jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
+    jwt_issuer: str = "fedimpute-user-service"
+    jwt_audience: str = "fedimpute-api"
+    jwks_cache_seconds: int = Field(default=300, ge=1)
+
+    # This service's own client credentials, used to obtain service tokens for outbound calls.
+    user_service_url: str = "http://127.0.0.1:8001"
+    service_client_secret: SecretStr = SecretStr("dev-service-secret-change-me")
+
+    # Signs pagination cursors so a tampered cursor is refused (400) instead of trusted.
+    cursor_secret: SecretStr = SecretStr("dev-cursor-secret-change-me")
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    def secret_fields(self) -> dict[str, SecretStr]:
+        """Every ``SecretStr`` field of this settings object, by name."""
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        }
+
+    @model_validator(mode="after")
+    def refuse_default_secrets(self) -> Self:
+        """In production, refuse to start with a development secret (loudly, naming the field)."""
+        if not self.is_production:
+            return self
+        bad = [name for name, value in self.secret_fields().items() if _looks_default(value)]
+        if bad:
+            raise DefaultSecretError(
+                "refusing to start in production with default or weak secrets: "
+                + ", ".join(sorted(bad))
+                + f" (set them to random values of at least {MIN_SECRET_LENGTH} characters)"
+            )
+        return self
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to log: secrets masked."""
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def _looks_default(secret: SecretStr) -> bool:
+    value = secret.get_secret_value()
+    lowered = value.lower()
+    return len(value) < MIN_SECRET_LENGTH or any(m in lowered for m in DEFAULT_SECRET_MARKERS)

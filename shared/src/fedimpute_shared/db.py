@@ -1,0 +1,107 @@
+"""Async database plumbing shared by every service.
+
+- :func:`new_metadata` gives each service its own ``MetaData`` with the naming convention that
+  keeps constraint names stable in Alembic migrations.
+- :class:`UUIDPrimaryKey` and :class:`Timestamps` are mixins for models.
+- :func:`create_engine` / :func:`create_sessionmaker` build the engine and session factory the
+  lifespan keeps in app state (nothing global).
+- :func:`get_session` is the request dependency (``SessionDep``): it commits when the handler
+  returns and rolls back when it raises. Logic code never commits; it may ``flush()``.
+- :func:`session_scope` gives background tasks the same commit-or-rollback discipline.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import Mapped, mapped_column
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_metadata() -> MetaData:
+    """A fresh ``MetaData`` with the shared naming convention (one per service)."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC: the only clock the platform uses."""
+    return datetime.now(UTC)
+
+
+class UUIDPrimaryKey:
+    """Mixin: a UUID ``id`` primary key generated in Python (so it is known before flush)."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    """Mixin: ``created_at``/``updated_at`` kept by the database, timezone-aware."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    """An asyncpg engine with pre-ping, so a restarted Postgres does not fail the next request."""
+    return _create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **kwargs
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: objects stay readable after the request's commit (for responses).
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def session_scope(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session that commits on success and rolls back on error (for background work)."""
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Request dependency: one session per request, committed only if the handler succeeds."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    async with session_scope(sessionmaker) as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a failed commit (a unique violation
+# found only at COMMIT, say) still becomes a proper error response instead of a lost write.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def database_is_reachable(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,95 @@
+"""Domain events: versioned Pydantic contracts and the transactional outbox (DESIGN.md §5).
+
+A producer calls :func:`add_to_outbox` in the same transaction as the change the event
+describes, so the event exists if and only if the change was committed. A relay (a later issue)
+publishes outbox rows to a Redis Stream named after :data:`EVENT_STREAM`; consumers deduplicate on
+``event_id``. Every event type is a subclass of :class:`Event` with a fixed ``event_type`` and
+``version``; changing a payload incompatibly means a new version, never an edit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import DateTime, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fedimpute_shared.db import utcnow
+
+EVENT_STREAM = "fedimpute:events"
+
+
+class Event(BaseModel):
+    """Envelope fields every event carries."""
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    producer: str
+
+    def envelope(self) -> dict[str, Any]:
+        """The JSON published on the stream: type, version and the event's fields."""
+        return {
+            "event_type": self.event_type,
+            "version": self.version,
+            **self.model_dump(mode="json"),
+        }
+
+
+HealthStatus = Literal["healthy", "degraded", "unhealthy", "timeout", "unknown"]
+
+
+class ServiceHealthChanged(Event):
+    """An external imputation service changed health status (service-registry)."""
+
+    event_type: ClassVar[str] = "service.health_changed"
+
+    service_id: uuid.UUID
+    service_slug: str
+    previous_status: HealthStatus
+    status: HealthStatus
+    error: str | None = None
+    response_time_ms: float | None = None
+    checked_at: datetime
+
+
+class ServiceDeactivated(Event):
+    """A service was switched off automatically after being unhealthy too long."""
+
+    event_type: ClassVar[str] = "service.deactivated"
+
+    service_id: uuid.UUID
+    service_slug: str
+    reason: str
+
+
+class OutboxEvent:
+    """Model mixin for a service's ``outbox_events`` table (each service declares its own)."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+async def add_to_outbox(session: AsyncSession, model: type[OutboxEvent], event: Event) -> None:
+    """Stage ``event`` in the caller's transaction (committed with the change, or not at all)."""
+    row = model()
+    row.id = event.event_id
+    row.event_type = event.event_type
+    row.version = event.version
+    row.payload = event.envelope()
+    session.add(row)

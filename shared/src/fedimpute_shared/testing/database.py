@@ -1,0 +1,56 @@
+"""A fresh, migrated database for one test run, and per-test isolation by truncation.
+
+Each run creates ``test_<service>_<random>`` (so parallel runs never collide), applies the
+service's *real* Alembic migrations (so the migrations themselves are tested), and drops the
+database at the end. Between tests every table but ``alembic_version`` is truncated: unlike a
+rollback per test, this also isolates background tasks that open their own sessions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from fedimpute_shared.migrations import upgrade_to_head_async
+
+
+async def _admin_execute(admin_url: str, statement: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def migrated_database(admin_url: str, service: str, alembic_ini: Path) -> AsyncIterator[str]:
+    """Create a database, migrate it to head, yield its URL, drop it afterwards."""
+    name = f"test_{service.replace('-', '_')}_{secrets.token_hex(4)}"
+    await _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        await upgrade_to_head_async(alembic_ini, url)
+        yield url
+    finally:
+        await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    """Empty every table of the public schema except Alembic's bookkeeping."""
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        tables = [f'"{row[0]}"' for row in rows]
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

