@@ -157,3 +157,17 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run ``app`` with uvicorn on ``settings.host:port`` (what each ``__main__`` calls)."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # create_service_app configured JSON logging already
+        proxy_headers=False,  # only the gateway decides what a client address is
+        server_header=False,
+    )

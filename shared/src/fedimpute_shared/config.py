@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     service_version: str = "0.1.0"
     environment: Environment = Environment.DEVELOPMENT
+    # Where uvicorn listens. Loopback by default; containers set HOST=0.0.0.0.
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     database_pool_size: int = Field(default=10, ge=1)

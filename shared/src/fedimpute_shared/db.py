@@ -16,10 +16,12 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +45,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def str_enum(enum: type[StrEnum], length: int) -> SAEnum:
+    """A column type storing a ``StrEnum``'s *values* in a VARCHAR, read back as members.
+
+    VARCHAR rather than a native Postgres enum: adding a value is then a code change, not a
+    migration that locks the table.
+    """
+    return SAEnum(
+        enum,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
 class UUIDPrimaryKey:
     """Mixin: a UUID ``id`` primary key generated in Python (so it is known before flush)."""
 
@@ -50,13 +67,21 @@ class UUIDPrimaryKey:
 
 
 class Timestamps:
-    """Mixin: ``created_at``/``updated_at`` kept by the database, timezone-aware."""
+    """Mixin: ``created_at``/``updated_at``, timezone-aware.
+
+    Set in Python (so they are readable right after a flush, without a refresh that async code
+    cannot do lazily) and defaulted in the database too (for rows written by migrations/SQL).
+    """
 
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), nullable=False
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+        DateTime(timezone=True),
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=func.now(),
+        nullable=False,
     )
 
 

@@ -80,7 +80,7 @@ class OutboxEvent:
     version: Mapped[int]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), index=True
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 

@@ -1,0 +1,1 @@
+"""Registering, listing, changing and removing external imputation services."""

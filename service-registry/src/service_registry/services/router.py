@@ -1,0 +1,136 @@
+"""HTTP routes of the services API. Thin: parse, authorize, call service.py, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from fedimpute_shared.db import SessionDep
+from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.permissions import Role
+from fedimpute_shared.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    problem_responses,
+)
+from service_registry.dependencies import CodecDep, Reader, SettingsDep, Writer
+from service_registry.models import ImputationService
+from service_registry.services import repository, service
+from service_registry.services.schemas import (
+    Location,
+    ServiceCreate,
+    ServiceFilters,
+    ServiceOut,
+    ServiceUpdate,
+)
+
+router = APIRouter(prefix="/services", tags=["services"])
+
+
+@router.get("", summary="List imputation services")
+async def list_services(
+    session: SessionDep,
+    user: Reader,
+    settings: SettingsDep,
+    codec: CodecDep,
+    filters: Annotated[ServiceFilters, Query()],
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[ServiceOut]:
+    if filters.include_deleted and not user.has_role(Role.ADMIN, Role.SERVICE_ADMIN):
+        raise Forbidden("include_deleted is for admin and service_admin")
+    rows, cursor = await paginate(
+        session,
+        repository.listing(filters),
+        order_by=[ImputationService.name, ImputationService.id],
+        params=params,
+        codec=codec,
+    )
+    return Page(items=[service.to_out(s, settings) for s in rows], next_cursor=cursor)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register an imputation service",
+    responses=problem_responses(Conflict, Unprocessable, Forbidden),
+)
+async def create_service(
+    body: ServiceCreate, session: SessionDep, user: Writer, settings: SettingsDep
+) -> ServiceOut:
+    created = await service.create(session, body, settings)
+    return service.to_out(created, settings)
+
+
+@router.get(
+    "/{id_or_slug}",
+    summary="Get a service by id or slug",
+    responses=problem_responses(NotFound),
+)
+async def get_service(
+    id_or_slug: str,
+    session: SessionDep,
+    user: Reader,
+    settings: SettingsDep,
+    include_deleted: bool = False,
+) -> ServiceOut:
+    can_see_deleted = include_deleted and user.has_role(Role.ADMIN, Role.SERVICE_ADMIN)
+    found = await service.find(session, id_or_slug, include_deleted=can_see_deleted)
+    return service.to_out(found, settings)
+
+
+@router.patch(
+    "/{id_or_slug}",
+    summary="Change a service",
+    responses=problem_responses(NotFound, Unprocessable, Forbidden),
+)
+async def update_service(
+    id_or_slug: str, body: ServiceUpdate, session: SessionDep, user: Writer, settings: SettingsDep
+) -> ServiceOut:
+    found = await service.find(session, id_or_slug)
+    return service.to_out(await service.update(session, found, body, settings), settings)
+
+
+@router.put(
+    "/{id_or_slug}/location",
+    summary="Set where a service runs",
+    responses=problem_responses(NotFound, Forbidden),
+)
+async def update_location(
+    id_or_slug: str, body: Location, session: SessionDep, user: Writer, settings: SettingsDep
+) -> ServiceOut:
+    found = await service.find(session, id_or_slug)
+    return service.to_out(await service.set_location(session, found, body), settings)
+
+
+@router.delete(
+    "/{id_or_slug}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a service (soft by default; hard=true for admins)",
+    responses=problem_responses(NotFound, Forbidden),
+)
+async def delete_service(
+    id_or_slug: str, session: SessionDep, user: Writer, hard: bool = False
+) -> Response:
+    if hard and not user.is_admin:
+        raise Forbidden("hard deletion is for admin only")
+    found = await service.find(session, id_or_slug, include_deleted=hard)
+    if hard:
+        await service.hard_delete(session, found)
+    else:
+        await service.soft_delete(session, found)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{id_or_slug}/restore",
+    summary="Undo a soft deletion",
+    responses=problem_responses(NotFound, Forbidden),
+)
+async def restore_service(
+    id_or_slug: str, session: SessionDep, user: Writer, settings: SettingsDep
+) -> ServiceOut:
+    found = await service.find(session, id_or_slug, include_deleted=True)
+    return service.to_out(await service.restore(session, found), settings)

@@ -1,0 +1,121 @@
+"""service-registry tests: a real Postgres database migrated with the real migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from fedimpute_shared.testing.client import app_client
+from fedimpute_shared.testing.database import migrated_database, truncate_all
+from fedimpute_shared.testing.tokens import TokenIssuer
+from service_registry.config import Settings
+from service_registry.main import ALEMBIC_INI, create_app
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
+    async with migrated_database(postgres_admin_url, "service-registry", ALEMBIC_INI) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data directly; tables are emptied after each test."""
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    async with maker() as session:
+        yield session
+    await truncate_all(engine)
+
+
+@pytest.fixture
+def settings(database_url: str, token_issuer: TokenIssuer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwks_url=token_issuer.jwks_url,
+        health_worker_enabled=False,
+        allow_private_urls=False,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Callable[..., FastAPI]:
+    def build(**overrides: Any) -> FastAPI:
+        return create_app(settings.model_copy(update=overrides))
+
+    return build
+
+
+@pytest.fixture
+async def client(
+    make_app: Callable[..., FastAPI], db: AsyncSession
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(make_app()) as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(token_issuer: TokenIssuer) -> dict[str, str]:
+    return bearer(token_issuer.access_token(roles=["admin"]))
+
+
+@pytest.fixture
+def service_admin(token_issuer: TokenIssuer) -> dict[str, str]:
+    return bearer(token_issuer.access_token(roles=["service_admin"]))
+
+
+@pytest.fixture
+def researcher(token_issuer: TokenIssuer) -> dict[str, str]:
+    return bearer(token_issuer.access_token(roles=["researcher"]))
+
+
+def service_body(**overrides: Any) -> dict[str, Any]:
+    """A valid create body (a Cloudgene server); tests override what they exercise."""
+    body: dict[str, Any] = {
+        "name": "AfriGen-D H3Africa Imputation Service",
+        "slug": "afrigen-d",
+        "kind": "michigan",
+        "base_url": "https://impute.afrigen-d.org",
+        "cloudgene_app_id": "imputationserver2",
+        "location": {"country": "za", "city": "Cape Town", "latitude": -33.92, "longitude": 18.42},
+        "limits": {
+            "min_samples": 20,
+            "max_samples": 50000,
+            "supported_builds": ["hg38"],
+            "supported_formats": ["vcf"],
+        },
+        "requires_credentials": True,
+        "credential_type": "api_token",
+    }
+    return body | overrides
+
+
+@pytest.fixture
+def new_service(client: httpx.AsyncClient, admin: dict[str, str]) -> Callable[..., Any]:
+    async def create(**overrides: Any) -> dict[str, Any]:
+        response = await client.post("/services", json=service_body(**overrides), headers=admin)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return create
