@@ -19,12 +19,12 @@ from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database, truncate_all
 from fedimpute_shared.testing.tokens import TokenIssuer
 from service_registry.config import Settings
-from service_registry.main import ALEMBIC_INI, create_app
+from service_registry.main import MIGRATIONS_DIR, create_app
 
 
 @pytest.fixture(scope="session")
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    async with migrated_database(postgres_admin_url, "service-registry", ALEMBIC_INI) as url:
+    async with migrated_database(postgres_admin_url, "service-registry", MIGRATIONS_DIR) as url:
         yield url
 
 

@@ -26,7 +26,7 @@ from fedimpute_shared.problems import Conflict, NotFound
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database, truncate_all
 
-ALEMBIC_INI = Path(__file__).parent / "demo_service" / "alembic.ini"
+MIGRATIONS = Path(__file__).parent / "demo_service" / "migrations"
 
 
 class Base(DeclarativeBase):
@@ -115,7 +115,7 @@ async def internal_whoami(caller: ServiceCaller) -> dict[str, str | None]:
 
 @pytest.fixture(scope="session")
 async def demo_db_url(postgres_admin_url: str) -> AsyncIterator[str]:
-    async with migrated_database(postgres_admin_url, "shared-demo", ALEMBIC_INI) as url:
+    async with migrated_database(postgres_admin_url, "shared-demo", MIGRATIONS) as url:
         yield url
 
 
@@ -129,7 +129,7 @@ def settings(demo_db_url: str, token_issuer) -> ServiceSettings:
 @pytest.fixture
 def app(settings: ServiceSettings) -> FastAPI:
     return create_service_app(
-        settings, title="Demo", description="demo", routers=[router], alembic_ini=ALEMBIC_INI
+        settings, title="Demo", description="demo", routers=[router], migrations_dir=MIGRATIONS
     )
 
 

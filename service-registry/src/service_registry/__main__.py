@@ -1,14 +1,15 @@
-"""`python -m service_registry`: serve the API on ``HOST:PORT`` (default 127.0.0.1:8002)."""
+"""`python -m service_registry [serve|migrate]`: serve on HOST:PORT (default 127.0.0.1:8002)."""
 
-from fedimpute_shared.app import serve
+import sys
+
+from fedimpute_shared.app import service_cli
 from service_registry.config import Settings
-from service_registry.main import create_app
+from service_registry.main import MIGRATIONS_DIR, create_app
 
 
-def main() -> None:
-    settings = Settings()
-    serve(create_app(settings), settings)
+def main() -> int:
+    return service_cli(Settings, create_app, MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

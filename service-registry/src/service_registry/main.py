@@ -10,7 +10,7 @@ from fedimpute_shared.app import create_service_app
 from service_registry.config import Settings
 from service_registry.services.router import router as services_router
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """
 The external imputation services FedImpute can send jobs to (Michigan/TOPMed/H3Africa
@@ -26,5 +26,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute service-registry",
         description=DESCRIPTION,
         routers=[services_router],
-        alembic_ini=ALEMBIC_INI,
+        migrations_dir=MIGRATIONS_DIR,
     )

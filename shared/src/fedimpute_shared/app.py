@@ -28,13 +28,13 @@ from fedimpute_shared.config import ServiceSettings
 from fedimpute_shared.db import create_engine, create_sessionmaker
 from fedimpute_shared.health import (
     ReadinessCheck,
-    alembic_heads,
     database_check,
     health_router,
     redis_check,
 )
 from fedimpute_shared.http import create_http_client
 from fedimpute_shared.logs import configure_logging
+from fedimpute_shared.migrations import alembic_heads
 from fedimpute_shared.observability import Metrics, ObservabilityMiddleware, metrics_endpoint
 from fedimpute_shared.pagination import CursorCodec
 from fedimpute_shared.problems import Problem, install_problem_handlers
@@ -116,7 +116,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter],
-    alembic_ini: Path,
+    migrations_dir: Path,
     service_lifespan: ServiceLifespan = _no_extension,
     uses_redis: bool = False,
     openapi_tags: list[dict[str, Any]] | None = None,
@@ -124,7 +124,7 @@ def create_service_app(
     """Build a service app with the platform's common behaviour."""
     configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
     metrics = Metrics()
-    heads = alembic_heads(alembic_ini)
+    heads = alembic_heads(migrations_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -160,7 +160,7 @@ def create_service_app(
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run ``app`` with uvicorn on ``settings.host:port`` (what each ``__main__`` calls)."""
+    """Run ``app`` with uvicorn on ``settings.host:port``."""
     import uvicorn
 
     uvicorn.run(
@@ -171,3 +171,35 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         proxy_headers=False,  # only the gateway decides what a client address is
         server_header=False,
     )
+
+
+def service_cli(
+    settings_factory: Callable[[], ServiceSettings],
+    app_factory: Callable[[Any], FastAPI],
+    migrations_dir: Path,
+    extra_commands: dict[str, Callable[[ServiceSettings, list[str]], int]] | None = None,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """``python -m <service> [serve|migrate|<extra>]``: the one entry point of every service.
+
+    ``serve`` (the default) runs the API; ``migrate`` applies the service's migrations to
+    ``DATABASE_URL``; services add their own commands (user-service's ``create-admin``).
+    """
+    import sys
+
+    from fedimpute_shared.migrations import upgrade_to_head
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args else "serve"
+    settings = settings_factory()
+    if command == "serve":
+        serve(app_factory(settings), settings)
+        return 0
+    if command == "migrate":
+        upgrade_to_head(migrations_dir, settings.database_url)
+        return 0
+    if extra_commands and command in extra_commands:
+        return extra_commands[command](settings, args)
+    known = ["serve", "migrate", *(extra_commands or {})]
+    print(f"unknown command {command!r}; use one of: {', '.join(known)}", file=sys.stderr)
+    return 2

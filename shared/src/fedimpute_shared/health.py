@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
@@ -23,13 +20,6 @@ ReadinessCheck = Callable[[], Awaitable[str | None]]
 """Returns None when fine, else a short reason; must not raise."""
 
 CHECK_TIMEOUT_SECONDS = 3.0
-
-
-def alembic_heads(alembic_ini: Path) -> set[str]:
-    """The head revision(s) of a service's migration history."""
-    config = Config(str(alembic_ini))
-    config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
-    return set(ScriptDirectory.from_config(config).get_heads())
 
 
 def database_check(engine: AsyncEngine, heads: set[str]) -> ReadinessCheck:

@@ -1,6 +1,7 @@
 """Alembic helpers: every service's ``migrations/env.py`` is three lines calling
-:func:`run_migrations`, and tools (tests, the launcher) upgrade a database with
-:func:`upgrade_to_head`.
+:func:`run_migrations`, and tools (tests, the launcher, ``python -m <service> migrate``) upgrade
+a database with :func:`upgrade_to_head`. Each service keeps its migrations inside its package
+(``src/<package>/migrations``) so they ship with it.
 
 The database URL comes from the Alembic config's ``sqlalchemy.url`` when a tool sets it, else
 from ``DATABASE_URL`` — never from a committed file.
@@ -14,27 +15,35 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
-def alembic_config(alembic_ini: Path, database_url: str | None = None) -> Config:
-    config = Config(str(alembic_ini))
-    config.set_main_option("script_location", str(alembic_ini.parent / "migrations"))
+def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Config:
+    """An Alembic config for a service's migrations folder (shipped inside its package, so
+    an installed service can migrate without its source tree)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
     if database_url:
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
 
-def upgrade_to_head(alembic_ini: Path, database_url: str) -> None:
-    """Apply every migration of the service whose ``alembic.ini`` is given (blocking)."""
-    command.upgrade(alembic_config(alembic_ini, database_url), "head")
+def alembic_heads(migrations_dir: Path) -> set[str]:
+    """The head revision(s) of a service's migration history."""
+    return set(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads())
 
 
-async def upgrade_to_head_async(alembic_ini: Path, database_url: str) -> None:
+def upgrade_to_head(migrations_dir: Path, database_url: str) -> None:
+    """Apply every migration in ``migrations_dir`` to ``database_url`` (blocking)."""
+    command.upgrade(alembic_config(migrations_dir, database_url), "head")
+
+
+async def upgrade_to_head_async(migrations_dir: Path, database_url: str) -> None:
     """:func:`upgrade_to_head` from async code (env.py runs its own event loop in a thread)."""
-    await asyncio.to_thread(upgrade_to_head, alembic_ini, database_url)
+    await asyncio.to_thread(upgrade_to_head, migrations_dir, database_url)
 
 
 def _database_url() -> str:

@@ -30,13 +30,15 @@ async def _admin_execute(admin_url: str, statement: str) -> None:
 
 
 @asynccontextmanager
-async def migrated_database(admin_url: str, service: str, alembic_ini: Path) -> AsyncIterator[str]:
+async def migrated_database(
+    admin_url: str, service: str, migrations_dir: Path
+) -> AsyncIterator[str]:
     """Create a database, migrate it to head, yield its URL, drop it afterwards."""
     name = f"test_{service.replace('-', '_')}_{secrets.token_hex(4)}"
     await _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        await upgrade_to_head_async(alembic_ini, url)
+        await upgrade_to_head_async(migrations_dir, url)
         yield url
     finally:
         await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
