@@ -70,6 +70,58 @@ class ServiceDeactivated(Event):
     reason: str
 
 
+class UserPasswordResetRequested(Event):
+    """A user asked to reset a forgotten password (user-service); notification emails the link.
+
+    ``reset_token`` is the one-time token (user-service stores only its hash; it expires after
+    ``expires_at``). It travels only inside the platform, to be put in the email.
+    """
+
+    event_type: ClassVar[str] = "user.password_reset_requested"
+
+    user_id: uuid.UUID
+    email: str
+    username: str
+    reset_token: str
+    expires_at: datetime
+
+
+class UserEmailVerificationRequested(Event):
+    """A new or changed email address must be confirmed (user-service)."""
+
+    event_type: ClassVar[str] = "user.email_verification_requested"
+
+    user_id: uuid.UUID
+    email: str
+    username: str
+    verification_token: str
+    expires_at: datetime
+
+
+class FileValidated(Event):
+    """An uploaded file's validation finished (file-manager)."""
+
+    event_type: ClassVar[str] = "file.validated"
+
+    file_id: uuid.UUID
+    owner_id: uuid.UUID
+    filename: str
+    status: Literal["valid", "invalid", "not_validated"]
+    error_count: int = 0
+    warning_count: int = 0
+
+
+class FileExpiring(Event):
+    """A file will be deleted by retention soon (file-manager); the owner is warned."""
+
+    event_type: ClassVar[str] = "file.expiring"
+
+    file_id: uuid.UUID
+    owner_id: uuid.UUID
+    filename: str
+    expires_at: datetime
+
+
 class OutboxEvent:
     """Model mixin for a service's ``outbox_events`` table (each service declares its own)."""
 
