@@ -33,3 +33,5 @@ class Settings(ServiceSettings):
     healthy_cache_seconds: float = 900
     unhealthy_recheck_user_seconds: float = 60
     unhealthy_recheck_system_seconds: float = 10
+    # Concurrent on-demand checks of one service share a probe made in the last N seconds.
+    on_demand_reuse_seconds: float = Field(default=5, ge=0)

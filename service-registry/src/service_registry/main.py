@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
-from fedimpute_shared.app import create_service_app
+from fedimpute_shared.app import CoreResources, create_service_app
+from fedimpute_shared.http import create_http_client
+from fedimpute_shared.urls import GuardedTransport
 from service_registry.config import Settings
+from service_registry.discovery.router import router as discovery_router
+from service_registry.health.router import internal_router as internal_health_router
+from service_registry.health.router import router as health_router
+from service_registry.health.service import CheckCoordinator, OnDemandChecker
+from service_registry.health.worker import HealthWorker
+from service_registry.panels.router import router as panels_router
+from service_registry.panels.sync_router import router as sync_router
 from service_registry.services.router import router as services_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -18,6 +33,63 @@ Cloudgene servers, GA4GH WES nodes, DNAstack), their reference panels, their hea
 discovery of the best service for a request.
 """
 
+TAGS = [
+    {"name": "services", "description": "Register and manage external imputation services."},
+    {"name": "reference panels", "description": "The panels each service offers."},
+    {"name": "health", "description": "Health checks, history and uptime."},
+    {"name": "discovery", "description": "Which service fits a request best, and why."},
+]
+
+
+def probe_client(settings: Settings) -> httpx.AsyncClient:
+    """The client for calls to external services: guarded against private addresses, no
+    automatic redirects (probes follow them by hand), sized for the sweep's concurrency."""
+    concurrency = settings.health_check_concurrency
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return create_http_client(
+        transport=GuardedTransport(allow_private=settings.allow_private_urls, limits=limits),
+        timeout=httpx.Timeout(
+            settings.health_check_timeout_seconds,
+            connect=min(5.0, settings.health_check_timeout_seconds),
+        ),
+        limits=limits,
+    )
+
+
+def _registry_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
+        async with probe_client(settings) as client:
+            worker = HealthWorker(
+                core.engine, core.sessionmaker, client, settings, core.metrics.registry
+            )
+            background: set[asyncio.Task[object]] = set()
+            loop_task = (
+                asyncio.create_task(worker.run_forever(), name="health-worker")
+                if settings.health_worker_enabled
+                else None
+            )
+            try:
+                yield {
+                    "probe_http": client,
+                    "health_checker": OnDemandChecker(
+                        core.sessionmaker,
+                        client,
+                        CheckCoordinator(settings.on_demand_reuse_seconds),
+                        settings,
+                    ),
+                    "health_worker": worker,
+                    "background_tasks": background,
+                }
+            finally:
+                for task in [*background, *([loop_task] if loop_task else [])]:
+                    task.cancel()
+                for task in [*background, *([loop_task] if loop_task else [])]:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    return lifespan
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
@@ -25,6 +97,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute service-registry",
         description=DESCRIPTION,
-        routers=[services_router],
+        routers=[
+            discovery_router,  # before services_router: /services/discover is not a slug
+            services_router,
+            sync_router,
+            health_router,
+            panels_router,
+            internal_health_router,
+        ],
         migrations_dir=MIGRATIONS_DIR,
+        service_lifespan=_registry_lifespan(settings),
+        openapi_tags=TAGS,
     )

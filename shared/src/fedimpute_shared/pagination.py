@@ -84,8 +84,10 @@ async def paginate(
     order_by: Sequence[InstrumentedAttribute[Any]],
     params: PageParams,
     codec: CursorCodec,
+    descending: bool = False,
 ) -> tuple[list[Any], str | None]:
-    """Run ``stmt`` (a select of one entity) one page at a time, ordered by ``order_by``.
+    """Run ``stmt`` (a select of one entity) one page at a time, ordered by ``order_by``
+    (ascending, or all columns descending: newest first for histories).
 
     The last ``order_by`` column must be unique (the id) so the order is total.
     """
@@ -94,8 +96,10 @@ async def paginate(
         if len(raw) != len(order_by):
             raise BadRequest("the pagination cursor does not belong to this listing")
         values = [_from_json(column, value) for column, value in zip(order_by, raw, strict=True)]
-        stmt = stmt.where(tuple_(*order_by) > tuple_(*values))
-    stmt = stmt.order_by(*order_by).limit(params.limit + 1)
+        key, after = tuple_(*order_by), tuple_(*values)
+        stmt = stmt.where(key < after if descending else key > after)
+    ordering = [column.desc() for column in order_by] if descending else list(order_by)
+    stmt = stmt.order_by(*ordering).limit(params.limit + 1)
     rows = list((await session.scalars(stmt)).all())
     if len(rows) <= params.limit:
         return rows, None

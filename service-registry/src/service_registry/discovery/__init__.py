@@ -1,0 +1,1 @@
+"""Ranking services for a request, with the reasons shown."""

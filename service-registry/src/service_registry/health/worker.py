@@ -1,0 +1,171 @@
+"""The health worker: every ``HEALTH_CHECK_INTERVAL_SECONDS`` (± jitter) it sweeps every active
+service concurrently.
+
+- ``asyncio.gather`` under a semaphore (``HEALTH_CHECK_CONCURRENCY``) and a hard per-check
+  timeout inside each probe: one hanging service costs its own timeout, never the sweep's.
+- Probes hold no database connection; results are recorded afterwards in one transaction.
+- Only one replica sweeps at a time: the sweep runs under a Postgres advisory lock, so running
+  several registry replicas never multiplies the traffic sent to external services.
+- Each sweep also prunes health history older than the retention period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from fedimpute_shared.db import session_scope, utcnow
+from service_registry.config import Settings
+from service_registry.health import service as health
+from service_registry.health.probes import ProbeResult, ProbeTarget, probe
+from service_registry.models import ImputationService
+from service_registry.services import repository as services
+
+logger = logging.getLogger(__name__)
+
+# A fixed 64-bit key for pg_try_advisory_lock: "only one health sweep at a time, fleet-wide".
+SWEEP_LOCK_KEY = 0x5EED_0F_4EA1_7400
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    services: int
+    duration_seconds: float
+    by_status: dict[str, int]
+
+
+class _WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.checks = Counter(
+            "registry_health_checks_total",
+            "Health probes by resulting status.",
+            ["status"],
+            registry=registry,
+        )
+        self.sweeps = Histogram(
+            "registry_health_sweep_seconds",
+            "Duration of a full health sweep.",
+            buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "registry_health_sweeps_skipped_total",
+            "Sweeps skipped because another replica held the lock.",
+            registry=registry,
+        )
+
+
+@asynccontextmanager
+async def advisory_lock(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
+    """Try a session-level advisory lock on a dedicated connection; yields whether we got it.
+
+    If this process dies mid-sweep its connection closes and Postgres releases the lock.
+    """
+    async with engine.connect() as conn:
+        acquired = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+        await conn.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()
+
+
+class HealthWorker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+        settings: Settings,
+        registry: CollectorRegistry,
+    ) -> None:
+        self._engine = engine
+        self._sessionmaker = sessionmaker
+        self._client = client
+        self._settings = settings
+        self._metrics = _WorkerMetrics(registry)
+        self._running = asyncio.Lock()
+
+    @property
+    def sweeping(self) -> bool:
+        return self._running.locked()
+
+    async def run_forever(self) -> None:
+        """Sweep, sleep interval ± jitter, repeat; a failed sweep is logged, never fatal."""
+        while True:
+            await asyncio.sleep(self._next_delay())
+            try:
+                await self.sweep_once()
+            except Exception:
+                logger.exception("health sweep failed")
+
+    def _next_delay(self) -> float:
+        interval = self._settings.health_check_interval_seconds
+        jitter = interval * self._settings.health_check_jitter_ratio
+        # Jitter spreads replicas' and restarts' sweeps so they do not line up.
+        return max(0.0, interval + random.uniform(-jitter, jitter))  # noqa: S311 (not crypto)
+
+    async def sweep_once(self) -> SweepReport | None:
+        """One sweep of every active service; None when another sweep holds the lock."""
+        async with self._running, advisory_lock(self._engine, SWEEP_LOCK_KEY) as acquired:
+            if not acquired:
+                self._metrics.skipped.inc()
+                return None
+            started = time.perf_counter()
+            targets = await self._load_targets()
+            results = await self.probe_all(list(targets.values()))
+            await self._record(dict(zip(targets, results, strict=True)))
+            duration = time.perf_counter() - started
+        self._metrics.sweeps.observe(duration)
+        by_status: dict[str, int] = {}
+        for result in results:
+            by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
+            self._metrics.checks.labels(result.status.value).inc()
+        logger.info("health sweep of %d services in %.2f s: %s", len(results), duration, by_status)
+        return SweepReport(len(results), duration, by_status)
+
+    async def probe_all(self, targets: list[ProbeTarget]) -> list[ProbeResult]:
+        """Probe every target concurrently, at most ``concurrency`` at a time."""
+        semaphore = asyncio.Semaphore(self._settings.health_check_concurrency)
+        limits = health.probe_limits(self._settings)
+
+        async def bounded(target: ProbeTarget) -> ProbeResult:
+            async with semaphore:
+                return await probe(self._client, target, limits)
+
+        return list(await asyncio.gather(*(bounded(t) for t in targets)))
+
+    async def _load_targets(self) -> dict[object, ProbeTarget]:
+        async with self._sessionmaker() as session:
+            active = await services.active_services(session)
+            return {s.id: health.target_of(s) for s in active}
+
+    async def _record(self, results: dict[object, ProbeResult]) -> None:
+        checked_at = utcnow()
+        async with session_scope(self._sessionmaker) as session:
+            rows = await session.scalars(
+                select(ImputationService).where(ImputationService.id.in_(list(results)))
+            )
+            for service in rows:
+                await health.record(
+                    session, service, results[service.id], self._settings, checked_at
+                )
+            pruned = await health.prune_history(session, self._settings)
+        if pruned:
+            logger.info(
+                "pruned %d health checks older than %d days",
+                pruned,
+                self._settings.health_history_retention_days,
+            )

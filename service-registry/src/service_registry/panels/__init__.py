@@ -1,0 +1,1 @@
+"""Reference panels offered by each imputation service."""

@@ -1,0 +1,81 @@
+"""Request and response bodies of the reference-panels API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from service_registry.models import PanelAccess
+
+PanelSlug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$"),
+]
+Population = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PanelCreate(_Input):
+    service_id: uuid.UUID
+    slug: PanelSlug
+    remote_id: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description=(
+            "The service's own identifier: Cloudgene 'apps@h3africa-v6hc-s@1.0.0', "
+            "or a WES workflow reference."
+        )
+    )
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    populations: list[Population] = Field(default_factory=list)
+    build: Literal["hg19", "hg38"] | None = None
+    samples_count: Annotated[int, Field(ge=0)] | None = None
+    variants_count: Annotated[int, Field(ge=0)] | None = None
+    is_available: bool = True
+    access: PanelAccess = PanelAccess.PUBLIC
+
+
+class PanelUpdate(_Input):
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    remote_id: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    description: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    populations: list[Population] | None = None
+    build: Literal["hg19", "hg38"] | None = None
+    samples_count: Annotated[int, Field(ge=0)] | None = None
+    variants_count: Annotated[int, Field(ge=0)] | None = None
+    is_available: bool | None = None
+    access: PanelAccess | None = None
+
+
+class PanelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    service_id: uuid.UUID
+    slug: str
+    remote_id: str
+    display_name: str
+    description: str | None
+    populations: list[str]
+    build: str | None
+    samples_count: int | None
+    variants_count: int | None
+    is_available: bool
+    access: PanelAccess
+    synced_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PanelFilters(BaseModel):
+    service_id: uuid.UUID | None = None
+    build: Literal["hg19", "hg38"] | None = None
+    population: str | None = None
+    is_available: bool | None = None
