@@ -128,13 +128,18 @@ async def _cloudgene_panels(
     return url, panels, builds
 
 
+# The genotype-imputation apps of Cloudgene servers, most recent first (specs §4): MIS2/TOPMed
+# v2/AfriGen-D, then MIS v1. Variants such as imputationserver2-pgs or -hla are other apps.
+KNOWN_IMPUTATION_APPS = ("imputationserver2", "imputationserver", "minimac4")
+
+
 def _pick_imputation_app(server: Any) -> str:
     apps = server.get("apps") if isinstance(server, dict) else None
     ids = [str(a.get("id")) for a in apps or [] if isinstance(a, dict) and a.get("id")]
-    for app_id in ids:
-        if app_id.startswith("imputationserver"):
+    for app_id in KNOWN_IMPUTATION_APPS:
+        if app_id in ids:
             return app_id
-    raise ProbeFailure(f"no imputation app among the server's apps {ids}")
+    raise ProbeFailure(f"no genotype imputation app among the server's apps {ids}")
 
 
 def _populations(param: Any) -> dict[str, list[str]]:
