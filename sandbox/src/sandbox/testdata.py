@@ -33,6 +33,7 @@ class VcfSpec:
     unphased: bool = False
     haploid_samples: int = 0  # first N samples get haploid calls (males on chrX)
     missing_rate: float = 0.0  # share of genotypes written as `.|.`
+    mixed_rate: float = 0.0  # share of genotypes half missing, like `.|1`
     unsorted: bool = False
     duplicate_sample: bool = False
     ref_equals_alt: bool = False
@@ -47,6 +48,8 @@ def _genotype(spec: VcfSpec, rng_value: float, sample: int, row: int) -> str:
     if rng.random() < spec.missing_rate:
         return "." if sample < spec.haploid_samples else ".|."
     alleles = ["1" if rng.random() < rng_value else "0" for _ in range(2)]
+    if rng.random() < spec.mixed_rate:
+        alleles[0] = "."
     if sample < spec.haploid_samples:
         return alleles[0]
     return ("/" if spec.unphased else "|").join(alleles)
