@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,20 +10,13 @@ import pytest
 from sandbox.pytest_plugin import SandboxHandle, start_sandbox
 
 
-def wait_for(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-    """Poll `fetch()` until `done(body)`; return the last body."""
-    deadline = time.monotonic() + timeout
-    while True:
-        body = fetch()
-        if done(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="module")
 def michigan() -> Iterator[SandboxHandle]:
     """A CG3 server shared by a module; tests reset its faults (see `clean_faults`)."""
-    handle = start_sandbox("michigan", flavour="cg3", max_running_jobs_per_user=50, max_parallel_jobs=8, max_downloads=2)
+    timings = {"queue_seconds": 0.15, "step_seconds": 0.05, "export_seconds": 0.15}
+    handle = start_sandbox(
+        "michigan", flavour="cg3", timings=timings, max_running_jobs_per_user=50, max_parallel_jobs=8, max_downloads=2
+    )
     yield handle
     handle.stop()
 

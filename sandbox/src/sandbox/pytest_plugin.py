@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import time
+
 import httpx
 import pytest
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # the simulators are imported when a server is started, not a
     from sandbox.server import RunningServer, Simulator
     from sandbox.users import User
 
-__all__ = ["Admin", "SandboxHandle", "sandbox_server", "start_sandbox"]
+__all__ = ["Admin", "SandboxHandle", "sandbox_server", "start_sandbox", "wait_for"]
 
 FAST_CLOUDGENE = {"queue_seconds": 0.05, "step_seconds": 0.05, "export_seconds": 0.05}
 FAST_WES = {
@@ -139,3 +141,15 @@ def sandbox_server() -> Iterator[Callable[..., SandboxHandle]]:
     yield factory
     for handle in started:
         handle.stop()
+
+
+def wait_for(
+    fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> dict[str, Any]:
+    """Poll `fetch()` every 20 ms until `done(body)` or `timeout`; return the last body."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = fetch()
+        if done(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.02)

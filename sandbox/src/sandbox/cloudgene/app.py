@@ -274,7 +274,8 @@ def _routes(cg: Cloudgene) -> APIRouter:
         if too_many:
             raise CloudgeneError(400, f"Only {limit} jobs per user can be executed simultaneously.")
         try:
-            form = await parse_form(await request.form(), app_inputs(flavour), flavour)
+            async with request.form() as raw_form:
+                form = await parse_form(raw_form, app_inputs(flavour), flavour)
         except SubmitError as problem:
             raise CloudgeneError(400, problem.message) from None
         job = cg.new_job(user, app_id, form, request.headers.get("user-agent", ""))

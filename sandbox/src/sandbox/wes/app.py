@@ -161,10 +161,10 @@ class Wes:
     async def parse_submission(self, request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
         if self.flavour == "dnastack-workbench":
             return await self._json_submission(request), {}
-        form = await request.form()
-        if self.flavour == "starter-kit":
-            return self._starter_kit_submission(form), {}
-        return self._multipart_submission(form), await self._attachments(form)
+        async with request.form() as form:
+            if self.flavour == "starter-kit":
+                return self._starter_kit_submission(form), {}
+            return self._multipart_submission(form), await self._attachments(form)
 
     async def _json_submission(self, request: Request) -> dict[str, Any]:
         if "json" not in request.headers.get("content-type", ""):
@@ -373,7 +373,8 @@ def _routes(wes: Wes) -> APIRouter:
 
         @router.post("/oauth/token")
         async def token(request: Request) -> Response:
-            return wes.issue_token(await request.form(), request)
+            async with request.form() as form:
+                return wes.issue_token(form, request)
 
     return router
 
