@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -61,18 +61,22 @@ class FaultState:
     def __init__(self, initial: Faults | None = None, seed: int | None = None) -> None:
         self.current = initial or Faults()
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not security
-        self._listeners: list[Callable[[Faults], None]] = []
+        self._appliers: list[Callable[[Faults], Awaitable[None]]] = []
         self._not_hanging = asyncio.Event()
         self._sync_hang_event()
 
-    def subscribe(self, listener: Callable[[Faults], None]) -> None:
-        self._listeners.append(listener)
+    def add_applier(self, applier: Callable[[Faults], Awaitable[None]]) -> None:
+        """Register work that must follow a change (the server opening or closing its port)."""
+        self._appliers.append(applier)
+
+    async def apply(self) -> None:
+        """Run the appliers for the current knobs; the admin calls return only after this."""
+        for applier in self._appliers:
+            await applier(self.current)
 
     def set(self, faults: Faults) -> None:
         self.current = faults
         self._sync_hang_event()
-        for listener in self._listeners:
-            listener(faults)
 
     def update(self, changes: dict[str, Any]) -> Faults:
         """Merge `changes` into the current knobs (validated) and apply them."""
@@ -180,13 +184,16 @@ def admin_router(faults: FaultState) -> APIRouter:
     @router.put("/faults", response_model=Faults)
     async def put_faults(changes: dict[str, Any]) -> Faults | JSONResponse:
         try:
-            return faults.update(changes)
+            faults.update(changes)
         except ValidationError as exc:
             return JSONResponse({"detail": json.loads(exc.json(include_url=False))}, status_code=422)
+        await faults.apply()
+        return faults.current
 
     @router.delete("/faults")
     async def reset_faults() -> Faults:
         faults.reset()
+        await faults.apply()
         return faults.current
 
     return router

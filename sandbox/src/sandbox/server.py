@@ -87,13 +87,13 @@ class SandboxServer:
         self._public: _Listener | None = None
         self._admin: _Listener | None = None
         self._outage_timer: asyncio.TimerHandle | None = None
-        self._changes: asyncio.Queue[Faults] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._pending: set[asyncio.Future[None]] = set()
 
     async def run(self, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
         """Serve until `stop` is set, following outage changes; then shut the simulator down."""
-        loop = asyncio.get_running_loop()
         faults = self.simulator.faults
-        faults.subscribe(lambda f: loop.call_soon_threadsafe(self._changes.put_nowait, f))
+        faults.add_applier(self._apply)
         if self.admin_port is not None:
             admin_sock = _bind(self.host, self.admin_port)
             self.admin_port = admin_sock.getsockname()[1]
@@ -104,26 +104,28 @@ class SandboxServer:
         await self._apply(faults.current, public_sock)
         if on_ready:
             on_ready()
-        supervisor = asyncio.create_task(self._follow_changes())
         await stop.wait()
-        supervisor.cancel()
+        if self._outage_timer:
+            self._outage_timer.cancel()
         for listener in (self._public, self._admin):
             if listener:
                 await listener.stop()
         await self.simulator.shutdown()
 
-    async def _follow_changes(self) -> None:
-        while True:
-            await self._apply(await self._changes.get())
-
     async def _apply(self, faults: Faults, sock: socket.socket | None = None) -> None:
         """Open or close the public port to match `faults.outage`; arm the outage timer."""
+        async with self._lock:
+            await self._apply_locked(faults, sock)
+
+    async def _apply_locked(self, faults: Faults, sock: socket.socket | None) -> None:
         if self._outage_timer:
             self._outage_timer.cancel()
             self._outage_timer = None
         if faults.outage != "none" and faults.outage_seconds:
             loop = asyncio.get_running_loop()
-            self._outage_timer = loop.call_later(faults.outage_seconds, self._end_outage)
+            self._outage_timer = loop.call_later(
+                faults.outage_seconds, lambda: self._pending.add(asyncio.ensure_future(self._end_outage()))
+            )
         if faults.outage == "refuse":
             if sock is not None:
                 sock.close()
@@ -135,8 +137,9 @@ class SandboxServer:
             self._public = _Listener(self.simulator.app, sock or _bind(self.host, self.port))
             await self._public.wait_started()
 
-    def _end_outage(self) -> None:
+    async def _end_outage(self) -> None:
         self.simulator.faults.update({"outage": "none", "outage_seconds": None})
+        await self.simulator.faults.apply()
 
 
 class RunningServer:
