@@ -16,8 +16,14 @@ from sandbox.vcf.qc import QcSettings, run_qc
 from sandbox.vcf.validation import JobParams, ValidationError, ValidationLimits, validate_job
 
 PARAMS = JobParams(
-    build="hg19", phasing="eagle", population="eur", mode="imputation", r2_filter="0",
-    panel_id="apps@1000g-phase-3-v5@2.0.0", panel_build="hg19", panel_populations=("afr", "eur", "mixed"),
+    build="hg19",
+    phasing="eagle",
+    population="eur",
+    mode="imputation",
+    r2_filter="0",
+    panel_id="apps@1000g-phase-3-v5@2.0.0",
+    panel_build="hg19",
+    panel_populations=("afr", "eur", "mixed"),
 )
 LIMITS = ValidationLimits()
 
@@ -31,7 +37,10 @@ def _message(uploads, params=PARAMS, limits=LIMITS) -> str:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"compression": "gzip"}, "The provided VCF file is malformed.\nError: [tabix] the compression of 'a.vcf.gz' is not BGZF"),
+        (
+            {"compression": "gzip"},
+            "The provided VCF file is malformed.\nError: [tabix] the compression of 'a.vcf.gz' is not BGZF",
+        ),
         (
             {"unsorted": True},
             "The provided VCF file is malformed.\nError: [E::hts_idx_push] Unsorted positions on sequence #1: "
@@ -76,8 +85,14 @@ def test_only_vcf_gz_names_are_read():
 
 
 def test_same_sample_count_across_files():
-    uploads = [("chr20.vcf.gz", make_vcf(samples=25)), ("chr21.vcf.gz", make_vcf(chrom="21", samples=30))]
-    assert _message(uploads) == "Please double check, if all uploaded VCF files include the same amount of samples (30 vs 25)"
+    uploads = [
+        ("chr20.vcf.gz", make_vcf(samples=25)),
+        ("chr21.vcf.gz", make_vcf(chrom="21", samples=30)),
+    ]
+    assert (
+        _message(uploads)
+        == "Please double check, if all uploaded VCF files include the same amount of samples (30 vs 25)"
+    )
 
 
 def test_max_samples_names_the_contact():
@@ -115,11 +130,24 @@ def test_unknown_phasing_engine():
 
 
 def test_summary_of_a_valid_job():
-    result = validate_job([("chr20.vcf.gz", make_vcf()), ("chr21.vcf.gz", make_vcf(chrom="21", unphased=True))], PARAMS, LIMITS)
+    result = validate_job(
+        [("chr20.vcf.gz", make_vcf()), ("chr21.vcf.gz", make_vcf(chrom="21", unphased=True))],
+        PARAMS,
+        LIMITS,
+    )
     assert result.summary.splitlines() == [
-        "2 valid VCF file(s) found.", "", "Samples: 25", "Chromosomes: 20 21", "SNPs: 80", "Chunks: 2",
-        "Datatype: unphased", "Build: hg19", "Reference Panel: apps@1000g-phase-3-v5@2.0.0 (hg19)",
-        "Population: eur", "Phasing: eagle", "Mode: imputation",
+        "2 valid VCF file(s) found.",
+        "",
+        "Samples: 25",
+        "Chromosomes: 20 21",
+        "SNPs: 80",
+        "Chunks: 2",
+        "Datatype: unphased",
+        "Build: hg19",
+        "Reference Panel: apps@1000g-phase-3-v5@2.0.0 (hg19)",
+        "Population: eur",
+        "Phasing: eagle",
+        "Mode: imputation",
     ]
 
 

@@ -55,7 +55,9 @@ class _ZipCryptoKeys:
 
 def _dos_time(now: float) -> tuple[int, int]:
     t = time.localtime(now)
-    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
+    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((t.tm_year - 1980) << 9) | (
+        t.tm_mon << 5
+    ) | t.tm_mday
 
 
 def _zipcrypto_zip(entries: dict[str, bytes], password: str) -> bytes:
@@ -85,13 +87,20 @@ def _zipcrypto_zip(entries: dict[str, bytes], password: str) -> bytes:
     directory_offset = out.tell()
     directory = b"".join(central)
     out.write(directory)
-    out.write(b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, len(central), len(central), len(directory), directory_offset, 0))
+    out.write(
+        b"PK\x05\x06"
+        + struct.pack(
+            "<HHHHIIH", 0, 0, len(central), len(central), len(directory), directory_offset, 0
+        )
+    )
     return out.getvalue()
 
 
 def _aes_zip(entries: dict[str, bytes], password: str) -> bytes:
     buffer = io.BytesIO()
-    with pyzipper.AESZipFile(buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
+    with pyzipper.AESZipFile(
+        buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+    ) as zf:
         zf.setpassword(password.encode())
         for name, data in entries.items():
             zf.writestr(name, data)

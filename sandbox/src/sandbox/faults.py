@@ -30,7 +30,12 @@ ADMIN_PREFIX = "/_sandbox"
 
 FaultStep = Literal["validation", "qc", "imputation", "export"]
 
-_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class Faults(BaseModel):
@@ -38,20 +43,27 @@ class Faults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    latency_ms: float = Field(0, ge=0, description="added delay per request; the minimum if latency_max_ms is set")
+    latency_ms: float = Field(
+        0, ge=0, description="added delay per request; the minimum if latency_max_ms is set"
+    )
     latency_max_ms: float | None = Field(None, ge=0, description="random delay up to this many ms")
-    error_rate: float = Field(0, ge=0, le=1, description="share of requests answered with an error status")
+    error_rate: float = Field(
+        0, ge=0, le=1, description="share of requests answered with an error status"
+    )
     error_statuses: list[int] = Field(default_factory=lambda: [500, 502, 503], min_length=1)
     outage: Literal["none", "refuse", "hang"] = Field(
         "none", description="refuse: the port is closed; hang: requests never get an answer"
     )
-    outage_seconds: float | None = Field(None, gt=0, description="end the outage by itself after this long")
+    outage_seconds: float | None = Field(
+        None, gt=0, description="end the outage by itself after this long"
+    )
     malformed_json: bool = Field(False, description="JSON bodies are cut short")
     expired_tokens: bool = Field(False, description="every token is treated as expired")
     stuck_jobs: bool = Field(False, description="jobs reaching the imputation step stay there")
     fail_at_step: FaultStep | None = Field(None, description="jobs fail when they reach this step")
     fail_mode: Literal["error", "dead"] = Field(
-        "error", description="error: Cloudgene 5 / WES EXECUTOR_ERROR; dead: Cloudgene -1 / WES SYSTEM_ERROR"
+        "error",
+        description="error: Cloudgene 5 / WES EXECUTOR_ERROR; dead: Cloudgene -1 / WES SYSTEM_ERROR",
     )
 
 
@@ -186,7 +198,9 @@ def admin_router(faults: FaultState) -> APIRouter:
         try:
             faults.update(changes)
         except ValidationError as exc:
-            return JSONResponse({"detail": json.loads(exc.json(include_url=False))}, status_code=422)
+            return JSONResponse(
+                {"detail": json.loads(exc.json(include_url=False))}, status_code=422
+            )
         await faults.apply()
         return faults.current
 

@@ -21,11 +21,10 @@ sets every duration not given in a `timings` dict to 0.05 s.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import time
 
 import httpx
 import pytest
@@ -91,7 +90,9 @@ class SandboxHandle:
         self._running.stop()
 
 
-def start_sandbox(kind: str, flavour: str | None = None, *, fast: bool = True, **options: Any) -> SandboxHandle:
+def start_sandbox(
+    kind: str, flavour: str | None = None, *, fast: bool = True, **options: Any
+) -> SandboxHandle:
     """Build and start a simulator (`kind`: "michigan"/"cloudgene" or "wes") on a free port."""
     from sandbox.cloudgene import CloudgeneOptions, build_cloudgene
     from sandbox.server import RunningServer
@@ -103,7 +104,11 @@ def start_sandbox(kind: str, flavour: str | None = None, *, fast: bool = True, *
         if fast and isinstance(options.get("timings", {}), dict):
             options["timings"] = {**FAST_CLOUDGENE, **options.get("timings", {})}
         cg_options = CloudgeneOptions.model_validate(options)
-        simulator, users, tokens = build_cloudgene(cg_options), cg_options.users, [u.token for u in cg_options.users]
+        simulator, users, tokens = (
+            build_cloudgene(cg_options),
+            cg_options.users,
+            [u.token for u in cg_options.users],
+        )
     elif kind == "wes":
         if fast and isinstance(options.get("timings", {}), dict):
             options["timings"] = {**FAST_WES, **options.get("timings", {})}

@@ -22,7 +22,14 @@ from sandbox.archive import encrypted_zip
 from sandbox.vcf.bgzf import bgzf_compress
 from sandbox.vcf.validation import Variant
 
-__all__ = ["ImputedSite", "generate_password", "impute", "chromosome_zip", "qc_report", "human_size"]
+__all__ = [
+    "ImputedSite",
+    "chromosome_zip",
+    "generate_password",
+    "human_size",
+    "impute",
+    "qc_report",
+]
 
 _BASES = "ACGT"
 
@@ -66,7 +73,15 @@ def _haplotypes(genotype: str) -> tuple[float, ...]:
 def _typed_site(variant: Variant) -> ImputedSite:
     rng = _rng(variant.chrom, variant.pos, "typed")
     haplotypes = tuple(_haplotypes(gt) for gt in variant.genotypes)
-    return ImputedSite(variant.chrom, variant.pos, variant.ref, variant.alt, True, round(rng.uniform(0.95, 1.0), 5), haplotypes)
+    return ImputedSite(
+        variant.chrom,
+        variant.pos,
+        variant.ref,
+        variant.alt,
+        True,
+        round(rng.uniform(0.95, 1.0), 5),
+        haplotypes,
+    )
 
 
 def _between(left: Variant, right: Variant) -> ImputedSite:
@@ -83,7 +98,9 @@ def _between(left: Variant, right: Variant) -> ImputedSite:
             value = (a + b) / 2 + rng.uniform(-0.05, 0.05)
             blended.append(round(min(1.0, max(0.0, value)), 3))
         samples.append(tuple(blended))
-    return ImputedSite(left.chrom, pos, ref, alt, False, round(rng.uniform(0.2, 1.0), 5), tuple(samples))
+    return ImputedSite(
+        left.chrom, pos, ref, alt, False, round(rng.uniform(0.2, 1.0), 5), tuple(samples)
+    )
 
 
 def impute(variants: Sequence[Variant], r2_filter: float) -> list[ImputedSite]:
@@ -125,20 +142,35 @@ def _dose_vcf(samples: Sequence[str], sites: Sequence[ImputedSite], panel: str) 
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=DS,Number=A,Type=Float,Description="Estimated Alternate Allele Dosage : [P(0/1)+2*P(1/1)]">',
         '##FORMAT=<ID=GP,Number=G,Type=Float,Description="Estimated Posterior Probabilities for Genotypes 0/0, 0/1 and 1/1">',
-        "#" + "\t".join(["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
+        "#"
+        + "\t".join(
+            ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]
+        ),
     ]
     lines = header[:]
     for site in sites:
         af = site.af
         flag = "TYPED" if site.typed else "IMPUTED"
         info = f"AF={af:.5f};MAF={min(af, 1 - af):.5f};R2={site.r2:.5f};{flag}"
-        fields = [site.chrom, str(site.pos), f"{site.chrom}:{site.pos}:{site.ref}:{site.alt}", site.ref, site.alt, ".", "PASS", info, "GT:DS:GP"]
+        fields = [
+            site.chrom,
+            str(site.pos),
+            f"{site.chrom}:{site.pos}:{site.ref}:{site.alt}",
+            site.ref,
+            site.alt,
+            ".",
+            "PASS",
+            info,
+            "GT:DS:GP",
+        ]
         lines.append("\t".join(fields + [_format_sample(h) for h in site.haplotypes]))
     return bgzf_compress(("\n".join(lines) + "\n").encode())
 
 
 def _info_file(sites: Sequence[ImputedSite]) -> bytes:
-    lines = ["SNP\tREF(0)\tALT(1)\tALT_Frq\tMAF\tAvgCall\tRsq\tGenotyped\tLooRsq\tEmpR\tEmpRsq\tDose0\tDose1"]
+    lines = [
+        "SNP\tREF(0)\tALT(1)\tALT_Frq\tMAF\tAvgCall\tRsq\tGenotyped\tLooRsq\tEmpR\tEmpRsq\tDose0\tDose1"
+    ]
     for site in sites:
         af = site.af
         typed = "Genotyped" if site.typed else "Imputed"

@@ -59,7 +59,12 @@ class _Listener:
 
     def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
         config = uvicorn.Config(
-            app, lifespan="off", log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+            app,
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self.server = _Server(config)
         self.task = asyncio.create_task(self.server.serve(sockets=[sock]))
@@ -79,7 +84,13 @@ class _Listener:
 class SandboxServer:
     """Runs one simulator on `host:port` (0 picks a free port) plus an optional admin port."""
 
-    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = None) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int | None = None,
+    ) -> None:
         self.simulator = simulator
         self.host = host
         self.port = port
@@ -124,7 +135,8 @@ class SandboxServer:
         if faults.outage != "none" and faults.outage_seconds:
             loop = asyncio.get_running_loop()
             self._outage_timer = loop.call_later(
-                faults.outage_seconds, lambda: self._pending.add(asyncio.ensure_future(self._end_outage()))
+                faults.outage_seconds,
+                lambda: self._pending.add(asyncio.ensure_future(self._end_outage())),
             )
         if faults.outage == "refuse":
             if sock is not None:
@@ -145,13 +157,21 @@ class SandboxServer:
 class RunningServer:
     """A simulator served from a background thread (own event loop), for tests and scripts."""
 
-    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0, admin_port: int | None = 0) -> None:
+    def __init__(
+        self,
+        simulator: Simulator,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_port: int | None = 0,
+    ) -> None:
         self.server = SandboxServer(simulator, host, port, admin_port)
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name=f"sandbox-{simulator.kind}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._main, name=f"sandbox-{simulator.kind}", daemon=True
+        )
 
     def start(self, timeout: float = 10) -> RunningServer:
         self._thread.start()

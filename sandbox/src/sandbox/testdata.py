@@ -64,16 +64,33 @@ def vcf_text(spec: VcfSpec) -> str:
         "##fileformat=VCFv4.2",
         f"##contig=<ID={spec.chrom}>",
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        "#" + "\t".join(["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *names]),
+        "#"
+        + "\t".join(
+            ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *names]
+        ),
     ]
     rows = []
     for row in range(spec.variants):
         rng = _rng(spec.seed, spec.chrom, row)
         ref = "ACGT"[rng.randrange(4)]
-        alt = ref if spec.ref_equals_alt and row == spec.variants // 2 else rng.choice([b for b in "ACGT" if b != ref])
+        alt = (
+            ref
+            if spec.ref_equals_alt and row == spec.variants // 2
+            else rng.choice([b for b in "ACGT" if b != ref])
+        )
         chrom = spec.second_chrom if spec.second_chrom and row >= spec.variants // 2 else spec.chrom
         frequency = rng.uniform(0.1, 0.5)
-        fields = [chrom, str(spec.start + row * spec.step), f"rs{1000 + row}", ref, alt, ".", "PASS", ".", "GT"]
+        fields = [
+            chrom,
+            str(spec.start + row * spec.step),
+            f"rs{1000 + row}",
+            ref,
+            alt,
+            ".",
+            "PASS",
+            ".",
+            "GT",
+        ]
         if not spec.no_sample_columns:
             fields += [_genotype(spec, frequency, s, row) for s in range(spec.samples)]
         rows.append(("\t" if not spec.space_delimited else " ").join(fields))

@@ -17,7 +17,9 @@ class User(BaseModel):
     name: str = ""
     mail: str = ""
     admin: bool = False
-    expires_at: float = Field(default_factory=lambda: time.time() + 30 * 24 * 3600, description="epoch seconds")
+    expires_at: float = Field(
+        default_factory=lambda: time.time() + 30 * 24 * 3600, description="epoch seconds"
+    )
 
     @property
     def full_name(self) -> str:

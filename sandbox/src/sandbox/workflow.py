@@ -76,7 +76,9 @@ async def validate_all(spec: WorkflowSpec) -> ValidatedInput:
 
 
 async def qc_all(spec: WorkflowSpec, validated: ValidatedInput) -> QcResult:
-    return await asyncio.to_thread(run_qc, validated.files, spec.params.build, spec.params.panel_build, spec.qc)
+    return await asyncio.to_thread(
+        run_qc, validated.files, spec.params.build, spec.params.panel_build, spec.qc
+    )
 
 
 def _impute(spec: WorkflowSpec, validated: ValidatedInput, qc: QcResult) -> dict[str, bytes]:
@@ -98,7 +100,9 @@ def _impute(spec: WorkflowSpec, validated: ValidatedInput, qc: QcResult) -> dict
     return outputs
 
 
-async def impute_all(spec: WorkflowSpec, validated: ValidatedInput, qc: QcResult) -> dict[str, bytes]:
+async def impute_all(
+    spec: WorkflowSpec, validated: ValidatedInput, qc: QcResult
+) -> dict[str, bytes]:
     """Encrypted `chr_<n>.zip` per chromosome with chunks left after QC."""
     return await asyncio.to_thread(_impute, spec, validated, qc)
 
@@ -106,7 +110,11 @@ async def impute_all(spec: WorkflowSpec, validated: ValidatedInput, qc: QcResult
 def reports(validated: ValidatedInput, qc: QcResult) -> dict[str, bytes]:
     """The QC report files MIS2 publishes next to the zips."""
     text = qc_report(validated.summary, qc.summary)
-    html = "<html><head><title>Quality Control Report</title></head><body><pre>" + qc.summary + "</pre></body></html>"
+    html = (
+        "<html><head><title>Quality Control Report</title></head><body><pre>"
+        + qc.summary
+        + "</pre></body></html>"
+    )
     return {"qc_report.txt": text, "quality-control.html": html.encode()}
 
 

@@ -69,7 +69,9 @@ class Cloudgene:
         """CG3 secures `/api/**` with a bare 401; CG2 answers with its JSON message."""
         user = self.user(request)
         if user is None:
-            raise CloudgeneError(401, None if self.flavour == "cg3" else "The request requires user authentication.")
+            raise CloudgeneError(
+                401, None if self.flavour == "cg3" else "The request requires user authentication."
+            )
         return user
 
     def check_maintenance(self, user: User | None) -> None:
@@ -92,7 +94,11 @@ class Cloudgene:
         """`apps@<id>[@<version>]` or `<id>[@<version>]`; a bare id means the newest version."""
         ref = value.removeprefix("apps@")
         panel_id, _, version = ref.partition("@")
-        matches = [p for p in self.options.panels if p.id == panel_id and (not version or p.version == version)]
+        matches = [
+            p
+            for p in self.options.panels
+            if p.id == panel_id and (not version or p.version == version)
+        ]
         return max(matches, key=lambda p: p.version) if matches else None
 
     def new_job(self, user: User, app_id: str, form: ParsedForm, user_agent: str) -> Job:
@@ -116,7 +122,9 @@ class Cloudgene:
             generated_password=generated,
         )
         if panel is None:
-            job.setup_error = f"Application {ref.removeprefix('apps@')} is not installed or wrong permissions."
+            job.setup_error = (
+                f"Application {ref.removeprefix('apps@')} is not installed or wrong permissions."
+            )
             return job
         params = JobParams(
             build=values.get("build", "hg19"),
@@ -127,7 +135,9 @@ class Cloudgene:
             panel_id=panel.key,
             panel_build=panel.build,
             panel_populations=tuple(p.id for p in panel.populations),
-            allowed_phasing=("eagle", "beagle", "no_phasing") if self.flavour == "cg3" else ("eagle", "no_phasing"),
+            allowed_phasing=("eagle", "beagle", "no_phasing")
+            if self.flavour == "cg3"
+            else ("eagle", "no_phasing"),
         )
         job.spec = WorkflowSpec(
             uploads=tuple(form.uploads),
@@ -157,7 +167,10 @@ class Cloudgene:
         if output.count != -1:
             output.count -= 1
         if output.data is None:
-            raise CloudgeneError(404, "File not found in workspace." if self.flavour == "cg3" else "download not found.")
+            raise CloudgeneError(
+                404,
+                "File not found in workspace." if self.flavour == "cg3" else "download not found.",
+            )
         suffix = "." + output.name.rsplit(".", 1)[-1]
         return Response(output.data, media_type=_MEDIA.get(suffix, "application/octet-stream"))
 
@@ -171,11 +184,19 @@ class Cloudgene:
                 f'echo "Downloading file {output.name} ({index}/{total})..."',
                 f"curl -L {host}/share/results/{output.hash}/{output.name} -o {output.name} --create-dirs ",
             ]
-        lines += ['echo ""', f'echo -e "${{GREEN}}All {total} file(s) downloaded.${{NC}}"', 'echo ""', 'echo ""']
+        lines += [
+            'echo ""',
+            f'echo -e "${{GREEN}}All {total} file(s) downloaded.${{NC}}"',
+            'echo ""',
+            'echo ""',
+        ]
         return "\n".join(lines) + "\n"
 
     def server_json(self, user: User | None) -> dict[str, Any]:
-        apps = [{"id": a, "name": self.options.app_name, "version": self.options.resolved_app_version()} for a in self.options.resolved_app_ids()]
+        apps = [
+            {"id": a, "name": self.options.app_name, "version": self.options.resolved_app_version()}
+            for a in self.options.resolved_app_ids()
+        ]
         body: dict[str, Any] = {
             "name": self.options.name,
             "background": "#343a40",
@@ -187,7 +208,12 @@ class Cloudgene:
             "oauth": [],
         }
         if user:
-            body["user"] = {"username": user.username, "mail": user.email, "admin": user.admin, "name": user.full_name}
+            body["user"] = {
+                "username": user.username,
+                "mail": user.email,
+                "admin": user.admin,
+                "name": user.full_name,
+            }
             body |= {"apps": apps, "deprecatedApps": [], "experimentalApps": [], "loggedIn": True}
         else:
             body |= {"apps": [], "loggedIn": False}
@@ -210,10 +236,16 @@ class Cloudgene:
     def verify(self, token: str) -> dict[str, Any]:
         """`POST /api/v2/tokens/verify`, with each flavour's wording."""
         known = next((u for u in self.options.users if u.token == token), None)
-        expired = known is not None and (self.faults.current.expired_tokens or known.expires_at <= time.time())
+        expired = known is not None and (
+            self.faults.current.expired_tokens or known.expires_at <= time.time()
+        )
         if self.flavour == "cg3":
             if known is None or expired:
-                return {"valid": False, "message": "Invalid API Token.", "expire": int(time.time() * 1000)}
+                return {
+                    "valid": False,
+                    "message": "Invalid API Token.",
+                    "expire": int(time.time() * 1000),
+                }
             # CG3 passes its "%s" template unformatted (AuthenticationService.validateApiToken).
             return {
                 "valid": True,
@@ -228,10 +260,22 @@ class Cloudgene:
         if known is None:
             return {"valid": False, "message": "API Token is not valid."}
         expire = time.time() - 1 if expired else known.expires_at
-        payload = {"username": known.username, "name": known.full_name, "mail": known.email, "api": True, "expire": int(expire * 1000)}
+        payload = {
+            "username": known.username,
+            "name": known.full_name,
+            "mail": known.email,
+            "api": True,
+            "expire": int(expire * 1000),
+        }
         if expired:
-            return payload | {"valid": False, "message": f"API Token was created by {known.username} and expired on {java_date(expire)}."}
-        return payload | {"valid": True, "message": f"API Token was created by {known.username} and is valid until {java_date(expire)}."}
+            return payload | {
+                "valid": False,
+                "message": f"API Token was created by {known.username} and expired on {java_date(expire)}.",
+            }
+        return payload | {
+            "valid": True,
+            "message": f"API Token was created by {known.username} and is valid until {java_date(expire)}.",
+        }
 
 
 def _routes(cg: Cloudgene) -> APIRouter:
@@ -258,8 +302,10 @@ def _routes(cg: Cloudgene) -> APIRouter:
 
     @router.post("/api/v2/jobs/submit/{app_id}")
     async def submit(request: Request, app_id: str) -> dict[str, Any]:
-        not_found = f"Application '{app_id}' not found." if flavour == "cg3" else (
-            f"Application '{app_id}' not found or the request requires user authentication."
+        not_found = (
+            f"Application '{app_id}' not found."
+            if flavour == "cg3"
+            else (f"Application '{app_id}' not found or the request requires user authentication.")
         )
         user = cg.require_user(request) if flavour == "cg3" else cg.user(request)
         cg.check_maintenance(user)
@@ -286,7 +332,11 @@ def _routes(cg: Cloudgene) -> APIRouter:
     async def list_jobs(request: Request) -> dict[str, Any]:
         user = cg.require_user(request)
         cg.check_maintenance(user)
-        jobs = [j for j in reversed(cg.engine.jobs.values()) if j.user.username == user.username and j.state != DELETED]
+        jobs = [
+            j
+            for j in reversed(cg.engine.jobs.values())
+            if j.user.username == user.username and j.state != DELETED
+        ]
         raw_page = request.query_params.get("page")
         if raw_page is None:
             page, size, shown = 1, len(jobs), jobs
@@ -329,7 +379,11 @@ def _routes(cg: Cloudgene) -> APIRouter:
         cg.engine.delete(job)
         return job_json(job, cg.engine, user, flavour)
 
-    share_path = "/share/results/{file_hash}/{filename:path}" if flavour == "cg3" else "/share/{username}/{file_hash}/{filename:path}"
+    share_path = (
+        "/share/results/{file_hash}/{filename:path}"
+        if flavour == "cg3"
+        else "/share/{username}/{file_hash}/{filename:path}"
+    )
 
     @router.get(share_path)
     async def share(file_hash: str, filename: str) -> Response:
@@ -360,7 +414,11 @@ def build_cloudgene(options: CloudgeneOptions | None = None) -> Simulator:
     options = options or CloudgeneOptions()
     faults = FaultState(options.faults, seed=options.seed)
     cg = Cloudgene(options, faults)
-    api = FastAPI(title=f"Cloudgene simulator ({options.flavour})", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
+    api = FastAPI(
+        title=f"Cloudgene simulator ({options.flavour})",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+    )
     api.include_router(_routes(cg))
     api.include_router(admin_router(faults))
 
@@ -368,9 +426,19 @@ def build_cloudgene(options: CloudgeneOptions | None = None) -> Simulator:
     async def cloudgene_error(_: Request, problem: CloudgeneError) -> Response:
         if problem.message is None:
             return Response(status_code=problem.status)
-        return JSONResponse(error_body(options.flavour, problem.message), status_code=problem.status)
+        return JSONResponse(
+            error_body(options.flavour, problem.message), status_code=problem.status
+        )
 
-    info = {"users": [u.model_dump(include={"username", "token"}) for u in options.users], "app_ids": options.resolved_app_ids()}
+    info = {
+        "users": [u.model_dump(include={"username", "token"}) for u in options.users],
+        "app_ids": options.resolved_app_ids(),
+    }
     return Simulator(
-        kind="michigan", flavour=options.flavour, app=FaultMiddleware(api, faults), faults=faults, shutdown=cg.engine.shutdown, info=info
+        kind="michigan",
+        flavour=options.flavour,
+        app=FaultMiddleware(api, faults),
+        faults=faults,
+        shutdown=cg.engine.shutdown,
+        info=info,
     )

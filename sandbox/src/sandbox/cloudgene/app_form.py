@@ -24,9 +24,15 @@ class AppInput:
     visible: bool = True
 
 
-_LIST_BUILD = AppInput("build", "list", "Array Build", "hg19", {"hg19": "GRCh37/hg19", "hg38": "GRCh38/hg38"})
+_LIST_BUILD = AppInput(
+    "build", "list", "Array Build", "hg19", {"hg19": "GRCh37/hg19", "hg38": "GRCh38/hg38"}
+)
 _R2 = AppInput(
-    "r2Filter", "list", "rsq Filter", "0", {"0": "off", "0.001": "0.001", "0.1": "0.1", "0.2": "0.2", "0.3": "0.3"}
+    "r2Filter",
+    "list",
+    "rsq Filter",
+    "0",
+    {"0": "off", "0.001": "0.001", "0.1": "0.1", "0.2": "0.2", "0.3": "0.3"},
 )
 _COMMON_HEAD = [
     AppInput("refpanel", "app_list", "Reference Panel"),
@@ -35,10 +41,26 @@ _COMMON_HEAD = [
     _R2,
 ]
 _COMMON_TAIL = [
-    AppInput("aesEncryption", "checkbox", "AES 256 encryption", "false", {"true": "true", "false": "false"}),
-    AppInput("meta", "checkbox", "Generate Meta-imputation file", "false", {"true": "true", "false": "false"}),
+    AppInput(
+        "aesEncryption",
+        "checkbox",
+        "AES 256 encryption",
+        "false",
+        {"true": "true", "false": "false"},
+    ),
+    AppInput(
+        "meta",
+        "checkbox",
+        "Generate Meta-imputation file",
+        "false",
+        {"true": "true", "false": "false"},
+    ),
     AppInput("myseparator", "separator"),
-    AppInput("check1", "terms_checkbox", "I will not attempt to re-identify or contact research participants."),
+    AppInput(
+        "check1",
+        "terms_checkbox",
+        "I will not attempt to re-identify or contact research participants.",
+    ),
     AppInput(
         "check2",
         "terms_checkbox",
@@ -51,22 +73,48 @@ _POPULATION = AppInput("population", "binded_list", "Allele Frequency Check")
 _CG3_INPUTS = [
     *_COMMON_HEAD,
     AppInput(
-        "phasing", "list", "Phasing Engine", "eagle",
-        {"eagle": "Eagle v2.4", "beagle": "Beagle 5.4 (HRC and 1KG only)", "no_phasing": "No phasing"},
+        "phasing",
+        "list",
+        "Phasing Engine",
+        "eagle",
+        {
+            "eagle": "Eagle v2.4",
+            "beagle": "Beagle 5.4 (HRC and 1KG only)",
+            "no_phasing": "No phasing",
+        },
     ),
     _POPULATION,
-    AppInput("mode", "list", "Mode", "imputation", {"qc_only": "Quality Control Only", "imputation": "Quality Control & Imputation"}),
+    AppInput(
+        "mode",
+        "list",
+        "Mode",
+        "imputation",
+        {"qc_only": "Quality Control Only", "imputation": "Quality Control & Imputation"},
+    ),
     *_COMMON_TAIL[:3],
     AppInput("password", "text", "Password set by user.", visible=False),
     *_COMMON_TAIL[3:],
 ]
 _CG2_INPUTS = [
     *_COMMON_HEAD,
-    AppInput("phasing", "list", "Phasing", "eagle", {"eagle": "Eagle v2.4 (phased output)", "no_phasing": "No phasing"}),
+    AppInput(
+        "phasing",
+        "list",
+        "Phasing",
+        "eagle",
+        {"eagle": "Eagle v2.4 (phased output)", "no_phasing": "No phasing"},
+    ),
     _POPULATION,
     AppInput(
-        "mode", "list", "Mode", "imputation",
-        {"qconly": "Quality Control Only", "imputation": "Quality Control & Imputation", "phasing": "Quality Control & Phasing Only"},
+        "mode",
+        "list",
+        "Mode",
+        "imputation",
+        {
+            "qconly": "Quality Control Only",
+            "imputation": "Quality Control & Imputation",
+            "phasing": "Quality Control & Phasing Only",
+        },
     ),
     *_COMMON_TAIL[:3],
     AppInput("password", "text", "Password", "auto", visible=False),
@@ -91,7 +139,11 @@ def _input_json(item: AppInput, options: CloudgeneOptions) -> dict[str, Any]:
     elif item.type == "binded_list":
         body["bind"] = "refpanel"
         body["values"] = [
-            {"key": p.key, "label": p.name, "values": [{"key": pop.id, "value": pop.name} for pop in p.populations]}
+            {
+                "key": p.key,
+                "label": p.name,
+                "values": [{"key": pop.id, "value": pop.name} for pop in p.populations],
+            }
             for p in options.panels
         ]
     elif item.values:

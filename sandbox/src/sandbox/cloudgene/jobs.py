@@ -19,7 +19,15 @@ from sandbox.cloudgene.options import CloudgeneOptions
 from sandbox.faults import FaultState
 from sandbox.users import User
 from sandbox.vcf.validation import ValidationError
-from sandbox.workflow import InjectedFailure, WorkflowSpec, fault_gate, impute_all, qc_all, reports, validate_all
+from sandbox.workflow import (
+    InjectedFailure,
+    WorkflowSpec,
+    fault_gate,
+    impute_all,
+    qc_all,
+    reports,
+    validate_all,
+)
 
 __all__ = ["DEAD", "Job", "JobEngine", "OutputFile", "Step"]
 
@@ -100,14 +108,20 @@ class JobEngine:
         """`job-YYYYMMDD-HHMMSS-mmm`, made unique when two submits share a millisecond."""
         stamp = now_ms()
         while True:
-            candidate = "job-" + time.strftime("%Y%m%d-%H%M%S", time.localtime(stamp / 1000)) + f"-{stamp % 1000:03d}"
+            candidate = (
+                "job-"
+                + time.strftime("%Y%m%d-%H%M%S", time.localtime(stamp / 1000))
+                + f"-{stamp % 1000:03d}"
+            )
             if candidate != self._last_id and candidate not in self.jobs:
                 self._last_id = candidate
                 return candidate
             stamp += 1
 
     def active_jobs(self, user: User) -> int:
-        return sum(1 for j in self.jobs.values() if j.user.username == user.username and j.state in ACTIVE)
+        return sum(
+            1 for j in self.jobs.values() if j.user.username == user.username and j.state in ACTIVE
+        )
 
     def position_in_queue(self, job: Job) -> int:
         """1-based rank among waiting jobs (all users, by submission); 0 once running."""
@@ -124,7 +138,9 @@ class JobEngine:
         return None
 
     def find_by_param_hash(self, param_hash: str) -> Job | None:
-        return next((j for j in self.jobs.values() if j.param_hash == param_hash and j.outputs), None)
+        return next(
+            (j for j in self.jobs.values() if j.param_hash == param_hash and j.outputs), None
+        )
 
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
@@ -189,14 +205,18 @@ class JobEngine:
     def _fail(self, job: Job, problem: ValidationError | InjectedFailure) -> None:
         text = problem.message if isinstance(problem, ValidationError) else str(problem)
         if job.steps:
-            job.steps[-1].messages = [m for m in job.steps[-1].messages if m.type != RUNNING_MESSAGE]
+            job.steps[-1].messages = [
+                m for m in job.steps[-1].messages if m.type != RUNNING_MESSAGE
+            ]
             job.steps[-1].messages.append(LogMessage(text, ERROR))
         dead = isinstance(problem, InjectedFailure) and problem.mode == "dead"
         job.state = DEAD if dead else FAILED
         job.end_time = now_ms()
 
     async def _step(self, job: Job, name: str) -> Step:
-        step = Step(id=len(job.steps) + 1, name=name, messages=[LogMessage(f"{name}...", RUNNING_MESSAGE)])
+        step = Step(
+            id=len(job.steps) + 1, name=name, messages=[LogMessage(f"{name}...", RUNNING_MESSAGE)]
+        )
         job.steps.append(step)
         await asyncio.sleep(self.timings.step_seconds)
         return step
@@ -235,9 +255,14 @@ class JobEngine:
         step = await self._step(job, "Summary")
         summary = "Data compression and encryption finished."
         if job.generated_password:
-            summary += f"\n\nWe encrypted the results with the following password: <b>{spec.password}</b>"
+            summary += (
+                f"\n\nWe encrypted the results with the following password: <b>{spec.password}</b>"
+            )
         self._finish(step, summary)
-        job.outputs = [OutputFile(n, d, secrets.token_hex(32), self.options.max_downloads) for n, d in files.items()]
+        job.outputs = [
+            OutputFile(n, d, secrets.token_hex(32), self.options.max_downloads)
+            for n, d in files.items()
+        ]
 
     async def _retention(self, job: Job) -> None:
         """Notification (8/9) then retirement (7, results deleted), as Cloudgene's cron does."""

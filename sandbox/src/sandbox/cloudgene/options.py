@@ -9,7 +9,14 @@ from pydantic import BaseModel, Field
 from sandbox.faults import Faults
 from sandbox.users import User, default_users
 
-__all__ = ["CloudgeneOptions", "CloudgeneTimings", "Panel", "Population", "PRESETS", "preset_panels"]
+__all__ = [
+    "PRESETS",
+    "CloudgeneOptions",
+    "CloudgeneTimings",
+    "Panel",
+    "Population",
+    "preset_panels",
+]
 
 
 class Population(BaseModel):
@@ -25,7 +32,9 @@ class Panel(BaseModel):
     name: str
     build: Literal["hg19", "hg38"]
     populations: list[Population]
-    min_snps: int = Field(3, description="QC: fewer valid variants excludes a chunk (qcFilter.minSnps)")
+    min_snps: int = Field(
+        3, description="QC: fewer valid variants excludes a chunk (qcFilter.minSnps)"
+    )
 
     @property
     def key(self) -> str:
@@ -43,17 +52,30 @@ _PANELS = {
         version="2.0.0",
         name="1000G Phase 3 (GRCh37/hg19)",
         build="hg19",
-        populations=_pops(("afr", "AFR"), ("amr", "AMR"), ("eas", "EAS"), ("eur", "EUR"), ("sas", "SAS"), _MIXED),
+        populations=_pops(
+            ("afr", "AFR"), ("amr", "AMR"), ("eas", "EAS"), ("eur", "EUR"), ("sas", "SAS"), _MIXED
+        ),
     ),
     "hrc-r1.1": Panel(
-        id="hrc-r1.1", version="2.0.0", name="HRC r1.1 2016 (GRCh37/hg19)", build="hg19",
-        populations=_pops(("eur", "EUR"), _MIXED), min_snps=20,
+        id="hrc-r1.1",
+        version="2.0.0",
+        name="HRC r1.1 2016 (GRCh37/hg19)",
+        build="hg19",
+        populations=_pops(("eur", "EUR"), _MIXED),
+        min_snps=20,
     ),
     "topmed-r3": Panel(
-        id="topmed-r3", version="1.0.0", name="TOPMed r3 (GRCh38/hg38)", build="hg38", populations=_pops(("all", "ALL")),
+        id="topmed-r3",
+        version="1.0.0",
+        name="TOPMed r3 (GRCh38/hg38)",
+        build="hg38",
+        populations=_pops(("all", "ALL")),
     ),
     "h3africa-v6hc-s": Panel(
-        id="h3africa-v6hc-s", version="1.0.0", name="H3Africa v6 high coverage (GRCh38/hg38)", build="hg38",
+        id="h3africa-v6hc-s",
+        version="1.0.0",
+        name="H3Africa v6 high coverage (GRCh38/hg38)",
+        build="hg38",
         populations=_pops(("afr", "AFR"), _MIXED),
     ),
 }
@@ -77,8 +99,12 @@ class CloudgeneTimings(BaseModel):
     queue_seconds: float = 5.0
     step_seconds: float = 8.0
     export_seconds: float = 3.0
-    notify_after_seconds: float | None = Field(None, description="success/failed -> 8/9 (None: never)")
-    retire_after_seconds: float | None = Field(None, description="-> 7 retired, results deleted (None: never)")
+    notify_after_seconds: float | None = Field(
+        None, description="success/failed -> 8/9 (None: never)"
+    )
+    retire_after_seconds: float | None = Field(
+        None, description="-> 7 retired, results deleted (None: never)"
+    )
 
 
 class CloudgeneOptions(BaseModel):
@@ -86,7 +112,9 @@ class CloudgeneOptions(BaseModel):
 
     flavour: Literal["cg3", "cg2"] = "cg3"
     name: str = "Michigan Imputation Server (sandbox)"
-    app_ids: list[str] | None = Field(None, description="default: imputationserver2 (cg3), imputationserver (cg2)")
+    app_ids: list[str] | None = Field(
+        None, description="default: imputationserver2 (cg3), imputationserver (cg2)"
+    )
     app_name: str = "Genotype Imputation"
     app_version: str | None = Field(None, description="default: 2.0.12 (cg3), 1.8.0 (cg2)")
     panels: list[Panel] = Field(default_factory=lambda: preset_panels("all"))
@@ -104,7 +132,9 @@ class CloudgeneOptions(BaseModel):
     seed: int | None = None
 
     def resolved_app_ids(self) -> list[str]:
-        return self.app_ids or (["imputationserver2"] if self.flavour == "cg3" else ["imputationserver"])
+        return self.app_ids or (
+            ["imputationserver2"] if self.flavour == "cg3" else ["imputationserver"]
+        )
 
     def resolved_app_version(self) -> str:
         return self.app_version or ("2.0.12" if self.flavour == "cg3" else "1.8.0")

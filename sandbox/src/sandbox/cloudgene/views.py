@@ -32,7 +32,13 @@ def java_date(epoch_seconds: float) -> str:
 
 def _files(job: Job) -> list[dict[str, Any]]:
     return [
-        {"name": f.name, "path": f"{job.id}/output/{f.name}", "hash": f.hash, "size": human_size(len(f.data or b"")), "count": f.count}
+        {
+            "name": f.name,
+            "path": f"{job.id}/output/{f.name}",
+            "hash": f.hash,
+            "size": human_size(len(f.data or b"")),
+            "count": f.count,
+        }
         for f in job.outputs
     ]
 
@@ -49,15 +55,22 @@ def _steps(job: Job, flavour: str) -> list[dict[str, Any]]:
     steps = []
     for step in job.steps:
         if flavour == "cg3":
-            messages = [{"success": True, "message": m.text, "type": m.type, "time": m.time} for m in step.messages]
-            steps.append({"id": step.id, "name": step.name, "empty": not messages, "logMessages": messages})
+            messages = [
+                {"success": True, "message": m.text, "type": m.type, "time": m.time}
+                for m in step.messages
+            ]
+            steps.append(
+                {"id": step.id, "name": step.name, "empty": not messages, "logMessages": messages}
+            )
         else:
             messages = [{"message": m.text, "type": m.type, "time": m.time} for m in step.messages]
             steps.append({"id": step.id, "name": step.name, "logMessages": messages})
     return steps
 
 
-def job_json(job: Job, engine: JobEngine, viewer: User | None, flavour: str, *, listing: bool = False) -> dict[str, Any]:
+def job_json(
+    job: Job, engine: JobEngine, viewer: User | None, flavour: str, *, listing: bool = False
+) -> dict[str, Any]:
     """One job as the flavour returns it from status, detail, cancel, delete and list."""
     position = engine.position_in_queue(job)
     if flavour == "cg3":
@@ -106,7 +119,9 @@ def job_json(job: Job, engine: JobEngine, viewer: User | None, flavour: str, *, 
     return body
 
 
-def page_json(jobs: list[dict[str, Any]], count: int, page: int, page_size: int, flavour: str) -> dict[str, Any]:
+def page_json(
+    jobs: list[dict[str, Any]], count: int, page: int, page_size: int, flavour: str
+) -> dict[str, Any]:
     """`PageResponse` (CG3) / `PageUtil.createPageObject` (CG2): same arithmetic, CG2 leaves out
     `pageSize` and sends `prev`/`next` only when such a page exists."""
     body: dict[str, Any] = {"count": count}
@@ -120,9 +135,11 @@ def page_json(jobs: list[dict[str, Any]], count: int, page: int, page_size: int,
             body["prev"] = page - 1
         if page < pages_total:
             body["next"] = page + 1
-        body["pages"] = [p for p in range(page - 3, page) if p > 0] + [page] + [
-            p for p in range(page + 1, page + 4) if p <= pages_total
-        ]
+        body["pages"] = (
+            [p for p in range(page - 3, page) if p > 0]
+            + [page]
+            + [p for p in range(page + 1, page + 4) if p <= pages_total]
+        )
     else:
         body |= {"page": 0, "pages": []}
     body["data"] = jobs

@@ -25,7 +25,12 @@ def _block(chunk: bytes) -> bytes:
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     deflated = compressor.compress(chunk) + compressor.flush()
     block_size = 18 + len(deflated) + 8
-    header = b"\x1f\x8b\x08\x04" + b"\x00" * 4 + b"\x00\xff" + struct.pack("<HBBHH", 6, 66, 67, 2, block_size - 1)
+    header = (
+        b"\x1f\x8b\x08\x04"
+        + b"\x00" * 4
+        + b"\x00\xff"
+        + struct.pack("<HBBHH", 6, 66, 67, 2, block_size - 1)
+    )
     trailer = struct.pack("<II", zlib.crc32(chunk) & 0xFFFFFFFF, len(chunk))
     return header + deflated + trailer
 
@@ -44,7 +49,11 @@ def is_bgzf(data: bytes) -> bool:
     extra = data[12 : 12 + xlen]
     offset = 0
     while offset + 4 <= len(extra):
-        si1, si2, slen = extra[offset], extra[offset + 1], struct.unpack("<H", extra[offset + 2 : offset + 4])[0]
+        si1, si2, slen = (
+            extra[offset],
+            extra[offset + 1],
+            struct.unpack("<H", extra[offset + 2 : offset + 4])[0],
+        )
         if si1 == 66 and si2 == 67 and slen == 2:
             return True
         offset += 4 + slen

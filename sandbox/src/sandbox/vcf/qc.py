@@ -129,7 +129,11 @@ def _check_chrx(vcf: VcfFile, build: str, settings: QcSettings) -> None:
 
 def _summary(counts: _Counts, kept_chunks: int, excluded_chunks: int) -> str:
     excluded = (
-        counts.invalid_alleles + counts.duplicates + counts.non_snps + counts.monomorphic + counts.low_call_rate
+        counts.invalid_alleles
+        + counts.duplicates
+        + counts.non_snps
+        + counts.monomorphic
+        + counts.low_call_rate
     )
     lines = [
         "Calculating QC Statistics",
@@ -158,7 +162,9 @@ def _summary(counts: _Counts, kept_chunks: int, excluded_chunks: int) -> str:
     return "\n".join(lines)
 
 
-def run_qc(files: Sequence[VcfFile], build: str, panel_build: str, settings: QcSettings) -> QcResult:
+def run_qc(
+    files: Sequence[VcfFile], build: str, panel_build: str, settings: QcSettings
+) -> QcResult:
     """QC every file; raise `ValidationError` with the server's text when the job cannot go on."""
     if build != panel_build and (build, panel_build) not in _LIFTOVER_CHAINS:
         raise ValidationError(f"Currently we do not support liftOver from {build} to {panel_build}")
@@ -180,4 +186,8 @@ def run_qc(files: Sequence[VcfFile], build: str, panel_build: str, settings: QcS
             kept[vcf.name] = tuple(v for vs in passing for v in vs)
     if not kept:
         raise ValidationError("Error: No chunks passed the QC step. Imputation cannot be started!")
-    return QcResult(kept=kept, summary=_summary(counts, kept_chunks, excluded_chunks), excluded_chunks=excluded_chunks)
+    return QcResult(
+        kept=kept,
+        summary=_summary(counts, kept_chunks, excluded_chunks),
+        excluded_chunks=excluded_chunks,
+    )

@@ -19,9 +19,9 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "VALID_CHROMOSOMES",
     "JobParams",
+    "ValidatedInput",
     "ValidationError",
     "ValidationLimits",
-    "ValidatedInput",
     "Variant",
     "VcfFile",
     "load_vcf",
@@ -33,7 +33,10 @@ DEFAULT_CHUNK_SIZE = 20_000_000
 
 # VcfFileUtil.validChromosomes: the only contigs the server accepts, compared after "chr" is stripped.
 VALID_CHROMOSOMES = frozenset(
-    [str(i) for i in range(1, 24)] + ["X", "MT"] + [f"chr{i}" for i in range(1, 24)] + ["chrX", "chrMT"]
+    [str(i) for i in range(1, 24)]
+    + ["X", "MT"]
+    + [f"chr{i}" for i in range(1, 24)]
+    + ["chrX", "chrMT"]
 )
 
 
@@ -126,8 +129,7 @@ def tabix_check(name: str, data: bytes) -> str:
         text = decompress(data).decode("utf-8", errors="replace")
     except OSError:
         raise _tabix_failure(
-            "[E::bgzf_read_block] Invalid BGZF header at offset 0\n"
-            f"tbx_index_build failed: {name}"
+            f"[E::bgzf_read_block] Invalid BGZF header at offset 0\ntbx_index_build failed: {name}"
         ) from None
     seen: list[str] = []
     last_pos = 0
@@ -251,7 +253,9 @@ def _check_population(params: JobParams) -> None:
     raise ValidationError("\n".join(lines))
 
 
-def _check_file(vcf: VcfFile, samples_so_far: int, params: JobParams, limits: ValidationLimits) -> None:
+def _check_file(
+    vcf: VcfFile, samples_so_far: int, params: JobParams, limits: ValidationLimits
+) -> None:
     """The per-file checks of `InputValidationCommand.checkVcfFiles`, in its order."""
     chromosome = vcf.chromosome
     if chromosome not in VALID_CHROMOSOMES:
@@ -314,7 +318,9 @@ def validate_job(
     """
     if params.phasing not in params.allowed_phasing:
         quoted = [f"'{p}'" for p in params.allowed_phasing]
-        options = " or ".join([", ".join(quoted[:-1]), quoted[-1]]) if len(quoted) > 1 else quoted[0]
+        options = (
+            " or ".join([", ".join(quoted[:-1]), quoted[-1]]) if len(quoted) > 1 else quoted[0]
+        )
         raise ValidationError(f"For phasing, only options {options} are allowed.")
     vcf_uploads = sorted((u for u in uploads if u[0].endswith(".vcf.gz")), key=lambda u: u[0])
     if not vcf_uploads:
@@ -331,5 +337,7 @@ def validate_job(
         phased = phased and (vcf.phased or vcf.chromosome == "MT")
         files.append(vcf)
     if not phased and params.phasing in ("", "no_phasing"):
-        raise ValidationError("Your input data is unphased. Please select an algorithm for phasing.")
+        raise ValidationError(
+            "Your input data is unphased. Please select an algorithm for phasing."
+        )
     return ValidatedInput(files=tuple(files), summary=_summary(files, phased, params))

@@ -19,9 +19,16 @@ from starlette.datastructures import FormData, UploadFile
 
 from sandbox.faults import FaultMiddleware, FaultState, admin_router
 from sandbox.server import Simulator
-from sandbox.wes.flavours import WORKFLOW_TYPES, error_response, run_log, service_info, spring_400, task_log
+from sandbox.wes.flavours import (
+    WORKFLOW_TYPES,
+    error_response,
+    run_log,
+    service_info,
+    spring_400,
+    task_log,
+)
 from sandbox.wes.options import WesOptions
-from sandbox.wes.runs import TERMINAL, Run, RunEngine, Task, iso
+from sandbox.wes.runs import Run, RunEngine, Task, iso
 
 __all__ = ["build_wes"]
 
@@ -53,7 +60,9 @@ class Wes:
         self.engine = RunEngine(options, faults)
         self.issued: dict[str, float] = {}
         self.prefix = (
-            f"/{options.namespace}/ga4gh/wes/v1" if self.flavour == "dnastack-workbench" else "/ga4gh/wes/v1"
+            f"/{options.namespace}/ga4gh/wes/v1"
+            if self.flavour == "dnastack-workbench"
+            else "/ga4gh/wes/v1"
         )
         if self.flavour == "starter-kit":
             self.engine.workdir = Path(tempfile.mkdtemp(prefix="sandbox-wes-"))
@@ -85,11 +94,20 @@ class Wes:
             client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        if not any(c.client_id == client_id and c.client_secret == secret for c in self.options.clients):
-            return JSONResponse({"error": "invalid_client", "error_description": "Bad client credentials"}, status_code=401)
+        if not any(
+            c.client_id == client_id and c.client_secret == secret for c in self.options.clients
+        ):
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Bad client credentials"},
+                status_code=401,
+            )
         token = secrets.token_urlsafe(32)
         self.issued[token] = time.time() + self.options.token_ttl_seconds
-        body = {"access_token": token, "token_type": "Bearer", "expires_in": self.options.token_ttl_seconds}
+        body = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.options.token_ttl_seconds,
+        }
         if form.get("scope"):
             body["scope"] = str(form["scope"])
         return JSONResponse(body)
@@ -115,14 +133,18 @@ class Wes:
                 "stdout": f"{logs}/stdout/{run.id}?workdirs={workdirs}",
                 "stderr": f"{logs}/stderr/{run.id}?workdirs={workdirs}",
                 "tasks": None,
-                "task_log": lambda t: tuple(f"{logs}/{c}/{run.id}/{t.id[:2]}/{t.id}" for c in ("stdout", "stderr")),
+                "task_log": lambda t: tuple(
+                    f"{logs}/{c}/{run.id}/{t.id[:2]}/{t.id}" for c in ("stdout", "stderr")
+                ),
                 "outputs": {n: self.engine.output_path(run, n).as_uri() for n in run.outputs},
             }
         return {
             "stdout": f"{runs}/logs/stdout",
             "stderr": f"{runs}/logs/stderr",
             "tasks": f"{runs}/tasks",
-            "task_log": lambda t: tuple(f"{runs}/tasks/{t.id}/logs/{c}" for c in ("stdout", "stderr")),
+            "task_log": lambda t: tuple(
+                f"{runs}/tasks/{t.id}/logs/{c}" for c in ("stdout", "stderr")
+            ),
             "outputs": {n: f"{runs}/outputs/{n}" for n in run.outputs},
         }
 
@@ -135,7 +157,13 @@ class Wes:
         page, token = paginate(runs, request)
         if self.flavour == "spec":
             items = [
-                {"run_id": r.id, "state": r.state, "start_time": iso(r.start_time), "end_time": iso(r.end_time), "tags": r.request.get("tags") or {}}
+                {
+                    "run_id": r.id,
+                    "state": r.state,
+                    "start_time": iso(r.start_time),
+                    "end_time": iso(r.end_time),
+                    "tags": r.request.get("tags") or {},
+                }
                 for r in page
             ]
             return {"runs": items, "next_page_token": token}
@@ -168,7 +196,9 @@ class Wes:
 
     async def _json_submission(self, request: Request) -> dict[str, Any]:
         if "json" not in request.headers.get("content-type", ""):
-            raise WesError(415, f"Content-Type '{request.headers.get('content-type', '')}' is not supported.")
+            raise WesError(
+                415, f"Content-Type '{request.headers.get('content-type', '')}' is not supported."
+            )
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -193,7 +223,9 @@ class Wes:
         try:
             for name in (*_SK_REQUIRED, "tags", "workflow_engine_parameters"):
                 if name in form:
-                    request[name] = json.loads(str(form[name])) if name in _JSON_PARTS else str(form[name])
+                    request[name] = (
+                        json.loads(str(form[name])) if name in _JSON_PARTS else str(form[name])
+                    )
         except ValueError:
             raise conflict from None
         if not isinstance(request["workflow_params"], dict):
@@ -203,14 +235,22 @@ class Wes:
     def _multipart_submission(self, form: FormData) -> dict[str, Any]:
         """WES 1.1 `RunRequest` parts (DNW needs only `workflow_url`)."""
         dnw = self.flavour == "dnastack-cromwell"
-        required = ("workflow_url",) if dnw else ("workflow_type", "workflow_type_version", "workflow_url")
+        required = (
+            ("workflow_url",) if dnw else ("workflow_type", "workflow_type_version", "workflow_url")
+        )
         for name in required:
             if not isinstance(form.get(name), str) or not str(form.get(name)):
                 if dnw:
                     raise _SpringBadRequest(f"Required part '{name}' is not present.")
                 raise WesError(400, f"Missing required field: {name}")
         request: dict[str, Any] = {}
-        for name in ("workflow_type", "workflow_type_version", "workflow_url", "workflow_engine", "workflow_engine_version"):
+        for name in (
+            "workflow_type",
+            "workflow_type_version",
+            "workflow_url",
+            "workflow_engine",
+            "workflow_engine_version",
+        ):
             if isinstance(form.get(name), str):
                 request[name] = str(form[name])
         for name in _JSON_PARTS:
@@ -226,10 +266,19 @@ class Wes:
             request[name] = value
         types = WORKFLOW_TYPES[self.flavour]
         if "workflow_type" in request and request["workflow_type"] not in types:
-            raise WesError(400, f"Unsupported workflow_type: {request['workflow_type']}. Supported: {', '.join(types)}")
+            raise WesError(
+                400,
+                f"Unsupported workflow_type: {request['workflow_type']}. Supported: {', '.join(types)}",
+            )
         versions = types.get(request.get("workflow_type", ""), [])
-        if "workflow_type_version" in request and versions and request["workflow_type_version"] not in versions:
-            raise WesError(400, f"Unsupported workflow_type_version: {request['workflow_type_version']}")
+        if (
+            "workflow_type_version" in request
+            and versions
+            and request["workflow_type_version"] not in versions
+        ):
+            raise WesError(
+                400, f"Unsupported workflow_type_version: {request['workflow_type_version']}"
+            )
         if "workflow_engine_version" in request and "workflow_engine" not in request:
             raise WesError(400, "workflow_engine is required when workflow_engine_version is given")
         return request
@@ -267,7 +316,9 @@ def _tasks_page(tasks: list[Task], request: Request) -> tuple[list[Task], str]:
     token = request.query_params.get("page_token", "")
     start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
     end = start + size
-    return tasks[start:end], (base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(tasks) else "")
+    return tasks[start:end], (
+        base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(tasks) else ""
+    )
 
 
 def _routes(wes: Wes) -> APIRouter:
@@ -278,7 +329,9 @@ def _routes(wes: Wes) -> APIRouter:
     @router.get(f"{p}/service-info")
     async def get_service_info(request: Request) -> Response:
         show_counts = not wes.options.auth_required() or wes.token_valid(request)
-        return service_info(flavour, list(wes.engine.runs.values()), str(request.base_url).rstrip("/"), show_counts)
+        return service_info(
+            flavour, list(wes.engine.runs.values()), str(request.base_url).rstrip("/"), show_counts
+        )
 
     @router.get(f"{p}/runs")
     async def list_runs(request: Request) -> dict[str, Any]:
@@ -290,7 +343,11 @@ def _routes(wes: Wes) -> APIRouter:
         wes.authorize(request)
         body, attachments = await wes.parse_submission(request)
         run = wes.engine.submit(body, attachments)
-        return {"run_id": run.id, "state": run.state} if flavour == "dnastack-workbench" else {"run_id": run.id}
+        return (
+            {"run_id": run.id, "state": run.state}
+            if flavour == "dnastack-workbench"
+            else {"run_id": run.id}
+        )
 
     @router.get(f"{p}/runs/{{run_id}}")
     async def get_run(request: Request, run_id: str) -> dict[str, Any]:
@@ -336,7 +393,9 @@ def _routes(wes: Wes) -> APIRouter:
             return task_log(task, flavour, wes.urls(request, run)["task_log"](task))
 
         @router.get(f"{p}/runs/{{run_id}}/tasks/{{task_id}}/logs/{{stream}}")
-        async def task_stream(request: Request, run_id: str, task_id: str, stream: str) -> PlainTextResponse:
+        async def task_stream(
+            request: Request, run_id: str, task_id: str, stream: str
+        ) -> PlainTextResponse:
             wes.authorize(request)
             task = next((t for t in wes.run(run_id).tasks if t.id == task_id), None)
             if task is None or stream not in ("stdout", "stderr"):
@@ -384,7 +443,11 @@ def build_wes(options: WesOptions | None = None) -> Simulator:
     options = options or WesOptions()
     faults = FaultState(options.faults, seed=options.seed)
     wes = Wes(options, faults)
-    api = FastAPI(title=f"WES simulator ({options.flavour})", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
+    api = FastAPI(
+        title=f"WES simulator ({options.flavour})",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+    )
     api.include_router(_routes(wes))
     api.include_router(admin_router(faults))
 
@@ -399,4 +462,11 @@ def build_wes(options: WesOptions | None = None) -> Simulator:
     info: dict[str, Any] = {"prefix": wes.prefix, "tokens": options.accepted_tokens()}
     if options.flavour == "dnastack-workbench":
         info["clients"] = [c.model_dump() for c in options.clients]
-    return Simulator(kind="wes", flavour=options.flavour, app=FaultMiddleware(api, faults), faults=faults, shutdown=wes.shutdown, info=info)
+    return Simulator(
+        kind="wes",
+        flavour=options.flavour,
+        app=FaultMiddleware(api, faults),
+        faults=faults,
+        shutdown=wes.shutdown,
+        info=info,
+    )

@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse, Response
 
 from sandbox.wes.runs import Run, Task, iso
 
-__all__ = ["STARTER_KIT_SERVICE_INFO", "error_response", "run_log", "service_info", "spring_400", "task_log"]
+__all__ = [
+    "STARTER_KIT_SERVICE_INFO",
+    "error_response",
+    "run_log",
+    "service_info",
+    "spring_400",
+    "task_log",
+]
 
 # Captured from ILIFU (spec §3.1); served byte for byte.
 STARTER_KIT_SERVICE_INFO = (
@@ -35,7 +42,14 @@ WORKFLOW_TYPES: dict[str, dict[str, list[str]]] = {
     "dnastack-workbench": {"WDL": ["1.0"], "NEXTFLOW": ["22.10.0", "23.10.0"]},
 }
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 415: "Unsupported Media Type"}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+}
 
 
 def _state_counts(runs: list[Run]) -> dict[str, int]:
@@ -90,7 +104,12 @@ def _timestamp() -> str:
 def error_response(flavour: str, status: int, message: str) -> Response:
     """The flavour's error body; DNAstack's Spring Security gives a bare 401."""
     if flavour == "starter-kit":
-        body: dict[str, Any] = {"timestamp": _timestamp(), "status_code": status, "error": _REASONS.get(status, "Error"), "msg": message}
+        body: dict[str, Any] = {
+            "timestamp": _timestamp(),
+            "status_code": status,
+            "error": _REASONS.get(status, "Error"),
+            "msg": message,
+        }
     elif flavour == "dnastack-cromwell":
         if status == 401:
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -98,7 +117,12 @@ def error_response(flavour: str, status: int, message: str) -> Response:
     elif flavour == "dnastack-workbench":
         if status == 401:
             return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        body = {"timestamp": _timestamp(), "msg": message, "error_code": status, "trace_id": secrets.token_hex(8)}
+        body = {
+            "timestamp": _timestamp(),
+            "msg": message,
+            "error_code": status,
+            "trace_id": secrets.token_hex(8),
+        }
     else:
         body = {"msg": message, "status_code": status}
     return JSONResponse(body, status_code=status)
@@ -107,7 +131,9 @@ def error_response(flavour: str, status: int, message: str) -> Response:
 def spring_400(path: str, message: str | None = None) -> Response:
     """Spring Boot's default error JSON (the Starter Kit hides `message`; DNW shows it)."""
     body: dict[str, Any] = {
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "+00:00"),
+        "timestamp": datetime.now(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "+00:00"),
         "status": 400,
         "error": "Bad Request",
     }
@@ -130,7 +156,13 @@ def task_log(task: Task, flavour: str, log_urls: tuple[str, str]) -> dict[str, A
     if flavour == "spec":
         body = {"id": task.id, **body, "system_logs": [], "tes_uri": None}
     elif flavour == "dnastack-workbench":
-        body = {"task_id": task.id, **body, "state": "COMPLETE" if task.exit_code == 0 else ("EXECUTOR_ERROR" if task.exit_code else "RUNNING")}
+        body = {
+            "task_id": task.id,
+            **body,
+            "state": "COMPLETE"
+            if task.exit_code == 0
+            else ("EXECUTOR_ERROR" if task.exit_code else "RUNNING"),
+        }
     elif flavour == "starter-kit" and task.end_time is None:
         # While a Starter Kit run is RUNNING its task logs may lack name and end_time (spec §3.1).
         body = {k: v for k, v in body.items() if k not in ("name", "end_time", "exit_code")}
@@ -151,14 +183,26 @@ def run_log(run: Run, flavour: str, urls: dict[str, Any]) -> dict[str, Any]:
     }
     tasks = [task_log(t, flavour, urls["task_log"](t)) for t in run.tasks]
     if flavour == "starter-kit":
-        body = {"run_id": run.id, "request": run.request, "state": run.state, "run_log": log, "task_logs": tasks, "outputs": outputs}
+        body = {
+            "run_id": run.id,
+            "request": run.request,
+            "state": run.state,
+            "run_log": log,
+            "task_logs": tasks,
+            "outputs": outputs,
+        }
         return _drop_none(body)
     body = {"run_id": run.id, "request": run.request, "state": run.state, "run_log": log}
     if flavour == "spec":
         log["system_logs"] = run.errors
         body |= {"task_logs_url": urls["tasks"], "task_logs": tasks}
     elif flavour == "dnastack-workbench":
-        body |= {"engine_id": "sandbox-engine", "errors": run.errors, "task_logs_url": urls["tasks"], "task_logs": tasks}
+        body |= {
+            "engine_id": "sandbox-engine",
+            "errors": run.errors,
+            "task_logs_url": urls["tasks"],
+            "task_logs": tasks,
+        }
     else:
         body["task_logs"] = tasks
     body["outputs"] = outputs

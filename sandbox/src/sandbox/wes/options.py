@@ -32,10 +32,13 @@ class WesTimings(BaseModel):
 class WesOptions(BaseModel):
     flavour: WesFlavour = "spec"
     tokens: list[str] | None = Field(
-        None, description="accepted bearer tokens; spec: auth is on only when given; dnastack-*: default dnastack-token"
+        None,
+        description="accepted bearer tokens; spec: auth is on only when given; dnastack-*: default dnastack-token",
     )
     clients: list[OAuthClient] = Field(
-        default_factory=lambda: [OAuthClient(client_id="sandbox-client", client_secret="sandbox-secret")]
+        default_factory=lambda: [
+            OAuthClient(client_id="sandbox-client", client_secret="sandbox-secret")
+        ]
     )
     namespace: str = "sandbox-namespace"
     token_ttl_seconds: int = 3600

@@ -28,16 +28,47 @@ from sandbox.results import generate_password
 from sandbox.vcf.qc import QcSettings
 from sandbox.vcf.validation import JobParams, ValidationError, ValidationLimits
 from sandbox.wes.options import WesOptions
-from sandbox.workflow import InjectedFailure, WorkflowSpec, fault_gate, impute_all, parse_r2, qc_all, reports, validate_all
+from sandbox.workflow import (
+    InjectedFailure,
+    WorkflowSpec,
+    fault_gate,
+    impute_all,
+    parse_r2,
+    qc_all,
+    reports,
+    validate_all,
+)
 
 __all__ = ["TERMINAL", "Run", "RunEngine", "Task", "iso"]
 
-TERMINAL = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED", "PREPROCESSING_ERROR", "COMPLETE_WITH_ERRORS"})
+TERMINAL = frozenset(
+    {
+        "COMPLETE",
+        "EXECUTOR_ERROR",
+        "SYSTEM_ERROR",
+        "CANCELED",
+        "PREEMPTED",
+        "PREPROCESSING_ERROR",
+        "COMPLETE_WITH_ERRORS",
+    }
+)
 INPUT_KEYS = ("input_vcf", "vcf", "vcfs", "input", "files")
 _TASKS: list[tuple[FaultStep, str, str]] = [
-    ("validation", "input_validation", "imputationserver-utils validate --reference reference-panel.json *.vcf.gz"),
-    ("qc", "quality_control", "imputationserver-utils run-qc --reference reference-panel.json *.vcf.gz"),
-    ("imputation", "imputation", "minimac4 --refHaps panel.msav --haps phased.vcf.gz --format GT,DS,GP"),
+    (
+        "validation",
+        "input_validation",
+        "imputationserver-utils validate --reference reference-panel.json *.vcf.gz",
+    ),
+    (
+        "qc",
+        "quality_control",
+        "imputationserver-utils run-qc --reference reference-panel.json *.vcf.gz",
+    ),
+    (
+        "imputation",
+        "imputation",
+        "minimac4 --refHaps panel.msav --haps phased.vcf.gz --format GT,DS,GP",
+    ),
     ("export", "compression_encryption", "7z a -tzip -p*** chr_*.zip *.dose.vcf.gz *.info.gz"),
 ]
 
@@ -98,7 +129,17 @@ class RunEngine:
         """Where a Starter Kit node keeps an output: wes_runs/<id[0:2]>/<id[2:4]>/<id[4:6]>/<id>/work."""
         assert self.workdir is not None
         rid = run.id.replace("-", "")
-        return self.workdir / "wes_runs" / rid[0:2] / rid[2:4] / rid[4:6] / run.id / "work" / rid[6:8] / name
+        return (
+            self.workdir
+            / "wes_runs"
+            / rid[0:2]
+            / rid[2:4]
+            / rid[4:6]
+            / run.id
+            / "work"
+            / rid[6:8]
+            / name
+        )
 
     def submit(self, request: dict[str, Any], attachments: dict[str, bytes]) -> Run:
         first = "PREPROCESSING" if self.options.flavour == "dnastack-workbench" else "QUEUED"
@@ -165,7 +206,9 @@ class RunEngine:
                 raise InputError(f"Could not read {ref}: {exc}") from exc
         if ref in run.attachments:
             return ref.rsplit("/", 1)[-1], run.attachments[ref]
-        raise InputError(f"Unsupported input {ref}: not an http(s) or file URL nor a workflow_attachment")
+        raise InputError(
+            f"Unsupported input {ref}: not an http(s) or file URL nor a workflow_attachment"
+        )
 
     def _spec(self, run: Run, uploads: list[tuple[str, bytes]]) -> WorkflowSpec:
         params = run.request.get("workflow_params") or {}
@@ -188,7 +231,9 @@ class RunEngine:
         return WorkflowSpec(
             uploads=tuple(uploads),
             params=job,
-            limits=ValidationLimits(min_samples=self.options.min_samples, max_samples=self.options.max_samples),
+            limits=ValidationLimits(
+                min_samples=self.options.min_samples, max_samples=self.options.max_samples
+            ),
             qc=QcSettings(min_snps=panel.min_snps),
             password=password,
             aes=str(params.get("aesEncryption", "")).lower() in ("true", "yes", "1"),
