@@ -191,7 +191,8 @@ def run_log(run: Run, flavour: str, urls: dict[str, Any]) -> dict[str, Any]:
             "task_logs": tasks,
             "outputs": outputs,
         }
-        return _drop_none(body)
+        cleaned: dict[str, Any] = _drop_none(body)
+        return cleaned
     body = {"run_id": run.id, "request": run.request, "state": run.state, "run_log": log}
     if flavour == "spec":
         log["system_logs"] = run.errors
