@@ -36,7 +36,11 @@ async def remotes():
 @pytest.fixture
 def worker_settings(settings):
     return settings.model_copy(
-        update={"allow_private_urls": True, "health_check_timeout_seconds": 0.5, "health_check_concurrency": 4}
+        update={
+            "allow_private_urls": True,
+            "health_check_timeout_seconds": 0.5,
+            "health_check_concurrency": 4,
+        }
     )
 
 
@@ -47,7 +51,13 @@ async def make_worker(engine, worker_settings):
     def build(settings=worker_settings):
         client = probe_client(settings)
         clients.append(client)
-        return HealthWorker(engine, async_sessionmaker(engine, expire_on_commit=False), client, settings, CollectorRegistry())
+        return HealthWorker(
+            engine,
+            async_sessionmaker(engine, expire_on_commit=False),
+            client,
+            settings,
+            CollectorRegistry(),
+        )
 
     yield build
     for client in clients:
@@ -56,10 +66,18 @@ async def make_worker(engine, worker_settings):
 
 async def add_services(db, urls, **fields):
     for i, url in enumerate(urls):
-        db.add(ImputationService(
-            name=f"svc {i}", slug=f"svc-{i}-{time.monotonic_ns()}", kind=ServiceKind.GA4GH_WES, base_url=url,
-            protocol_options={}, supported_builds=[], supported_formats=[], **fields,
-        ))
+        db.add(
+            ImputationService(
+                name=f"svc {i}",
+                slug=f"svc-{i}-{time.monotonic_ns()}",
+                kind=ServiceKind.GA4GH_WES,
+                base_url=url,
+                protocol_options={},
+                supported_builds=[],
+                supported_formats=[],
+                **fields,
+            )
+        )
     await db.commit()
 
 
@@ -72,7 +90,15 @@ async def test_sweep_records_every_active_service(db, remotes, make_worker):
     assert report.services == 3
     assert report.by_status == {"healthy": 2, "timeout": 1}
     assert await db.scalar(select(func.count()).select_from(ServiceHealthCheck)) == 3
-    statuses = dict((await db.execute(select(ImputationService.base_url, ImputationService.health_status).where(ImputationService.is_active))).all())
+    statuses = dict(
+        (
+            await db.execute(
+                select(ImputationService.base_url, ImputationService.health_status).where(
+                    ImputationService.is_active
+                )
+            )
+        ).all()
+    )
     assert statuses[ok.url] is HealthStatus.HEALTHY
     # one timeout is a blip: not unhealthy until the second consecutive failure
     assert statuses[silent.url] is HealthStatus.UNKNOWN
@@ -102,12 +128,15 @@ async def test_concurrency_is_bounded(db, make_worker, worker_settings):
         await asyncio.sleep(0.05)
         in_flight -= 1
         body = b'{"workflow_type_versions": {}}'
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (len(body), body)
+        )
         await writer.drain()
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    url = "http://127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     await add_services(db, [url] * 20)
     await make_worker().sweep_once()
     server.close()
@@ -157,7 +186,12 @@ async def test_worker_loop_runs_from_the_lifespan(make_app, db, remotes):
 
     ok = await remotes(json_body(WES_SERVICE_INFO))
     await add_services(db, [ok.url])
-    app = make_app(allow_private_urls=True, health_worker_enabled=True, health_check_interval_seconds=0.1, health_check_jitter_ratio=0)
+    app = make_app(
+        allow_private_urls=True,
+        health_worker_enabled=True,
+        health_check_interval_seconds=0.1,
+        health_check_jitter_ratio=0,
+    )
     async with app_client(app):
         for _ in range(50):
             if ok.hits[WES_PATH] >= 2:

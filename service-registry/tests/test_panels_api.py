@@ -27,14 +27,22 @@ async def test_create_get_patch_delete(client, admin, researcher, new_service):
     assert panel["variants_count"] is None  # unknown stays unknown
     fetched = await client.get(f"/reference-panels/{panel['id']}", headers=researcher)
     assert fetched.json() == panel
-    patched = await client.patch(f"/reference-panels/{panel['id']}", json={"is_available": False}, headers=admin)
+    patched = await client.patch(
+        f"/reference-panels/{panel['id']}", json={"is_available": False}, headers=admin
+    )
     assert patched.json()["is_available"] is False
-    assert (await client.delete(f"/reference-panels/{panel['id']}", headers=admin)).status_code == 204
-    assert (await client.get(f"/reference-panels/{panel['id']}", headers=researcher)).status_code == 404
+    assert (
+        await client.delete(f"/reference-panels/{panel['id']}", headers=admin)
+    ).status_code == 204
+    assert (
+        await client.get(f"/reference-panels/{panel['id']}", headers=researcher)
+    ).status_code == 404
 
 
 async def test_panel_for_missing_service_is_404(client, admin, db):
-    response = await client.post("/reference-panels", json=panel_body(str(uuid.uuid4())), headers=admin)
+    response = await client.post(
+        "/reference-panels", json=panel_body(str(uuid.uuid4())), headers=admin
+    )
     assert response.status_code == 404
     assert "must belong" in response.json()["detail"]
     assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 0
@@ -49,22 +57,56 @@ async def test_duplicate_panel_slug_in_one_service_is_409(client, admin, new_ser
 
 async def test_panel_writes_need_writer_role(client, researcher, new_service):
     service = await new_service()
-    assert (await client.post("/reference-panels", json=panel_body(service["id"]), headers=researcher)).status_code == 403
+    assert (
+        await client.post("/reference-panels", json=panel_body(service["id"]), headers=researcher)
+    ).status_code == 403
 
 
 async def test_invalid_panel_bodies(client, admin, new_service):
     service = await new_service()
-    for overrides in ({"build": "hg17"}, {"samples_count": -1}, {"populations": ["a b"]}, {"slug": "Bad Slug"}):
-        response = await client.post("/reference-panels", json=panel_body(service["id"], **overrides), headers=admin)
+    for overrides in (
+        {"build": "hg17"},
+        {"samples_count": -1},
+        {"populations": ["a b"]},
+        {"slug": "Bad Slug"},
+    ):
+        response = await client.post(
+            "/reference-panels", json=panel_body(service["id"], **overrides), headers=admin
+        )
         assert response.status_code == 422, overrides
 
 
 async def test_filters(client, admin, researcher, new_service):
     a = await new_service()
-    b = await new_service(slug="michigan", name="Michigan", base_url="https://imputationserver.sph.umich.edu")
+    b = await new_service(
+        slug="michigan", name="Michigan", base_url="https://imputationserver.sph.umich.edu"
+    )
     await client.post("/reference-panels", json=panel_body(a["id"]), headers=admin)
-    await client.post("/reference-panels", json=panel_body(b["id"], slug="1kg", remote_id="apps@1000g-phase-3-v5", display_name="1000G Phase 3", populations=["EUR", "AFR"], build="hg19"), headers=admin)
-    await client.post("/reference-panels", json=panel_body(b["id"], slug="hrc", remote_id="apps@hrc-r1.1", display_name="HRC r1.1", populations=["eur"], build="hg19", is_available=False), headers=admin)
+    await client.post(
+        "/reference-panels",
+        json=panel_body(
+            b["id"],
+            slug="1kg",
+            remote_id="apps@1000g-phase-3-v5",
+            display_name="1000G Phase 3",
+            populations=["EUR", "AFR"],
+            build="hg19",
+        ),
+        headers=admin,
+    )
+    await client.post(
+        "/reference-panels",
+        json=panel_body(
+            b["id"],
+            slug="hrc",
+            remote_id="apps@hrc-r1.1",
+            display_name="HRC r1.1",
+            populations=["eur"],
+            build="hg19",
+            is_available=False,
+        ),
+        headers=admin,
+    )
 
     async def slugs(**params):
         response = await client.get("/reference-panels", params=params, headers=researcher)
@@ -80,7 +122,11 @@ async def test_filters(client, admin, researcher, new_service):
 
 async def test_panels_of_deleted_service_are_hidden(client, admin, researcher, new_service):
     service = await new_service()
-    panel = (await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)).json()
+    panel = (
+        await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
+    ).json()
     await client.delete(f"/services/{service['id']}", headers=admin)
-    assert (await client.get(f"/reference-panels/{panel['id']}", headers=researcher)).status_code == 404
+    assert (
+        await client.get(f"/reference-panels/{panel['id']}", headers=researcher)
+    ).status_code == 404
     assert (await client.get("/reference-panels", headers=researcher)).json()["items"] == []

@@ -18,12 +18,42 @@ def cloudgene_app(panels):
         "version": "2.0.12",
         "params": [
             {"id": "files", "type": "local_folder", "visible": True, "required": True},
-            {"id": "refpanel", "description": "Reference Panel", "type": "app_list", "visible": True, "required": True,
-             "values": [{"key": key, "value": name, "label": None, "values": None, "enabled": False} for key, name, _ in panels]},
-            {"id": "build", "type": "list", "visible": True, "values": [{"key": "hg19", "value": "GRCh37/hg19"}, {"key": "hg38", "value": "GRCh38/hg38"}]},
-            {"id": "population", "type": "binded_list", "bind": "refpanel", "visible": True,
-             "values": [{"key": key, "label": name, "value": None, "enabled": False,
-                         "values": [{"key": p, "value": p.upper()} for p in pops]} for key, name, pops in panels]},
+            {
+                "id": "refpanel",
+                "description": "Reference Panel",
+                "type": "app_list",
+                "visible": True,
+                "required": True,
+                "values": [
+                    {"key": key, "value": name, "label": None, "values": None, "enabled": False}
+                    for key, name, _ in panels
+                ],
+            },
+            {
+                "id": "build",
+                "type": "list",
+                "visible": True,
+                "values": [
+                    {"key": "hg19", "value": "GRCh37/hg19"},
+                    {"key": "hg38", "value": "GRCh38/hg38"},
+                ],
+            },
+            {
+                "id": "population",
+                "type": "binded_list",
+                "bind": "refpanel",
+                "visible": True,
+                "values": [
+                    {
+                        "key": key,
+                        "label": name,
+                        "value": None,
+                        "enabled": False,
+                        "values": [{"key": p, "value": p.upper()} for p in pops],
+                    }
+                    for key, name, pops in panels
+                ],
+            },
         ],
     }
 
@@ -49,16 +79,26 @@ async def create(api, admin, **overrides):
 
 
 async def panels_of(api, headers, service_id):
-    items = (await api.get("/reference-panels", params={"service_id": service_id}, headers=headers)).json()["items"]
+    items = (
+        await api.get("/reference-panels", params={"service_id": service_id}, headers=headers)
+    ).json()["items"]
     return {p["slug"]: p for p in items}
 
 
 async def test_cloudgene_panels_are_created_then_updated_then_withdrawn(api, admin, remote):
     service = await create(api, admin, base_url=remote.url, limits={"supported_builds": []})
-    remote.routes[APP_PATH] = json_body(cloudgene_app([
-        ("apps@h3africa-v6hc-s@1.0.0", "H3Africa v6 High Coverage", ["afr", "mixed"]),
-        ("apps@1000g-phase-3-v5", "1000 Genomes Phase 3 (Version 5)", ["eur", "afr", "mixed"]),
-    ]))
+    remote.routes[APP_PATH] = json_body(
+        cloudgene_app(
+            [
+                ("apps@h3africa-v6hc-s@1.0.0", "H3Africa v6 High Coverage", ["afr", "mixed"]),
+                (
+                    "apps@1000g-phase-3-v5",
+                    "1000 Genomes Phase 3 (Version 5)",
+                    ["eur", "afr", "mixed"],
+                ),
+            ]
+        )
+    )
     first = await api.post(f"/services/{service['id']}/sync-panels", headers=admin)
     assert first.status_code == 200, first.text
     report = first.json()
@@ -68,9 +108,13 @@ async def test_cloudgene_panels_are_created_then_updated_then_withdrawn(api, adm
     h3 = panels["h3africa-v6hc-s-1.0.0"]
     assert h3["remote_id"] == "apps@h3africa-v6hc-s@1.0.0"
     assert h3["populations"] == ["afr", "mixed"]
-    assert h3["samples_count"] is None and h3["build"] is None  # not stated by the remote: not invented
+    # not stated by the remote: not invented
+    assert h3["samples_count"] is None
+    assert h3["build"] is None
 
-    remote.routes[APP_PATH] = json_body(cloudgene_app([("apps@h3africa-v6hc-s@1.0.0", "H3Africa v6 HC", ["afr"])]))
+    remote.routes[APP_PATH] = json_body(
+        cloudgene_app([("apps@h3africa-v6hc-s@1.0.0", "H3Africa v6 HC", ["afr"])])
+    )
     second = (await api.post(f"/services/{service['id']}/sync-panels", headers=admin)).json()
     assert second["updated"] == ["h3africa-v6hc-s-1.0.0"]
     assert second["withdrawn"] == ["1000g-phase-3-v5"]
@@ -83,7 +127,12 @@ async def test_cloudgene_panels_are_created_then_updated_then_withdrawn(api, adm
 
 async def test_hand_made_panels_are_left_alone(api, admin, remote):
     service = await create(api, admin, base_url=remote.url)
-    manual = {"service_id": service["id"], "slug": "private-panel", "remote_id": "apps@private", "display_name": "Private"}
+    manual = {
+        "service_id": service["id"],
+        "slug": "private-panel",
+        "remote_id": "apps@private",
+        "display_name": "Private",
+    }
     assert (await api.post("/reference-panels", json=manual, headers=admin)).status_code == 201
     remote.routes[APP_PATH] = json_body(cloudgene_app([("apps@topmed-r3", "TOPMed r3", ["all"])]))
     report = (await api.post(f"/services/{service['id']}/sync-panels", headers=admin)).json()
@@ -93,7 +142,9 @@ async def test_hand_made_panels_are_left_alone(api, admin, remote):
 
 async def test_app_id_is_discovered_when_missing(api, admin, remote):
     service = await create(api, admin, base_url=remote.url, cloudgene_app_id=None)
-    remote.routes["/api/v2/server"] = json_body({"name": "MIS", "apps": [{"id": "imputationserver2-pgs"}, {"id": "imputationserver2"}]})
+    remote.routes["/api/v2/server"] = json_body(
+        {"name": "MIS", "apps": [{"id": "imputationserver2-pgs"}, {"id": "imputationserver2"}]}
+    )
     remote.routes[APP_PATH] = json_body(cloudgene_app([("apps@topmed-r3", "TOPMed r3", ["all"])]))
     report = (await api.post(f"/services/{service['id']}/sync-panels", headers=admin)).json()
     assert report["cloudgene_app_id"] == "imputationserver2"
@@ -101,12 +152,23 @@ async def test_app_id_is_discovered_when_missing(api, admin, remote):
 
 @pytest.mark.parametrize(
     ("info", "expected"),
-    [(WES_SERVICE_INFO, ["cwl-v1.0", "wdl-1.0"]), (STARTER_KIT_SERVICE_INFO, ["nextflow-21.04.0", "wdl-1.0"])],
+    [
+        (WES_SERVICE_INFO, ["cwl-v1.0", "wdl-1.0"]),
+        (STARTER_KIT_SERVICE_INFO, ["nextflow-21.04.0", "wdl-1.0"]),
+    ],
     ids=["spec", "starter-kit"],
 )
 async def test_wes_workflow_types(api, admin, remote, info, expected):
-    service = await create(api, admin, slug="wes", kind="ga4gh_wes", base_url=remote.url, cloudgene_app_id=None,
-                           requires_credentials=False, credential_type="none")
+    service = await create(
+        api,
+        admin,
+        slug="wes",
+        kind="ga4gh_wes",
+        base_url=remote.url,
+        cloudgene_app_id=None,
+        requires_credentials=False,
+        credential_type="none",
+    )
     remote.routes["/ga4gh/wes/v1/service-info"] = json_body(info)
     report = (await api.post(f"/services/{service['id']}/sync-panels", headers=admin)).json()
     assert sorted(report["created"]) == expected
@@ -114,7 +176,11 @@ async def test_wes_workflow_types(api, admin, remote, info, expected):
 
 @pytest.mark.parametrize(
     ("behaviour", "status"),
-    [(respond(500, b"oops", "text/plain"), 502), (respond(200, b"<html/>", "text/html"), 502), (json_body({"params": []}), 502)],
+    [
+        (respond(500, b"oops", "text/plain"), 502),
+        (respond(200, b"<html/>", "text/html"), 502),
+        (json_body({"params": []}), 502),
+    ],
 )
 async def test_remote_failures_are_502_and_change_nothing(api, admin, remote, behaviour, status):
     service = await create(api, admin, base_url=remote.url)
@@ -127,4 +193,6 @@ async def test_remote_failures_are_502_and_change_nothing(api, admin, remote, be
 
 async def test_sync_is_for_writers(api, researcher, admin, remote):
     service = await create(api, admin, base_url=remote.url)
-    assert (await api.post(f"/services/{service['id']}/sync-panels", headers=researcher)).status_code == 403
+    assert (
+        await api.post(f"/services/{service['id']}/sync-panels", headers=researcher)
+    ).status_code == 403

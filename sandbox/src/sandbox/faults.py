@@ -153,7 +153,10 @@ class FaultMiddleware:
     async def _error_page(status: int, send: Send) -> None:
         """The HTML page a reverse proxy shows when the application behind it fails."""
         title = f"{status} {_REASONS.get(status, 'Error')}"
-        body = f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n".encode()
+        body = (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+        ).encode()
         headers = [(b"content-type", b"text/html"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -141,7 +141,8 @@ def _dose_vcf(samples: Sequence[str], sites: Sequence[ImputedSite], panel: str) 
         '##INFO=<ID=TYPED,Number=0,Type=Flag,Description="Marker was genotyped AND imputed">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=DS,Number=A,Type=Float,Description="Estimated Alternate Allele Dosage : [P(0/1)+2*P(1/1)]">',
-        '##FORMAT=<ID=GP,Number=G,Type=Float,Description="Estimated Posterior Probabilities for Genotypes 0/0, 0/1 and 1/1">',
+        '##FORMAT=<ID=GP,Number=G,Type=Float,Description="Estimated Posterior Probabilities '
+        'for Genotypes 0/0, 0/1 and 1/1">',
         "#"
         + "\t".join(
             ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]

@@ -36,7 +36,7 @@ STEP_LABELS: dict[FaultStep, str] = {
 }
 
 
-class InjectedFailure(Exception):  # noqa: N818 - a simulated failure, not an error of ours
+class InjectedFailure(Exception):
     """Raised when the `fail_at_step` knob matches the step a job reaches."""
 
     def __init__(self, step: FaultStep, mode: str) -> None:
@@ -64,8 +64,9 @@ class WorkflowSpec:
 async def fault_gate(faults: FaultState, step: FaultStep) -> None:
     """Apply the job knobs at the start of `step`: hold while `stuck_jobs`, fail if asked."""
     if step == "imputation":
-        while faults.current.stuck_jobs:
-            await asyncio.sleep(0.05)  # noqa: ASYNC110 - the knob is plain data, polled
+        # Polled, not an Event: the knob is plain state any admin call may flip at any time.
+        while faults.current.stuck_jobs:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     if faults.current.fail_at_step == step:
         raise InjectedFailure(step, faults.current.fail_mode)
 

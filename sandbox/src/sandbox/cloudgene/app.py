@@ -107,7 +107,7 @@ class Cloudgene:
         ref = values.get("refpanel", "")
         panel = self.resolve_panel(ref)
         password = values.get("password", "")
-        generated = not password or (self.flavour == "cg2" and password == "auto")  # noqa: S105 - v1 default value
+        generated = not password or (self.flavour == "cg2" and password == "auto")
         if generated:
             password = generate_password()
         mode = values.get("mode", "imputation")

@@ -44,7 +44,7 @@ class WesError(Exception):
         self.message = message
 
 
-class _SpringBadRequest(Exception):  # noqa: N818 - named after the Spring response
+class _SpringBadRequest(Exception):
     """A request Spring rejects before the controller runs (default error JSON)."""
 
     def __init__(self, message: str | None = None) -> None:

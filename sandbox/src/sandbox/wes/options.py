@@ -37,7 +37,7 @@ class WesOptions(BaseModel):
     )
     clients: list[OAuthClient] = Field(
         default_factory=lambda: [
-            OAuthClient(client_id="sandbox-client", client_secret="sandbox-secret")  # noqa: S106 - documented demo client
+            OAuthClient(client_id="sandbox-client", client_secret="sandbox-secret")
         ]
     )
     namespace: str = "sandbox-namespace"
