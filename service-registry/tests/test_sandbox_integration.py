@@ -1,0 +1,105 @@
+"""The registry against the sandbox simulators (real HTTP, independent implementations):
+health probes of every flavour, fault knobs seen as the right status, and sync-panels from a
+Cloudgene app form."""
+
+import pytest
+
+from fedimpute_shared.testing.client import app_client
+
+from .conftest import service_body
+
+
+@pytest.fixture
+async def api(make_app, db):
+    async with app_client(make_app(allow_private_urls=True, on_demand_reuse_seconds=0, health_check_timeout_seconds=1)) as c:
+        yield c
+
+
+async def register(api, admin, sim, **overrides):
+    body = service_body(slug=f"sim-{sim.kind}-{sim.flavour}", base_url=sim.base_url, **overrides)
+    response = await api.post("/services", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+WES_OVERRIDES = {"kind": "ga4gh_wes", "cloudgene_app_id": None, "requires_credentials": False, "credential_type": "none"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "flavour", "overrides"),
+    [
+        ("michigan", "cg3", {}),
+        ("michigan", "cg2", {"cloudgene_app_id": "imputationserver"}),
+        ("wes", "spec", WES_OVERRIDES),
+        ("wes", "starter-kit", WES_OVERRIDES),
+        ("wes", "dnastack-cromwell", WES_OVERRIDES | {"kind": "dnastack", "protocol_options": {"mode": "cromwell"}}),
+    ],
+)
+async def test_every_simulator_is_healthy(api, admin, sandbox_server, kind, flavour, overrides):
+    sim = sandbox_server(kind, flavour=flavour)
+    service_id = await register(api, admin, sim, **overrides)
+    report = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
+    assert report["status"] == "healthy", report
+
+
+async def test_workbench_namespace_is_probed(api, admin, sandbox_server):
+    sim = sandbox_server("wes", flavour="dnastack-workbench")
+    namespace = sim.api_url.removeprefix(sim.base_url).strip("/").removesuffix("/ga4gh/wes/v1").removesuffix("ga4gh/wes/v1").strip("/")
+    assert namespace
+    service_id = await register(
+        api, admin, sim, **WES_OVERRIDES | {"kind": "dnastack", "protocol_options": {"mode": "workbench", "namespace": namespace}}
+    )
+    report = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
+    assert report["status"] == "healthy", report
+
+
+@pytest.mark.parametrize(
+    ("knobs", "status"),
+    [
+        ({"error_rate": 1.0, "error_statuses": [503]}, "unhealthy"),
+        ({"malformed_json": True}, "unhealthy"),
+        ({"outage": "refuse"}, "unhealthy"),
+        ({"outage": "hang"}, "timeout"),
+    ],
+    ids=["http-503", "malformed-json", "refused", "hanging"],
+)
+async def test_faults_turn_into_the_right_status_after_two_failures(api, admin, sandbox_server, knobs, status):
+    sim = sandbox_server("michigan", flavour="cg3")
+    service_id = await register(api, admin, sim)
+    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] == "healthy"
+    sim.admin.set(**knobs)
+    statuses = [(await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] for _ in range(2)]
+    sim.admin.reset()
+    assert statuses == ["healthy", status]
+    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] == "healthy"
+
+
+async def test_slow_simulator_is_degraded(make_app, admin, db, sandbox_server):
+    sim = sandbox_server("wes", flavour="spec")
+    async with app_client(make_app(allow_private_urls=True, degraded_after_ms=100)) as api:
+        service_id = await register(api, admin, sim, **WES_OVERRIDES)
+        sim.admin.set(latency_ms=300)
+        report = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
+    assert report["status"] == "degraded"
+    assert "slow" in report["error"]
+
+
+async def test_sync_panels_from_the_cloudgene_simulator(api, admin, sandbox_server):
+    sim = sandbox_server("michigan", flavour="cg3")
+    service_id = await register(api, admin, sim)
+    response = await api.post(f"/services/{service_id}/sync-panels", headers=admin)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["created"], report
+    panels = (await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)).json()["items"]
+    remote_ids = {p["remote_id"] for p in panels}
+    assert any(r.startswith("apps@h3africa") for r in remote_ids), remote_ids
+    h3 = next(p for p in panels if p["remote_id"].startswith("apps@h3africa"))
+    assert "afr" in [x.lower() for x in h3["populations"]], h3
+
+
+async def test_sync_workflow_types_from_the_starter_kit(api, admin, sandbox_server):
+    sim = sandbox_server("wes", flavour="starter-kit")
+    service_id = await register(api, admin, sim, **WES_OVERRIDES)
+    report = (await api.post(f"/services/{service_id}/sync-panels", headers=admin)).json()
+    assert sorted(report["created"]) == ["nextflow-21.04.0", "wdl-1.0"]
