@@ -11,7 +11,9 @@ from .conftest import service_body
 
 @pytest.fixture
 async def api(make_app, db):
-    async with app_client(make_app(allow_private_urls=True, on_demand_reuse_seconds=0, health_check_timeout_seconds=1)) as c:
+    async with app_client(
+        make_app(allow_private_urls=True, on_demand_reuse_seconds=0, health_check_timeout_seconds=1)
+    ) as c:
         yield c
 
 
@@ -22,7 +24,12 @@ async def register(api, admin, sim, **overrides):
     return response.json()["id"]
 
 
-WES_OVERRIDES = {"kind": "ga4gh_wes", "cloudgene_app_id": None, "requires_credentials": False, "credential_type": "none"}
+WES_OVERRIDES = {
+    "kind": "ga4gh_wes",
+    "cloudgene_app_id": None,
+    "requires_credentials": False,
+    "credential_type": "none",
+}
 
 
 @pytest.mark.parametrize(
@@ -32,7 +39,11 @@ WES_OVERRIDES = {"kind": "ga4gh_wes", "cloudgene_app_id": None, "requires_creden
         ("michigan", "cg2", {"cloudgene_app_id": "imputationserver"}),
         ("wes", "spec", WES_OVERRIDES),
         ("wes", "starter-kit", WES_OVERRIDES),
-        ("wes", "dnastack-cromwell", WES_OVERRIDES | {"kind": "dnastack", "protocol_options": {"mode": "cromwell"}}),
+        (
+            "wes",
+            "dnastack-cromwell",
+            WES_OVERRIDES | {"kind": "dnastack", "protocol_options": {"mode": "cromwell"}},
+        ),
     ],
 )
 async def test_every_simulator_is_healthy(api, admin, sandbox_server, kind, flavour, overrides):
@@ -44,10 +55,20 @@ async def test_every_simulator_is_healthy(api, admin, sandbox_server, kind, flav
 
 async def test_workbench_namespace_is_probed(api, admin, sandbox_server):
     sim = sandbox_server("wes", flavour="dnastack-workbench")
-    namespace = sim.api_url.removeprefix(sim.base_url).strip("/").removesuffix("/ga4gh/wes/v1").removesuffix("ga4gh/wes/v1").strip("/")
+    namespace = (
+        sim.api_url.removeprefix(sim.base_url)
+        .strip("/")
+        .removesuffix("/ga4gh/wes/v1")
+        .removesuffix("ga4gh/wes/v1")
+        .strip("/")
+    )
     assert namespace
     service_id = await register(
-        api, admin, sim, **WES_OVERRIDES | {"kind": "dnastack", "protocol_options": {"mode": "workbench", "namespace": namespace}}
+        api,
+        admin,
+        sim,
+        **WES_OVERRIDES
+        | {"kind": "dnastack", "protocol_options": {"mode": "workbench", "namespace": namespace}},
     )
     report = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
     assert report["status"] == "healthy", report
@@ -63,15 +84,24 @@ async def test_workbench_namespace_is_probed(api, admin, sandbox_server):
     ],
     ids=["http-503", "malformed-json", "refused", "hanging"],
 )
-async def test_faults_turn_into_the_right_status_after_two_failures(api, admin, sandbox_server, knobs, status):
+async def test_faults_turn_into_the_right_status_after_two_failures(
+    api, admin, sandbox_server, knobs, status
+):
     sim = sandbox_server("michigan", flavour="cg3")
     service_id = await register(api, admin, sim)
-    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] == "healthy"
+    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()[
+        "status"
+    ] == "healthy"
     sim.admin.set(**knobs)
-    statuses = [(await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] for _ in range(2)]
+    statuses = [
+        (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"]
+        for _ in range(2)
+    ]
     sim.admin.reset()
     assert statuses == ["healthy", status]
-    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()["status"] == "healthy"
+    assert (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()[
+        "status"
+    ] == "healthy"
 
 
 async def test_slow_simulator_is_degraded(make_app, admin, db, sandbox_server):
@@ -91,7 +121,9 @@ async def test_sync_panels_from_the_cloudgene_simulator(api, admin, sandbox_serv
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["created"], report
-    panels = (await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)).json()["items"]
+    panels = (
+        await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)
+    ).json()["items"]
     remote_ids = {p["remote_id"] for p in panels}
     assert any(r.startswith("apps@h3africa") for r in remote_ids), remote_ids
     h3 = next(p for p in panels if p["remote_id"].startswith("apps@h3africa"))

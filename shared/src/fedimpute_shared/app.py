@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -173,11 +173,14 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     )
 
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
 def service_cli(
-    settings_factory: Callable[[], ServiceSettings],
-    app_factory: Callable[[Any], FastAPI],
+    settings_factory: Callable[[], SettingsT],
+    app_factory: Callable[[SettingsT], FastAPI],
     migrations_dir: Path,
-    extra_commands: dict[str, Callable[[ServiceSettings, list[str]], int]] | None = None,
+    extra_commands: dict[str, Callable[[SettingsT, list[str]], int]] | None = None,
     argv: Sequence[str] | None = None,
 ) -> int:
     """``python -m <service> [serve|migrate|<extra>]``: the one entry point of every service.
