@@ -79,10 +79,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class PlainFormatter(logging.Formatter):
-    """Human-readable lines for local development (LOG_JSON=false)."""
+    """Human-readable lines for local development (LOG_JSON=false), request id included."""
 
     def __init__(self, service: str) -> None:
         super().__init__(f"%(asctime)s %(levelname)-7s {service} %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        request_id = request_id_var.get()
+        return f"{line} [rid={request_id}]" if request_id else line
 
 
 def configure_logging(service: str, level: str = "INFO", *, json_lines: bool = True) -> None:

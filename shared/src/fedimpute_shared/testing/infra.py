@@ -51,6 +51,8 @@ def _embedded_postgres(pgdata: Path) -> str:
     import pgserver  # dev dependency; imported only when no server is around
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
+    (pgdata.parent / "run").mkdir(exist_ok=True)
     server = pgserver.get_server(  # type: ignore[attr-defined]
         str(pgdata), cleanup_mode="stop"
     )

