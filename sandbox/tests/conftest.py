@@ -13,7 +13,8 @@ from sandbox.pytest_plugin import SandboxHandle, start_sandbox
 @pytest.fixture(scope="module")
 def michigan() -> Iterator[SandboxHandle]:
     """A CG3 server shared by a module; tests reset its faults (see `clean_faults`)."""
-    timings = {"queue_seconds": 0.15, "step_seconds": 0.05, "export_seconds": 0.15}
+    # States that tests must observe by polling last long enough for a loaded CI machine.
+    timings = {"queue_seconds": 0.6, "step_seconds": 0.05, "export_seconds": 0.6}
     handle = start_sandbox(
         "michigan",
         flavour="cg3",

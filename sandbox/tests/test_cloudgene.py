@@ -315,7 +315,7 @@ def test_retention_retires_results(sandbox_server):
         "step_seconds": 0.02,
         "export_seconds": 0.02,
         "notify_after_seconds": 0.2,
-        "retire_after_seconds": 0.5,
+        "retire_after_seconds": 1.5,
     }
     server = sandbox_server("michigan", timings=timings)
     with _client(server) as client:

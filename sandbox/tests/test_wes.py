@@ -64,7 +64,8 @@ def test_spec_run_lifecycle_outputs_tasks_and_paging(sandbox_server):
     wes = sandbox_server(
         "wes",
         flavour="spec",
-        timings={"queued_seconds": 0.15, "initializing_seconds": 0.15, "task_seconds": 0.05},
+        # Long enough that polling sees every state even on a loaded CI machine.
+        timings={"queued_seconds": 0.8, "initializing_seconds": 0.8, "task_seconds": 0.05},
     )
     run_id = _submit(wes.api_url).json()["run_id"]
     seen = set()
@@ -105,7 +106,7 @@ def test_spec_run_lifecycle_outputs_tasks_and_paging(sandbox_server):
 
 def test_spec_errors_cancel_and_failures(sandbox_server):
     wes = sandbox_server(
-        "wes", flavour="spec", timings={"queued_seconds": 0.3, "canceling_seconds": 0.1}
+        "wes", flavour="spec", timings={"queued_seconds": 2.0, "canceling_seconds": 1.5}
     )
     missing = httpx.get(f"{wes.api_url}/runs/nope")
     assert (missing.status_code, missing.json()) == (

@@ -1,0 +1,237 @@
+"""Health-sweep benchmark: N simulated services on loopback, each answering after L seconds,
+swept by the real health worker inside a real service-registry process.
+
+    .venv/bin/python bench/health_sweep.py --services 1000 --latency 0.5 --concurrency 200
+
+Reports the sweep time against the ideal ceil(N/C)·L (goal: within 1.2×), the same probes in a
+sequential loop for comparison, and the registry's peak memory (VmHWM of its process). The
+simulated services answer each probe with ``Connection: close`` so, as with real services on
+different hosts, every probe opens a new TCP connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "shared" / "src"))
+
+from fedimpute_shared.testing.database import migrated_database  # noqa: E402
+from fedimpute_shared.testing.infra import free_port, postgres_admin_url  # noqa: E402
+
+SERVICE_INFO = json.dumps(
+    {
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "workflow_type_versions": {"WDL": {"workflow_type_version": ["1.0"]}},
+    }
+).encode()
+
+
+# ------------------------------------------------------------------ simulated services (child)
+
+
+async def serve_simulated(port: int, latency: float) -> None:
+    """Every path answers a WES service-info after ``latency`` seconds, then closes."""
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + f"Content-Length: {len(SERVICE_INFO)}\r\n\r\n".encode()
+        + SERVICE_INFO
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(latency)
+            writer.write(response)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def wait_port(port: int, within: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def insert_services(database_url: str, sim_url: str, count: int) -> None:
+    engine = create_async_engine(database_url)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": f"bench {i}",
+            "slug": f"bench-{i}",
+            "base_url": f"{sim_url}/s{i}",
+        }
+        for i in range(count)
+    ]
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO imputation_services (id, name, slug, kind, base_url, protocol_options,"
+                " supported_builds, supported_formats, requires_credentials, credential_type, is_active,"
+                " health_status, consecutive_failures) VALUES (:id, :name, :slug, 'ga4gh_wes', :base_url,"
+                " '{}', '{}', '{}', false, 'none', true, 'unknown', 0)"
+            ),
+            rows,
+        )
+    await engine.dispose()
+
+
+async def sweeps_from_metrics(
+    client: httpx.AsyncClient, url: str, wanted: int, within: float
+) -> list[float]:
+    """Durations of the first ``wanted`` sweeps, read from the registry's own histogram."""
+    durations: list[float] = []
+    last_sum = last_count = 0.0
+    deadline = time.monotonic() + within
+    while len(durations) < wanted and time.monotonic() < deadline:
+        body = (await client.get(f"{url}/metrics")).text
+        count = float(re.search(r"^registry_health_sweep_seconds_count (\S+)", body, re.M).group(1))  # type: ignore[union-attr]
+        total = float(re.search(r"^registry_health_sweep_seconds_sum (\S+)", body, re.M).group(1))  # type: ignore[union-attr]
+        if count > last_count:
+            durations.append((total - last_sum) / (count - last_count))
+            last_sum, last_count = total, count
+        await asyncio.sleep(0.2)
+    return durations
+
+
+async def sequential_sweep(sim_url: str, count: int, timeout: float) -> float:
+    """The same probes, one after the other (what a naive loop would do)."""
+    from service_registry.health.probes import ProbeLimits, ProbeTarget, probe
+    from service_registry.models import ServiceKind
+
+    limits = ProbeLimits(timeout, 1_048_576, 3, 3000, allow_private=True)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        started = time.perf_counter()
+        for i in range(count):
+            await probe(client, ProbeTarget(ServiceKind.GA4GH_WES, f"{sim_url}/s{i}"), limits)
+        return time.perf_counter() - started
+
+
+# ------------------------------------------------------------------ main
+
+
+async def run(args: argparse.Namespace) -> None:
+    n, latency, concurrency = args.services, args.latency, args.concurrency
+    ideal = math.ceil(n / concurrency) * latency
+    sim_port, registry_port = free_port(), free_port()
+    sim = subprocess.Popen(
+        [sys.executable, __file__, "--serve-simulated", str(sim_port), str(latency)]
+    )
+    admin = postgres_admin_url(ROOT / "var" / "bench")
+    migrations = ROOT / "service-registry" / "src" / "service_registry" / "migrations"
+    registry: subprocess.Popen[bytes] | None = None
+    try:
+        wait_port(sim_port)
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        async with migrated_database(admin, "bench-registry", migrations) as db_url:
+            await insert_services(db_url, sim_url, n)
+            env = os.environ | {
+                "DATABASE_URL": db_url,
+                "PORT": str(registry_port),
+                "ALLOW_PRIVATE_URLS": "true",
+                "HEALTH_CHECK_CONCURRENCY": str(concurrency),
+                "HEALTH_CHECK_INTERVAL_SECONDS": "1",
+                "HEALTH_CHECK_JITTER_RATIO": "0",
+                "HEALTH_CHECK_TIMEOUT_SECONDS": "10",
+                "LOG_LEVEL": "WARNING",
+                "CURSOR_SECRET": secrets.token_urlsafe(32),
+            }
+            registry = subprocess.Popen(
+                [sys.executable, "-m", "service_registry", "serve"], env=env
+            )
+            wait_port(registry_port)
+            async with httpx.AsyncClient(timeout=10) as client:
+                durations = await sweeps_from_metrics(
+                    client, f"http://127.0.0.1:{registry_port}", args.sweeps, 600
+                )
+            peak = peak_rss_mib(registry.pid)
+            registry.terminate()
+            registry.wait(timeout=30)
+            registry = None
+            sequential = (
+                await sequential_sweep(sim_url, args.sequential_services, 10)
+                if args.sequential_services
+                else None
+            )
+    finally:
+        if registry is not None:
+            registry.kill()
+        sim.terminate()
+        sim.wait(timeout=10)
+    best, median = min(durations), statistics.median(durations)
+    print(f"\nN={n} services, L={latency} s, C={concurrency}; ideal ceil(N/C)*L = {ideal:.2f} s")
+    print(
+        f"concurrent sweep (real worker, {len(durations)} sweeps): best {best:.2f} s, median {median:.2f} s "
+        f"= {median / ideal:.2f}x ideal (goal <= 1.20x)"
+    )
+    if sequential is not None:
+        scale = n / args.sequential_services
+        print(
+            f"sequential loop over {args.sequential_services} services: {sequential:.2f} s"
+            + (f" (x{scale:.0f} -> {sequential * scale:.0f} s for N)" if scale != 1 else "")
+            + f"; concurrent is {sequential * scale / median:.0f}x faster"
+        )
+    print(f"registry peak RSS (VmHWM): {peak:.1f} MiB")
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve-simulated":
+        asyncio.run(serve_simulated(int(sys.argv[2]), float(sys.argv[3])))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--sweeps", type=int, default=3)
+    parser.add_argument(
+        "--sequential-services",
+        type=int,
+        default=1000,
+        help="services in the sequential comparison (0 to skip; N takes N*L seconds)",
+    )
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
