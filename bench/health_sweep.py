@@ -3,7 +3,7 @@ swept by the real health worker inside a real service-registry process.
 
     .venv/bin/python bench/health_sweep.py --services 1000 --latency 0.5 --concurrency 200
 
-Reports the sweep time against the ideal ceil(N/C)·L (goal: within 1.2×), the same probes in a
+Reports the sweep time against the ideal ceil(N/C)·L (goal: within 1.2x), the same probes in a
 sequential loop for comparison, and the registry's peak memory (VmHWM of its process). The
 simulated services answer each probe with ``Connection: close`` so, as with real services on
 different hosts, every probe opens a new TCP connection.
@@ -135,13 +135,15 @@ async def sweeps_from_metrics(
     return durations
 
 
-async def sequential_sweep(sim_url: str, count: int, timeout: float) -> float:
-    """The same probes, one after the other (what a naive loop would do)."""
+async def sequential_sweep(sim_url: str, count: int) -> float:
+    """The same probes with the same client, one after the other (what a naive loop would do)."""
+    from service_registry.config import Settings
+    from service_registry.health.http import probe_session
     from service_registry.health.probes import ProbeLimits, ProbeTarget, probe
     from service_registry.models import ServiceKind
 
-    limits = ProbeLimits(timeout, 1_048_576, 3, 3000, allow_private=True)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    limits = ProbeLimits(10, 1_048_576, 3, 3000, allow_private=True)
+    async with probe_session(Settings(allow_private_urls=True)) as client:
         started = time.perf_counter()
         for i in range(count):
             await probe(client, ProbeTarget(ServiceKind.GA4GH_WES, f"{sim_url}/s{i}"), limits)
@@ -174,7 +176,8 @@ async def run(args: argparse.Namespace) -> None:
                 "HEALTH_CHECK_INTERVAL_SECONDS": "1",
                 "HEALTH_CHECK_JITTER_RATIO": "0",
                 "HEALTH_CHECK_TIMEOUT_SECONDS": "10",
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": "INFO",
+                "LOG_JSON": "false",
                 "CURSOR_SECRET": secrets.token_urlsafe(32),
             }
             registry = subprocess.Popen(
@@ -190,7 +193,7 @@ async def run(args: argparse.Namespace) -> None:
             registry.wait(timeout=30)
             registry = None
             sequential = (
-                await sequential_sweep(sim_url, args.sequential_services, 10)
+                await sequential_sweep(sim_url, args.sequential_services)
                 if args.sequential_services
                 else None
             )

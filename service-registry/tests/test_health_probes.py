@@ -5,8 +5,8 @@ import tracemalloc
 
 import pytest
 
+from service_registry.health.http import probe_session
 from service_registry.health.probes import ProbeLimits, ProbeTarget, probe, probe_url
-from service_registry.main import probe_client
 from service_registry.models import HealthStatus, ServiceKind
 
 from .remotes import (
@@ -43,7 +43,7 @@ async def remote():
 
 @pytest.fixture
 async def client(settings):
-    async with probe_client(settings.model_copy(update={"allow_private_urls": True})) as c:
+    async with probe_session(settings.model_copy(update={"allow_private_urls": True})) as c:
         yield c
 
 
@@ -151,9 +151,23 @@ async def test_slow_answer_is_degraded(remote, client):
             "HTTP 500",
         ),
         (close_at_once(), HealthStatus.UNHEALTHY, "closed the connection"),
+        (
+            respond(200, b"", "text/plain", **{"Content-Length": "oops"}),
+            HealthStatus.UNHEALTHY,
+            "broke the HTTP protocol",
+        ),
         (hang(), HealthStatus.TIMEOUT, "within 1 s"),
     ],
-    ids=["html", "invalid-json", "json-list", "wrong-document", "http-500", "closed", "silent"],
+    ids=[
+        "html",
+        "invalid-json",
+        "json-list",
+        "wrong-document",
+        "http-500",
+        "closed",
+        "bad-length",
+        "silent",
+    ],
 )
 async def test_broken_answers_are_recorded_not_raised(remote, client, behaviour, status, error):
     remote.routes[WES_PATH] = behaviour
@@ -205,7 +219,7 @@ async def test_connection_refused_is_unhealthy(client):
 
 
 async def test_private_target_refused_at_connect_time(remote, settings):
-    async with probe_client(settings.model_copy(update={"allow_private_urls": False})) as guarded:
+    async with probe_session(settings.model_copy(update={"allow_private_urls": False})) as guarded:
         remote.routes[WES_PATH] = json_body(WES_SERVICE_INFO)
         result = await probe(guarded, wes(remote), LIMITS)
     assert result.status is HealthStatus.UNHEALTHY

@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from service_registry.health.http import probe_session
 from service_registry.health.worker import SWEEP_LOCK_KEY, HealthWorker, advisory_lock
-from service_registry.main import probe_client
 from service_registry.models import HealthStatus, ImputationService, ServiceHealthCheck, ServiceKind
 
 from .remotes import WES_SERVICE_INFO, FakeRemote, hang, json_body
@@ -49,7 +49,7 @@ async def make_worker(engine, worker_settings):
     clients = []
 
     def build(settings=worker_settings):
-        client = probe_client(settings)
+        client = probe_session(settings)
         clients.append(client)
         return HealthWorker(
             engine,
@@ -61,7 +61,7 @@ async def make_worker(engine, worker_settings):
 
     yield build
     for client in clients:
-        await client.aclose()
+        await client.close()
 
 
 async def add_services(db, urls, **fields):

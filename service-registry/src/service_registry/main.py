@@ -9,14 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, create_service_app
-from fedimpute_shared.http import create_http_client
-from fedimpute_shared.urls import GuardedTransport
 from service_registry.config import Settings
 from service_registry.discovery.router import router as discovery_router
+from service_registry.health.http import probe_session
 from service_registry.health.router import internal_router as internal_health_router
 from service_registry.health.router import router as health_router
 from service_registry.health.service import CheckCoordinator, OnDemandChecker
@@ -41,25 +39,10 @@ TAGS = [
 ]
 
 
-def probe_client(settings: Settings) -> httpx.AsyncClient:
-    """The client for calls to external services: guarded against private addresses, no
-    automatic redirects (probes follow them by hand), sized for the sweep's concurrency."""
-    concurrency = settings.health_check_concurrency
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return create_http_client(
-        transport=GuardedTransport(allow_private=settings.allow_private_urls, limits=limits),
-        timeout=httpx.Timeout(
-            settings.health_check_timeout_seconds,
-            connect=min(5.0, settings.health_check_timeout_seconds),
-        ),
-        limits=limits,
-    )
-
-
 def _registry_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
-        async with probe_client(settings) as client:
+        async with probe_session(settings) as client:
             worker = HealthWorker(
                 core.engine, core.sessionmaker, client, settings, core.metrics.registry
             )

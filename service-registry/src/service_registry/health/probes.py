@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-import httpx
+import aiohttp
 
 from fedimpute_shared.urls import UnsafeURLError, check_outbound_url
 from service_registry.models import HealthStatus, ServiceKind
@@ -82,12 +82,14 @@ def probe_url(target: ProbeTarget) -> str:
     return base.removesuffix(WES_PREFIX) + WES_PREFIX + "/service-info"
 
 
-async def probe(client: httpx.AsyncClient, target: ProbeTarget, limits: ProbeLimits) -> ProbeResult:
+async def probe(
+    session: aiohttp.ClientSession, target: ProbeTarget, limits: ProbeLimits
+) -> ProbeResult:
     """Check one service; never raises, whatever the remote does."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(limits.timeout_seconds):
-            http_status, body = await fetch_json(client, probe_url(target), limits)
+            http_status, body = await fetch_json(session, probe_url(target), limits)
             details = _evaluate(target.kind, body)
     except TimeoutError:
         return ProbeResult(
@@ -96,10 +98,8 @@ async def probe(client: httpx.AsyncClient, target: ProbeTarget, limits: ProbeLim
         )
     except ProbeFailure as exc:
         return ProbeResult(HealthStatus.UNHEALTHY, _elapsed_ms(started), exc.http_status, str(exc))
-    except httpx.TimeoutException:
-        return ProbeResult(HealthStatus.TIMEOUT, error="timed out")
-    except httpx.HTTPError as exc:
-        return ProbeResult(HealthStatus.UNHEALTHY, error=_describe_transport_error(exc))
+    except aiohttp.ClientError as exc:
+        return ProbeResult(HealthStatus.UNHEALTHY, error=describe_transport_error(exc))
     elapsed = _elapsed_ms(started)
     status = HealthStatus.DEGRADED if details.pop("_partial", False) else HealthStatus.HEALTHY
     error = None
@@ -111,63 +111,75 @@ async def probe(client: httpx.AsyncClient, target: ProbeTarget, limits: ProbeLim
     return ProbeResult(status, elapsed, http_status, error, details)
 
 
-async def fetch_json(client: httpx.AsyncClient, url: str, limits: ProbeLimits) -> tuple[int, Any]:
+async def fetch_json(
+    session: aiohttp.ClientSession, url: str, limits: ProbeLimits
+) -> tuple[int, Any]:
     """GET ``url`` following at most ``max_redirects`` safe redirects; parse a bounded JSON body.
 
-    Raises :class:`ProbeFailure` for anything but a 200 with JSON, and httpx errors for
+    Raises :class:`ProbeFailure` for anything but a 200 with JSON, and aiohttp errors for
     transport failures (callers decide what those mean). Used by probes and panel sync.
     """
     seen: set[str] = set()
+    url = _checked(url, limits)
     for _ in range(limits.max_redirects + 1):
         seen.add(url)
-        request = client.build_request("GET", url, headers={"Accept": "application/json"})
-        response = await client.send(request, stream=True)
-        try:
-            if response.status_code in _REDIRECT_CODES:
-                url = _next_hop(url, response, seen, limits)
+        async with session.get(
+            url, allow_redirects=False, headers={"Accept": "application/json"}
+        ) as response:
+            if response.status in _REDIRECT_CODES:
+                url = _next_hop(
+                    url, response.status, response.headers.get("Location"), seen, limits
+                )
                 continue
             raw = await _read_bounded(response, limits.max_body_bytes)
-        finally:
-            await response.aclose()
-        if response.status_code != 200:
-            raise ProbeFailure(f"HTTP {response.status_code}", response.status_code)
-        return response.status_code, _parse_json(raw, response)
+            if response.status != 200:
+                raise ProbeFailure(f"HTTP {response.status}", response.status)
+            return response.status, _parse_json(raw, response.headers.get("Content-Type"))
     raise ProbeFailure(f"more than {limits.max_redirects} redirects")
 
 
-def _next_hop(url: str, response: httpx.Response, seen: set[str], limits: ProbeLimits) -> str:
-    location = response.headers.get("location")
+def _checked(url: str, limits: ProbeLimits) -> str:
+    """Re-check a URL before calling it (literal IPs are not seen by the guarded resolver)."""
+    try:
+        return check_outbound_url(url, allow_private=limits.allow_private)
+    except UnsafeURLError as exc:
+        raise ProbeFailure(f"refused: {exc}") from None
+
+
+def _next_hop(
+    url: str, status: int, location: str | None, seen: set[str], limits: ProbeLimits
+) -> str:
     if not location:
-        raise ProbeFailure("redirect without a Location header", response.status_code)
+        raise ProbeFailure("redirect without a Location header", status)
     target = urljoin(url, location)
     if target in seen:
-        raise ProbeFailure("redirect loop", response.status_code)
+        raise ProbeFailure("redirect loop", status)
     try:
         return check_outbound_url(target, allow_private=limits.allow_private)
     except UnsafeURLError as exc:
-        raise ProbeFailure(f"refused redirect: {exc}", response.status_code) from None
+        raise ProbeFailure(f"refused redirect: {exc}", status) from None
 
 
-async def _read_bounded(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status_code)
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_chunked(65536):
         size += len(chunk)
         if size > max_bytes:
-            raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status_code)
+            raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _parse_json(raw: bytes, response: httpx.Response) -> Any:
+def _parse_json(raw: bytes, content_type: str | None) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        content_type = response.headers.get("content-type", "unknown").split(";")[0]
-        raise ProbeFailure(f"not a JSON answer ({content_type})", response.status_code) from None
+        kind = (content_type or "unknown").split(";")[0]
+        raise ProbeFailure(f"not a JSON answer ({kind})", 200) from None
 
 
 def _evaluate(kind: ServiceKind, body: Any) -> dict[str, Any]:
@@ -215,11 +227,16 @@ def workflow_types(value: Any) -> dict[str, list[str]]:
     return types
 
 
-def _describe_transport_error(exc: httpx.HTTPError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return f"connection failed: {exc}" if str(exc) else "connection refused"
-    if isinstance(exc, httpx.RemoteProtocolError):
+def describe_transport_error(exc: aiohttp.ClientError) -> str:
+    """A short, safe description of a connection-level failure."""
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return "the server closed the connection or broke the HTTP protocol"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"the server broke the HTTP protocol: {exc.message}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"connection failed: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return f"connection failed: {exc}"
     return f"{type(exc).__name__}: {exc}"
 
 

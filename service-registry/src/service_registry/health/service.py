@@ -8,19 +8,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope, utcnow
-from fedimpute_shared.events import ServiceDeactivated, ServiceHealthChanged, add_to_outbox
 from service_registry.config import Settings
-from service_registry.health import repository, state
+from service_registry.health import repository
 from service_registry.health.probes import ProbeLimits, ProbeResult, ProbeTarget, probe
+from service_registry.health.recording import Recorded, record_results
 from service_registry.health.schemas import HealthReport, Uptime, UptimeWindow
-from service_registry.models import HealthStatus, ImputationService, OutboxEvent, ServiceHealthCheck
+from service_registry.models import HealthStatus, ImputationService
 from service_registry.services.service import is_at_risk
 
-PRODUCER = "service-registry"
 UPTIME_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
@@ -34,72 +33,8 @@ def probe_limits(settings: Settings) -> ProbeLimits:
     )
 
 
-def health_rules(settings: Settings) -> state.HealthRules:
-    return state.HealthRules(
-        failures_to_flip=settings.unhealthy_after_failures,
-        deactivate_after=timedelta(days=settings.deactivate_after_days),
-    )
-
-
 def target_of(service: ImputationService) -> ProbeTarget:
     return ProbeTarget(service.kind, service.base_url, dict(service.protocol_options or {}))
-
-
-async def record(
-    session: AsyncSession,
-    service: ImputationService,
-    result: ProbeResult,
-    settings: Settings,
-    checked_at: datetime,
-) -> None:
-    """Store one check, move the service's health state, and stage the events it causes."""
-    session.add(
-        ServiceHealthCheck(
-            service_id=service.id,
-            status=result.status,
-            http_status=result.http_status,
-            response_time_ms=result.response_time_ms,
-            error=result.error,
-            checked_at=checked_at,
-        )
-    )
-    current = state.HealthState(
-        service.health_status, service.consecutive_failures, service.first_unhealthy_at
-    )
-    transition = state.apply(current, result, checked_at, health_rules(settings))
-    service.health_status = transition.new.status
-    service.consecutive_failures = transition.new.consecutive_failures
-    service.first_unhealthy_at = transition.new.first_unhealthy_at
-    service.health_checked_at = checked_at
-    service.response_time_ms = result.response_time_ms
-    service.last_error = result.error
-    if transition.status_changed:
-        await add_to_outbox(
-            session,
-            OutboxEvent,
-            ServiceHealthChanged(
-                producer=PRODUCER,
-                service_id=service.id,
-                service_slug=service.slug,
-                previous_status=current.status.value,
-                status=transition.new.status.value,
-                error=result.error,
-                response_time_ms=result.response_time_ms,
-                checked_at=checked_at,
-            ),
-        )
-    if transition.deactivate and service.is_active:
-        service.is_active = False
-        await add_to_outbox(
-            session,
-            OutboxEvent,
-            ServiceDeactivated(
-                producer=PRODUCER,
-                service_id=service.id,
-                service_slug=service.slug,
-                reason=f"unhealthy for {settings.deactivate_after_days} days",
-            ),
-        )
 
 
 def is_fresh(
@@ -154,7 +89,7 @@ class CheckCoordinator:
 
 async def check_and_record(
     sessionmaker: async_sessionmaker[AsyncSession],
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     service_id: uuid.UUID,
     target: ProbeTarget,
     settings: Settings,
@@ -162,9 +97,7 @@ async def check_and_record(
     """Probe now and record the result in its own transaction (row-locked against a sweep)."""
     result = await probe(client, target, probe_limits(settings))
     async with session_scope(sessionmaker) as session:
-        service = await session.get(ImputationService, service_id, with_for_update=True)
-        if service is not None:
-            await record(session, service, result, settings, utcnow())
+        await record_results(session, {service_id: Recorded(result, utcnow())}, settings)
     return result
 
 
@@ -191,7 +124,7 @@ class OnDemandChecker:
     """What an on-demand check needs, bundled once in the lifespan."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
-    client: httpx.AsyncClient
+    client: aiohttp.ClientSession
     coordinator: CheckCoordinator
     settings: Settings
 

@@ -15,32 +15,38 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope, utcnow
 from service_registry.config import Settings
 from service_registry.health import service as health
 from service_registry.health.probes import ProbeResult, ProbeTarget, probe
-from service_registry.models import ImputationService
+from service_registry.health.recording import Recorded, record_results
 from service_registry.services import repository as services
 
 logger = logging.getLogger(__name__)
 
 # A fixed 64-bit key for pg_try_advisory_lock: "only one health sweep at a time, fleet-wide".
 SWEEP_LOCK_KEY = 0x5EED_0F_4EA1_7400
+# Results are written in batches of this size, or at least this often, while probes run.
+RECORD_BATCH = 250
+RECORD_INTERVAL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
 class SweepReport:
     services: int
     duration_seconds: float
+    probe_seconds: float
+    record_seconds: float
     by_status: dict[str, int]
 
 
@@ -87,7 +93,7 @@ class HealthWorker:
         self,
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         settings: Settings,
         registry: CollectorRegistry,
     ) -> None:
@@ -118,54 +124,91 @@ class HealthWorker:
         return max(0.0, interval + random.uniform(-jitter, jitter))  # noqa: S311 (not crypto)
 
     async def sweep_once(self) -> SweepReport | None:
-        """One sweep of every active service; None when another sweep holds the lock."""
+        """One sweep of every active service; None when another sweep holds the lock.
+
+        Results are recorded in batches *while* the remaining probes are still waiting on the
+        network, so when the last probe answers only the last batch is left to write.
+        """
         async with self._running, advisory_lock(self._engine, SWEEP_LOCK_KEY) as acquired:
             if not acquired:
                 self._metrics.skipped.inc()
                 return None
             started = time.perf_counter()
             targets = await self._load_targets()
-            results = await self.probe_all(list(targets.values()))
-            await self._record(dict(zip(targets, results, strict=True)))
-            duration = time.perf_counter() - started
-        self._metrics.sweeps.observe(duration)
+            queue: asyncio.Queue[tuple[uuid.UUID, Recorded] | None] = asyncio.Queue()
+            recorder = asyncio.create_task(self._record_batches(queue))
+            try:
+                results = await self.probe_all(targets, on_result=queue.put_nowait)
+            finally:
+                queue.put_nowait(None)
+                probed = time.perf_counter()
+                await recorder
+            async with session_scope(self._sessionmaker) as session:
+                pruned = await health.prune_history(session, self._settings)
+            finished = time.perf_counter()
         by_status: dict[str, int] = {}
         for result in results:
             by_status[result.status.value] = by_status.get(result.status.value, 0) + 1
             self._metrics.checks.labels(result.status.value).inc()
-        logger.info("health sweep of %d services in %.2f s: %s", len(results), duration, by_status)
-        return SweepReport(len(results), duration, by_status)
+        report = SweepReport(
+            len(results), finished - started, probed - started, finished - probed, by_status
+        )
+        self._metrics.sweeps.observe(report.duration_seconds)
+        logger.info(
+            "health sweep of %d services in %.2f s (probes %.2f s, then %.2f s to finish recording;"
+            " %d old checks pruned): %s",
+            report.services,
+            report.duration_seconds,
+            report.probe_seconds,
+            report.record_seconds,
+            pruned,
+            by_status,
+        )
+        return report
 
-    async def probe_all(self, targets: list[ProbeTarget]) -> list[ProbeResult]:
+    async def probe_all(
+        self,
+        targets: dict[uuid.UUID, ProbeTarget],
+        on_result: Callable[[tuple[uuid.UUID, Recorded]], None] | None = None,
+    ) -> list[ProbeResult]:
         """Probe every target concurrently, at most ``concurrency`` at a time."""
         semaphore = asyncio.Semaphore(self._settings.health_check_concurrency)
         limits = health.probe_limits(self._settings)
 
-        async def bounded(target: ProbeTarget) -> ProbeResult:
+        async def bounded(service_id: uuid.UUID, target: ProbeTarget) -> ProbeResult:
             async with semaphore:
-                return await probe(self._client, target, limits)
+                result = await probe(self._client, target, limits)
+            if on_result is not None:
+                on_result((service_id, Recorded(result, utcnow())))
+            return result
 
-        return list(await asyncio.gather(*(bounded(t) for t in targets)))
+        return list(await asyncio.gather(*(bounded(i, t) for i, t in targets.items())))
 
-    async def _load_targets(self) -> dict[object, ProbeTarget]:
+    async def _load_targets(self) -> dict[uuid.UUID, ProbeTarget]:
         async with self._sessionmaker() as session:
             active = await services.active_services(session)
             return {s.id: health.target_of(s) for s in active}
 
-    async def _record(self, results: dict[object, ProbeResult]) -> None:
-        checked_at = utcnow()
-        async with session_scope(self._sessionmaker) as session:
-            rows = await session.scalars(
-                select(ImputationService).where(ImputationService.id.in_(list(results)))
-            )
-            for service in rows:
-                await health.record(
-                    session, service, results[service.id], self._settings, checked_at
-                )
-            pruned = await health.prune_history(session, self._settings)
-        if pruned:
-            logger.info(
-                "pruned %d health checks older than %d days",
-                pruned,
-                self._settings.health_history_retention_days,
-            )
+    async def _record_batches(
+        self, queue: asyncio.Queue[tuple[uuid.UUID, Recorded] | None]
+    ) -> None:
+        """Write results as they come, in batches of up to ``RECORD_BATCH`` (or every
+        ``RECORD_INTERVAL`` seconds), each batch in its own short transaction."""
+        done = False
+        while not done:
+            batch: dict[uuid.UUID, Recorded] = {}
+            deadline = time.monotonic() + RECORD_INTERVAL_SECONDS
+            while len(batch) < RECORD_BATCH and not done:
+                try:
+                    item = await asyncio.wait_for(
+                        queue.get(), max(0.0, deadline - time.monotonic())
+                    )
+                except TimeoutError:
+                    break
+                if item is None:
+                    done = True
+                else:
+                    batch[item[0]] = item[1]
+            if batch:
+                async with session_scope(self._sessionmaker) as session:
+                    await record_results(session, batch, self._settings)

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from service_registry.config import Settings
 from service_registry.health.probes import (
     CLOUDGENE_PREFIX,
     ProbeFailure,
+    describe_transport_error,
     fetch_json,
     probe_url,
     workflow_types,
@@ -64,7 +65,10 @@ def slugify(remote_id: str) -> str:
 
 
 async def sync(
-    session: AsyncSession, client: httpx.AsyncClient, service: ImputationService, settings: Settings
+    session: AsyncSession,
+    client: aiohttp.ClientSession,
+    service: ImputationService,
+    settings: Settings,
 ) -> SyncReport:
     """Fetch the remote list, upsert it, and say what changed."""
     try:
@@ -76,10 +80,10 @@ async def sync(
                 source, remote, builds = await _wes_workflows(client, service, settings)
     except ProbeFailure as exc:
         raise BadGateway(f"the service did not give its panel list: {exc}") from None
-    except (httpx.TimeoutException, TimeoutError):
+    except TimeoutError:
         raise GatewayTimeout("the service did not answer in time") from None
-    except httpx.HTTPError as exc:
-        raise BadGateway(f"could not reach the service: {type(exc).__name__}") from None
+    except aiohttp.ClientError as exc:
+        raise BadGateway(f"could not reach the service: {describe_transport_error(exc)}") from None
     report = await _upsert(session, service, remote)
     if builds:
         service.supported_builds = builds
@@ -91,7 +95,7 @@ async def sync(
 
 
 async def _cloudgene_panels(
-    client: httpx.AsyncClient, service: ImputationService, settings: Settings
+    client: aiohttp.ClientSession, service: ImputationService, settings: Settings
 ) -> tuple[str, list[RemotePanel], list[str]]:
     root = service.base_url.rstrip("/").removesuffix(CLOUDGENE_PREFIX) + CLOUDGENE_PREFIX
     limits = probe_limits(settings)
@@ -158,7 +162,7 @@ def _populations(param: Any) -> dict[str, list[str]]:
 
 
 async def _wes_workflows(
-    client: httpx.AsyncClient, service: ImputationService, settings: Settings
+    client: aiohttp.ClientSession, service: ImputationService, settings: Settings
 ) -> tuple[str, list[RemotePanel], list[str]]:
     url = probe_url(target_of(service))
     _, info = await fetch_json(client, url, probe_limits(settings))
