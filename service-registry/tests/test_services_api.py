@@ -268,3 +268,11 @@ async def test_missing_service_is_404(client, admin, researcher):
         await client.patch("/services/nope", json={"name": "x"}, headers=admin)
     ).status_code == 404
     assert (await client.delete("/services/nope", headers=admin)).status_code == 404
+
+
+async def test_metrics_label_routes_by_template(client, researcher, new_service):
+    created = await new_service()
+    await client.get(f"/services/{created['id']}", headers=researcher)
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/services/{id_or_slug}",status="200"' in metrics
+    assert created["id"] not in metrics

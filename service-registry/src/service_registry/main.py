@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from fedimpute_shared.app import CoreResources, create_service_app
+from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from service_registry.config import Settings
 from service_registry.discovery.router import router as discovery_router
 from service_registry.health.http import probe_session
@@ -39,7 +39,7 @@ TAGS = [
 ]
 
 
-def _registry_lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+def _registry_lifespan(settings: Settings) -> ServiceLifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         async with probe_session(settings) as client:
