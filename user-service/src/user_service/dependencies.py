@@ -26,37 +26,37 @@ from user_service.security.passwords import Passwords
 from user_service.security.vault_cipher import VaultCipher
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def _codec(request: Request) -> CursorCodec:
+async def _codec(request: Request) -> CursorCodec:
     codec: CursorCodec = request.state.cursor_codec
     return codec
 
 
-def _keyring(request: Request) -> Keyring:
+async def _keyring(request: Request) -> Keyring:
     keyring: Keyring = request.state.keyring
     return keyring
 
 
-def _passwords(request: Request) -> Passwords:
+async def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.state.passwords
     return passwords
 
 
-def _vault(request: Request) -> VaultCipher:
+async def _vault(request: Request) -> VaultCipher:
     vault: VaultCipher = request.state.vault
     return vault
 
 
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
     return maker
 
 
-def _redis(request: Request) -> Redis | None:
+async def _redis(request: Request) -> Redis | None:
     redis: Redis | None = request.state.redis
     return redis
 

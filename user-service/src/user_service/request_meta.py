@@ -60,7 +60,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[str, .
     return client
 
 
-def request_meta(request: Request) -> RequestMeta:
+async def request_meta(request: Request) -> RequestMeta:
     trusted = tuple(request.state.settings.trusted_proxies)
     peer = request.client.host if request.client else None
     user_agent = request.headers.get("user-agent")
