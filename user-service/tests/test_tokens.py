@@ -65,7 +65,7 @@ async def test_jwks_publishes_only_public_material(client):
     response = await client.get("/.well-known/jwks.json")
     assert response.headers["cache-control"] == "public, max-age=300"
     (key,) = response.json()["keys"]
-    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
+    assert (key["kty"], key["alg"], key["use"]) == ("RSA", "RS256", "sig")
     assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
 
 
