@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
 
 def _single_line(value: str) -> str:
@@ -49,3 +49,13 @@ Line200 = Annotated[str, _STRIP, StringConstraints(max_length=200), _LINE]
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(_no_nul)]
 """A credential value: kept byte for byte (no stripping), never empty, no NUL."""
+
+
+class SafeInput(BaseModel):
+    """Base of every request model: no NUL character anywhere (PostgreSQL cannot store one,
+    and a query with one would fail as a 500 instead of a clear 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return no_nul_anywhere(data)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from user_service.roles.schemas import GrantOut
-from user_service.text import Line200
+from user_service.text import Line200, SafeInput
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
 
@@ -55,7 +55,7 @@ Orcid = Annotated[
 ]
 
 
-class _Input(BaseModel):
+class _Input(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -145,7 +145,7 @@ class AdminUserOut(UserOut):
     deactivated_at: datetime | None
 
 
-class UserFilters(BaseModel):
+class UserFilters(SafeInput):
     q: str | None = Field(
         default=None, max_length=100, description="Username or email starts with this."
     )

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from user_service.text import SafeInput
+
 ActionName = Annotated[
     str, StringConstraints(min_length=3, max_length=100, pattern=r"^[a-z][a-z0-9_.:-]*$")
 ]
@@ -34,7 +36,7 @@ class AuditEventOut(BaseModel):
     details: dict[str, Any]
 
 
-class AuditFilters(BaseModel):
+class AuditFilters(SafeInput):
     action: str | None = Field(
         default=None, description="Exact action, or a prefix ending in '*' (e.g. 'auth.*')."
     )
@@ -49,7 +51,7 @@ class AuditFilters(BaseModel):
     until: datetime | None = None
 
 
-class AuditAppend(BaseModel):
+class AuditAppend(SafeInput):
     """An entry another service records (its name is taken from its service token)."""
 
     model_config = ConfigDict(extra="forbid")

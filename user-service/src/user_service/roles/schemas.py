@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedimpute_shared.db import utcnow
+from user_service.text import SafeInput
 
 
 class RoleOut(BaseModel):
@@ -16,7 +17,7 @@ class RoleOut(BaseModel):
     permissions: list[str]
 
 
-class GrantIn(BaseModel):
+class GrantIn(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     role: str = Field(max_length=50, examples=["service_admin"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedimpute_shared.permissions import Scope
+from user_service.text import Line100, SafeInput
 
 
 class TokenResponse(BaseModel):
@@ -19,18 +20,16 @@ class TokenResponse(BaseModel):
     refresh_expires_in: int
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
-class ApiTokenCreate(BaseModel):
+class ApiTokenCreate(SafeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
-        examples=["laptop upload script"]
-    )
+    name: Line100 = Field(examples=["laptop upload script"])
     scopes: list[Scope] = Field(min_length=1, examples=[["jobs:read", "files:write"]])
     expires_in_days: int | None = Field(
         default=None, ge=1, le=365, description="Lifetime (at most a year; default 90 days)."
@@ -59,7 +58,7 @@ class ApiTokenCreated(ApiTokenOut):
     token: str = Field(description="The token itself. Shown this once: store it now.")
 
 
-class ExchangeIn(BaseModel):
+class ExchangeIn(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     token: str = Field(min_length=1, max_length=200)
@@ -73,7 +72,7 @@ class ExchangeOut(BaseModel):
     user_id: uuid.UUID
 
 
-class ServiceTokenIn(BaseModel):
+class ServiceTokenIn(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     client_id: str = Field(min_length=1, max_length=100)

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from user_service.models import CredentialType
-from user_service.text import Line200, Secret
+from user_service.text import Line200, SafeInput, Secret
 
 
-class _CredentialBase(BaseModel):
+class _CredentialBase(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     label: Line200 | None = Field(default=None, examples=["TOPMed token (lab account)"])
@@ -85,7 +85,7 @@ class CredentialSecretOut(BaseModel):
     expires_at: datetime | None
 
 
-class VerificationReport(BaseModel):
+class VerificationReport(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     ok: bool
