@@ -159,3 +159,36 @@ async def test_admin_needs_the_users_admin_scope_in_the_token(client, admin_auth
     response = await client.get("/users", headers=narrow)
     assert response.status_code == 403
     assert "users:admin" in response.json()["detail"]
+
+
+async def test_notification_reads_contact_details(client, user_tokens):
+    from .conftest import service_auth
+
+    uid = user_tokens["user_id"]
+    ok = await client.get(
+        f"/internal/users/{uid}", headers=await service_auth(client, "notification")
+    )
+    assert ok.status_code == 200
+    assert (ok.json()["email"], ok.json()["username"]) == ("ada@example.org", "ada")
+    assert "password_hash" not in ok.json()
+    other = await client.get(
+        f"/internal/users/{uid}", headers=await service_auth(client, "file-manager")
+    )
+    assert other.status_code == 403
+    missing = await client.get(
+        f"/internal/users/{uuid.uuid4()}", headers=await service_auth(client, "notification")
+    )
+    assert missing.status_code == 404
+
+
+async def test_openapi_document_lists_the_public_routes(client):
+    spec = (await client.get("/openapi.json")).json()
+    for path in (
+        "/auth/login",
+        "/auth/register",
+        "/users/me",
+        "/users/me/api-tokens",
+        "/users/me/service-credentials/{service_id}",
+        "/.well-known/jwks.json",
+    ):
+        assert path in spec["paths"], path

@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from fedimpute_shared.app import CoreResources, create_service_app
 from fedimpute_shared.auth import TokenVerifier
 from user_service.accounts.router import admin_router, me_router
+from user_service.accounts.router import internal_router as accounts_internal_router
 from user_service.audit.router import internal_router as audit_internal_router
 from user_service.audit.router import router as audit_router
 from user_service.auth.router import router as auth_router
@@ -45,6 +46,7 @@ ROUTERS = [
     vault_router,
     admin_router,
     tokens_internal_router,
+    accounts_internal_router,
     audit_internal_router,
     vault_internal_router,
 ]

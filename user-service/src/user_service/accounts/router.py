@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 
-from fedimpute_shared.auth import CurrentUser
+from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
@@ -50,6 +50,10 @@ from user_service.tokens.revocation import announce_revoked
 
 me_router = APIRouter(prefix="/users/me", tags=["account"])
 admin_router = APIRouter(prefix="/users", tags=["admin"])
+internal_router = APIRouter(prefix="/internal/users", tags=["internal"])
+
+# Services that need a user's contact details (to email them, to label their jobs).
+ContactReader = Annotated[Principal, Depends(require_services("notification", "job-processor"))]
 
 
 async def _me(session: SessionDep, account: User) -> MeOut:
@@ -249,3 +253,17 @@ async def revoke_role(
     live = await tokens_repository.live_ids(session, user.id)
     background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@internal_router.get(
+    "/{user_id}",
+    summary="A user's contact details (notification and job-processor only)",
+    responses=problem_responses(NotFound, Forbidden),
+)
+async def internal_get_user(
+    user_id: uuid.UUID, session: SessionDep, caller: ContactReader
+) -> UserOut:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return UserOut.model_validate(user)
