@@ -59,13 +59,18 @@ async def empty_tables(engine: AsyncEngine) -> None:
             await conn.execute(text(f'DELETE FROM "{table}"'))  # noqa: S608 (catalog names)
 
 
+@pytest.fixture(autouse=True)
+async def _empty_tables_after_each_test(engine: AsyncEngine) -> AsyncIterator[None]:
+    yield
+    await empty_tables(engine)
+
+
 @pytest.fixture
 async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session for arranging and checking data directly; tables are emptied after each test."""
+    """A session for arranging and checking data directly (tables are emptied after each test)."""
     maker = async_sessionmaker(engine, expire_on_commit=False)
     async with maker() as session:
         yield session
-    await empty_tables(engine)
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +88,7 @@ async def redis_test_url(redis_url: str) -> AsyncIterator[str]:
     await flush_redis(url)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings(database_url: str, redis_test_url: str, signing_key: Path) -> Settings:
     return Settings(
         database_url=database_url,
@@ -99,19 +104,27 @@ def settings(database_url: str, redis_test_url: str, signing_key: Path) -> Setti
     )
 
 
+@pytest.fixture(scope="session")
+def default_app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
 @pytest.fixture
-def make_app(settings: Settings) -> Callable[..., FastAPI]:
+def make_app(settings: Settings, default_app: FastAPI) -> Callable[..., FastAPI]:
+    """The default app, or a new one with changed settings (run it with ``app_client``)."""
+
     def build(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update=overrides))
+        return create_app(settings.model_copy(update=overrides)) if overrides else default_app
 
     return build
 
 
-@pytest.fixture
-async def client(
-    make_app: Callable[..., FastAPI], db: AsyncSession
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(make_app()) as c:
+@pytest.fixture(scope="session")
+async def client(default_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """One started app for the run: FastAPI prepares each route on its first request and a
+    start opens pools and TLS contexts, both costlier than most tests. Tests stay isolated by
+    the database (emptied after each) and by their own users."""
+    async with app_client(default_app) as c:
         yield c
 
 

@@ -63,13 +63,19 @@ def passwords_for(settings: Settings) -> Passwords:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
+    keyrings: list[Keyring] = []  # loaded at the first start, then kept (RSA parsing is slow)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
-        keyring = Keyring.from_files(
-            settings.jwt_signing_key_file,
-            settings.jwt_verification_key_files,
-            create_missing=not settings.is_production,
-        )
+        if not keyrings:
+            keyrings.append(
+                Keyring.from_files(
+                    settings.jwt_signing_key_file,
+                    settings.jwt_verification_key_files,
+                    create_missing=not settings.is_production,
+                )
+            )
+        keyring = keyrings[0]
         passwords = passwords_for(settings)
         await bootstrap_admin(core.sessionmaker, passwords, settings)
         verifier = TokenVerifier(
