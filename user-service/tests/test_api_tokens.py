@@ -151,10 +151,20 @@ async def test_jwt_lifetime_never_outlives_the_token(client, user_auth, db):
     assert (await _exchange(client, created["token"])).json()["expires_in"] <= 60
 
 
-@pytest.mark.parametrize("token", ["fgi_unknown", "eyJhbGciOi.x.y", ""])
-async def test_unknown_tokens_are_refused(client, db, token):
+@pytest.mark.parametrize(
+    ("token", "status"), [("fgi_unknown", 401), ("eyJhbGciOi.x.y", 401), ("", 422)]
+)
+async def test_unknown_tokens_are_refused(client, db, token, status):
     response = await _exchange(client, token)
-    assert response.status_code in (401, 422)
+    assert response.status_code == status
+
+
+async def test_token_names_are_data(client, user_auth):
+    name = "<script>alert(1)</script> '; DROP TABLE api_tokens;--"
+    created = await _create(client, user_auth, name=name)
+    assert created.json()["name"] == name
+    listed = (await client.get("/users/me/api-tokens", headers=user_auth)).json()
+    assert [t["name"] for t in listed] == [name]
 
 
 async def test_only_the_gateway_may_exchange(client, user_auth, user_tokens):

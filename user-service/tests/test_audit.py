@@ -100,3 +100,23 @@ async def test_append_needs_a_service_token(client, db):
     )
     assert response.status_code == 401
     assert (await client.get("/users/me/audit-log", headers=bearer("nope"))).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "count"),
+    [
+        ("since=2000-01-01T00:00:00", 200, 3),
+        ("until=2000-01-01T00:00:00%2B02:00", 200, 0),
+        ("action=%25", 200, 0),  # a literal '%', not a wildcard
+        ("action=auth.%25", 200, 0),
+        ("actor_id=%00", 422, None),
+    ],
+    ids=["naive-since", "offset-until", "percent", "percent-prefix", "nul"],
+)
+async def test_odd_filters_answer_cleanly(client, admin_auth, query, status, count):
+    response = await client.get(f"/users/audit-log?{query}", headers=admin_auth)
+    assert response.status_code == status
+    if count is not None:
+        assert (
+            len(response.json()["items"]) == count
+        )  # the admin: registered, made admin, logged in
