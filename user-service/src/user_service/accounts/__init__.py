@@ -1,0 +1,1 @@
+"""Accounts: registration, profile, password and email changes, and admin user management."""

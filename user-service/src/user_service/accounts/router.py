@@ -1,0 +1,269 @@
+"""The current user's account (/users/me...) and the admins' user management (/users/...).
+
+``me_router`` must be included before ``admin_router``: its static paths (``/users/me``) would
+otherwise be taken for a ``/users/{user_id}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
+
+from fedimpute_shared.auth import CurrentUser, Principal, require_services
+from fedimpute_shared.db import SessionDep
+from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    problem_responses,
+)
+from user_service.accounts import service
+from user_service.accounts.repository import grants_by_user, listing
+from user_service.accounts.schemas import (
+    AdminUserOut,
+    EmailChange,
+    MeOut,
+    PasswordChange,
+    ProfileUpdate,
+    UserFilters,
+    UserOut,
+)
+from user_service.dependencies import (
+    Account,
+    Admin,
+    CodecDep,
+    PasswordsDep,
+    RedisDep,
+    SettingsDep,
+)
+from user_service.models import RoleGrant, User
+from user_service.request_meta import MetaDep
+from user_service.roles import repository as roles_repository
+from user_service.roles import service as roles
+from user_service.roles.schemas import GrantIn, GrantOut, RoleOut
+from user_service.tokens import repository as tokens_repository
+from user_service.tokens.revocation import announce_revoked
+
+me_router = APIRouter(prefix="/users/me", tags=["account"])
+admin_router = APIRouter(prefix="/users", tags=["admin"])
+internal_router = APIRouter(prefix="/internal/users", tags=["internal"])
+
+# Services that need a user's contact details (to email them, to label their jobs).
+ContactReader = Annotated[Principal, Depends(require_services("notification", "job-processor"))]
+
+
+async def _me(session: SessionDep, account: User) -> MeOut:
+    access = await roles.effective_access(session, account.id)
+    return MeOut(
+        **UserOut.model_validate(account).model_dump(),
+        roles=sorted(access.roles),
+        scopes=sorted(access.scopes),
+        service_roles=access.service_roles,
+    )
+
+
+@me_router.get("", summary="My account, roles and permissions")
+async def get_me(session: SessionDep, account: Account) -> MeOut:
+    return await _me(session, account)
+
+
+@me_router.patch("", summary="Change my profile", responses=problem_responses(Unprocessable))
+async def update_me(
+    body: ProfileUpdate, session: SessionDep, account: Account, meta: MetaDep
+) -> MeOut:
+    await service.update_profile(session, account, body, meta)
+    return await _me(session, account)
+
+
+@me_router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change my password (ends my other sessions)",
+    responses=problem_responses(Forbidden, Unprocessable),
+)
+async def change_password(
+    body: PasswordChange,
+    session: SessionDep,
+    account: Account,
+    user: CurrentUser,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+) -> Response:
+    sid = user.claims.get("sid")
+    await service.change_password(
+        session,
+        account,
+        body,
+        passwords,
+        settings,
+        meta,
+        current_session=uuid.UUID(sid) if isinstance(sid, str) else None,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@me_router.put(
+    "/email",
+    summary="Change my email address (it must be verified again)",
+    responses=problem_responses(Forbidden, Conflict, Unprocessable),
+)
+async def change_email(
+    body: EmailChange,
+    session: SessionDep,
+    account: Account,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+) -> MeOut:
+    await service.change_email(session, account, body, passwords, settings, meta)
+    return await _me(session, account)
+
+
+@me_router.post(
+    "/email-verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send the email verification link again",
+    responses=problem_responses(Conflict),
+)
+async def resend_verification(
+    session: SessionDep, account: Account, settings: SettingsDep
+) -> dict[str, str]:
+    await service.request_email_verification(session, account, settings)
+    return {"detail": "a verification link is on its way"}
+
+
+# ------------------------------------------------------------------ admin
+
+
+async def _target(user_id: uuid.UUID, session: SessionDep, admin: Admin) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+Target = Annotated[User, Depends(_target)]
+
+
+def _admin_view(user: User, grants: list[RoleGrant]) -> AdminUserOut:
+    return AdminUserOut(
+        **UserOut.model_validate(user).model_dump(),
+        grants=[GrantOut.model_validate(g) for g in grants],
+        deactivated_at=user.deactivated_at,
+    )
+
+
+@admin_router.get("/roles", summary="Roles and their permissions (admin)")
+async def list_roles(session: SessionDep, admin: Admin) -> list[RoleOut]:
+    pairs = await roles_repository.roles_with_permissions(session)
+    return [
+        RoleOut(name=role.name, description=role.description, permissions=perms)
+        for role, perms in pairs
+    ]
+
+
+@admin_router.get("", summary="List users (admin)")
+async def list_users(
+    session: SessionDep,
+    admin: Admin,
+    codec: CodecDep,
+    filters: Annotated[UserFilters, Query()],
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[AdminUserOut]:
+    rows, cursor = await paginate(
+        session, listing(filters), order_by=[User.created_at, User.id], params=params, codec=codec
+    )
+    grants = await grants_by_user(session, [u.id for u in rows])
+    return Page(items=[_admin_view(u, grants[u.id]) for u in rows], next_cursor=cursor)
+
+
+@admin_router.get("/{user_id}", summary="One user (admin)", responses=problem_responses(NotFound))
+async def get_user(session: SessionDep, user: Target) -> AdminUserOut:
+    return _admin_view(user, await roles_repository.all_grants(session, user.id))
+
+
+@admin_router.post(
+    "/{user_id}/deactivate",
+    summary="Deactivate an account: its sessions end and its tokens stop working (admin)",
+    responses=problem_responses(NotFound, Conflict),
+)
+async def deactivate_user(
+    session: SessionDep,
+    user: Target,
+    admin: Admin,
+    meta: MetaDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    background: BackgroundTasks,
+) -> AdminUserOut:
+    await service.set_active(session, user, False, admin_id=admin.user_id, meta=meta)
+    live = await tokens_repository.live_ids(session, user.id)
+    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
+    return _admin_view(user, await roles_repository.all_grants(session, user.id))
+
+
+@admin_router.post(
+    "/{user_id}/activate",
+    summary="Reactivate an account (admin)",
+    responses=problem_responses(NotFound),
+)
+async def activate_user(
+    session: SessionDep, user: Target, admin: Admin, meta: MetaDep
+) -> AdminUserOut:
+    await service.set_active(session, user, True, admin_id=admin.user_id, meta=meta)
+    return _admin_view(user, await roles_repository.all_grants(session, user.id))
+
+
+@admin_router.post(
+    "/{user_id}/roles",
+    status_code=status.HTTP_201_CREATED,
+    summary="Grant a role, optionally for one service and until a date (admin)",
+    responses=problem_responses(NotFound, Conflict, Unprocessable),
+)
+async def grant_role(
+    body: GrantIn, session: SessionDep, user: Target, admin: Admin, meta: MetaDep
+) -> GrantOut:
+    grant = await roles.grant_role(session, user, body, admin_id=admin.user_id, meta=meta)
+    return GrantOut.model_validate(grant)
+
+
+@admin_router.delete(
+    "/{user_id}/roles/{grant_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a role grant (admin)",
+    responses=problem_responses(NotFound, Conflict),
+)
+async def revoke_role(
+    grant_id: uuid.UUID,
+    session: SessionDep,
+    user: Target,
+    admin: Admin,
+    meta: MetaDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    background: BackgroundTasks,
+) -> Response:
+    await roles.revoke_role(session, user, grant_id, admin_id=admin.user_id, meta=meta)
+    # Gateways drop the user's cached API-token JWTs, which carry the old scopes.
+    live = await tokens_repository.live_ids(session, user.id)
+    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@internal_router.get(
+    "/{user_id}",
+    summary="A user's contact details (notification and job-processor only)",
+    responses=problem_responses(NotFound, Forbidden),
+)
+async def internal_get_user(
+    user_id: uuid.UUID, session: SessionDep, caller: ContactReader
+) -> UserOut:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return UserOut.model_validate(user)

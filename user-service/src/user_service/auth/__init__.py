@@ -1,0 +1,1 @@
+"""Signing in and out: login with lockout, refresh, logout, password reset, email checks."""

@@ -1,0 +1,167 @@
+"""Public authentication routes (the gateway exposes them at /api/auth/... without a token)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from fedimpute_shared.db import SessionDep
+from fedimpute_shared.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    problem_responses,
+)
+from user_service.accounts import service as accounts
+from user_service.accounts.schemas import (
+    EmailVerificationConfirm,
+    LoginIn,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RegisterIn,
+    UserOut,
+)
+from user_service.audit import service as audit
+from user_service.audit.actions import Action
+from user_service.auth import service
+from user_service.dependencies import KeyringDep, PasswordsDep, SessionmakerDep, SettingsDep
+from user_service.request_meta import MetaDep
+from user_service.tokens import sessions
+from user_service.tokens.schemas import RefreshIn, TokenResponse
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _tokens(pair: sessions.TokenPair, response: Response) -> TokenResponse:
+    response.headers["Cache-Control"] = "no-store"
+    return TokenResponse(
+        access_token=pair.access.token,
+        expires_in=pair.access.expires_in,
+        refresh_token=pair.refresh_token,
+        refresh_expires_in=pair.refresh_expires_in,
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an account",
+    responses=problem_responses(Conflict, Unprocessable),
+)
+async def register(
+    body: RegisterIn,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+) -> UserOut:
+    user = await accounts.register(session, body, passwords, settings, meta)
+    return UserOut.model_validate(user)
+
+
+@router.post(
+    "/login",
+    summary="Log in with username or email and password",
+    responses=problem_responses(Unauthorized, Forbidden, TooManyRequests),
+)
+async def login(
+    body: LoginIn,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    passwords: PasswordsDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+    response: Response,
+) -> TokenResponse:
+    pair = await service.login(
+        session,
+        sessionmaker,
+        body,
+        passwords=passwords,
+        keyring=keyring,
+        settings=settings,
+        meta=meta,
+    )
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/refresh",
+    summary="Trade a refresh token for new tokens (the old one is spent)",
+    responses=problem_responses(Unauthorized),
+)
+async def refresh(
+    body: RefreshIn,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    keyring: KeyringDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+    response: Response,
+) -> TokenResponse:
+    pair = await sessions.rotate(session, sessionmaker, keyring, settings, body.refresh_token, meta)
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the session a refresh token belongs to",
+)
+async def logout(body: RefreshIn, session: SessionDep, meta: MetaDep) -> Response:
+    ended = await sessions.end_by_refresh_token(session, body.refresh_token)
+    if ended is not None:
+        await audit.record(
+            session,
+            Action.LOGOUT,
+            actor=audit.Actor.user(ended.user_id),
+            meta=meta,
+            target_user=ended.user_id,
+            details={"session_id": str(ended.id)},
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Email a password reset link (same answer whether or not the address is known)",
+)
+async def request_password_reset(
+    body: PasswordResetRequest, session: SessionDep, settings: SettingsDep, meta: MetaDep
+) -> dict[str, str]:
+    await accounts.request_password_reset(session, body.email, settings, meta)
+    return {"detail": "if an account uses this address, a reset link is on its way"}
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set a new password with the emailed token (ends every session)",
+    responses=problem_responses(BadRequest, Unprocessable),
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirm,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    settings: SettingsDep,
+    meta: MetaDep,
+) -> Response:
+    await accounts.reset_password(session, body.token, body.new_password, passwords, settings, meta)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Confirm an email address with the emailed token",
+    responses=problem_responses(BadRequest),
+)
+async def verify_email(
+    body: EmailVerificationConfirm, session: SessionDep, meta: MetaDep
+) -> Response:
+    await accounts.confirm_email(session, body.token, meta)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

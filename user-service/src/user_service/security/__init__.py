@@ -1,0 +1,1 @@
+"""Cryptographic building blocks: password hashing, signing keys, opaque tokens, vault cipher."""

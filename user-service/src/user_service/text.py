@@ -1,0 +1,61 @@
+"""Text input types that are safe to store in PostgreSQL and to show back.
+
+Text is stored and returned exactly as given (HTML and SQL included: it is data, bound as a
+parameter and served as JSON, never interpolated or rendered). Two things are refused because
+PostgreSQL cannot store them or they hide content: the NUL character (rejected by ``text`` and
+``jsonb``), and, in single-line fields such as names, any other control character.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
+
+
+def _single_line(value: str) -> str:
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+def no_nul_anywhere(value: Any) -> Any:
+    """Check every string (keys included) of a JSON-like value for NUL characters."""
+    if isinstance(value, str):
+        _no_nul(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul_anywhere(key)
+            no_nul_anywhere(item)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul_anywhere(item)
+    return value
+
+
+_LINE = AfterValidator(_single_line)
+_STRIP = StringConstraints(strip_whitespace=True)
+
+# Single lines of text: stripped, bounded, no control characters.
+Line100 = Annotated[str, _STRIP, StringConstraints(min_length=1, max_length=100), _LINE]
+Line200 = Annotated[str, _STRIP, StringConstraints(max_length=200), _LINE]
+
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(_no_nul)]
+"""A credential value: kept byte for byte (no stripping), never empty, no NUL."""
+
+
+class SafeInput(BaseModel):
+    """Base of every request model: no NUL character anywhere (PostgreSQL cannot store one,
+    and a query with one would fail as a 500 instead of a clear 422)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return no_nul_anywhere(data)

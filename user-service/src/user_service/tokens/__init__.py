@@ -1,0 +1,1 @@
+"""Tokens: signed JWTs (access, service), refresh-token sessions, personal API tokens, JWKS."""

@@ -1,0 +1,36 @@
+"""Announcing revoked API tokens on Redis, so every gateway evicts its cached exchange at once.
+
+Contract (api-gateway relies on it): on channel ``API_TOKEN_REVOKED_CHANNEL`` (default
+``fedimpute:api-token-revoked``) each message is one API token id (a UUID string). It is sent
+after the revocation has been committed (a background task runs after the response), so a
+gateway that re-exchanges the token at once is refused. Also sent for every live token of a user
+who is deactivated or loses a role, since the cached JWT carries the old scopes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+async def announce_revoked(
+    redis: Redis | None, channel: str, token_ids: Iterable[uuid.UUID]
+) -> None:
+    ids = [str(t) for t in token_ids]
+    if not ids:
+        return
+    if redis is None:
+        logger.warning("no Redis configured: %d API token revocation(s) not announced", len(ids))
+        return
+    try:
+        for token_id in ids:
+            await redis.publish(channel, token_id)
+    except RedisError as exc:
+        # The gateway's cache entry still expires with the short-lived JWT it holds.
+        logger.warning("could not announce API token revocation: %s", exc)

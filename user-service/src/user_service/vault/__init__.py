@@ -1,0 +1,1 @@
+"""The credential vault: users' credentials for external imputation services, encrypted at rest."""
