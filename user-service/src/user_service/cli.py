@@ -107,7 +107,7 @@ async def _reencrypt(settings: Settings) -> int:
         await engine.dispose()
 
 
-COMMANDS: dict[str, Callable[[ServiceSettings, list[str]], int]] = {
+COMMANDS: dict[str, Callable[[Settings, list[str]], int]] = {
     "create-admin": create_admin_command,
     "generate-signing-key": generate_signing_key_command,
     "reencrypt-vault": reencrypt_vault_command,

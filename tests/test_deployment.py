@@ -1,0 +1,108 @@
+"""The deployment files stay correct without a Docker engine: the compose file, the Dockerfiles
+and the Postgres init script are checked against the code they deploy."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.microservices.yml").read_text())
+SERVICES = COMPOSE["services"]
+BUILT = {name: spec for name, spec in SERVICES.items() if "build" in spec}
+PORTS = {
+    "api-gateway": 8000,
+    "user-service": 8001,
+    "service-registry": 8002,
+    "job-processor": 8003,
+    "file-manager": 8004,
+    "notification": 8005,
+    "monitoring": 8006,
+}
+DATABASES = {
+    "user-service": "user_management_db",
+    "service-registry": "service_registry_db",
+    "job-processor": "job_processing_db",
+    "file-manager": "file_management_db",
+    "notification": "notification_db",
+    "monitoring": "monitoring_db",
+}
+
+
+def package_of(service: str) -> str:
+    return {"notification": "notification_service", "monitoring": "monitoring_service"}.get(
+        service, service.replace("-", "_")
+    )
+
+
+def test_every_built_service_exists_in_the_repository():
+    for name, spec in BUILT.items():
+        assert spec["build"]["context"] == "."
+        assert (ROOT / spec["build"]["dockerfile"]).is_file(), name
+        assert importlib.util.find_spec(package_of(name)) is not None, name
+
+
+def test_every_service_folder_with_a_dockerfile_is_deployed():
+    for dockerfile in ROOT.glob("*/Dockerfile"):
+        assert dockerfile.parent.name in BUILT, (
+            f"{dockerfile.parent.name} has a Dockerfile but is not in compose"
+        )
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_dockerfile_builds_this_member_and_runs_its_package(name):
+    text = (ROOT / BUILT[name]["build"]["dockerfile"]).read_text()
+    for source in re.findall(r"^COPY (?!--from)(\S+) ", text, re.MULTILINE):
+        assert (ROOT / source).exists(), f"{name}: COPY {source} does not exist"
+    assert f"--package fedimpute-{name}" in text
+    assert f"python -m {package_of(name)} migrate" in text or name == "api-gateway"
+    assert f"python -m {package_of(name)} serve" in text
+    assert "USER app" in text, "services must not run as root"
+    assert f"PORT={PORTS[name]}" in text
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_service_environment(name):
+    env = SERVICES[name]["environment"]
+    assert env["ENVIRONMENT"] == "production"
+    assert env["PORT"] == str(PORTS[name])
+    if name in DATABASES:
+        assert env["DATABASE_URL"].endswith(f"/{DATABASES[name]}")
+    for key, value in env.items():
+        if "SECRET" in key or "PASSWORD" in key:
+            assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (
+                f"{name}.{key} must be a required variable"
+            )
+
+
+def test_only_the_gateway_publishes_a_port():
+    published = {name for name, spec in SERVICES.items() if spec.get("ports")}
+    assert published <= {"api-gateway"}
+
+
+def test_service_urls_point_at_compose_services():
+    for name, spec in BUILT.items():
+        for key, value in spec["environment"].items():
+            if key.endswith("_URL") and str(value).startswith("http://"):
+                host = re.match(r"http://([^:/]+)", str(value)).group(1)
+                assert host in SERVICES, (
+                    f"{name}.{key} points at {host}, which compose does not run"
+                )
+
+
+def test_init_script_creates_every_database():
+    sql = (ROOT / "deploy/postgres/init-databases.sql").read_text()
+    assert set(re.findall(r"CREATE DATABASE (\w+);", sql)) == set(DATABASES.values())
+
+
+def test_example_env_lists_every_required_variable():
+    text = (ROOT / "docker-compose.microservices.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    example = set(
+        re.findall(
+            r"^([A-Z_]+)=", (ROOT / "deploy/production.env.example").read_text(), re.MULTILINE
+        )
+    )
+    assert required == example
