@@ -38,7 +38,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-VAR = ROOT / "var"
+# The dev fleet's state (databases, keys, secrets, files). FLEET_VAR_DIR and FLEET_PORT_OFFSET let
+# a test run a second fleet beside a developer's without touching it.
+VAR = Path(os.environ.get("FLEET_VAR_DIR", ROOT / "var")).resolve()
+PORT_OFFSET = int(os.environ.get("FLEET_PORT_OFFSET", "0"))
 PYTHON = sys.executable
 COLOURS = ["36", "35", "33", "32", "34", "31", "96", "95", "93", "92"]
 
@@ -47,9 +50,13 @@ COLOURS = ["36", "35", "33", "32", "34", "31", "96", "95", "93", "92"]
 class ServiceSpec:
     name: str
     package: str
-    port: int
+    base_port: int
     database: str | None
     env_name: str  # <ENV_NAME>_URL is how other services find it
+
+    @property
+    def port(self) -> int:
+        return self.base_port + PORT_OFFSET
 
     @property
     def installed(self) -> bool:
@@ -79,8 +86,12 @@ class SandboxSpec:
     slug: str
     name: str
     args: list[str]
-    port: int
+    base_port: int
     registration: dict[str, Any]
+
+    @property
+    def port(self) -> int:
+        return self.base_port + PORT_OFFSET
 
 
 SANDBOX = [
@@ -198,7 +209,7 @@ def start_infrastructure() -> Infrastructure:
     if configured_redis := os.environ.get("REDIS_URL"):
         redis_url = configured_redis
     else:
-        redis = embedded_redis(VAR / "redis", free_port(6390))
+        redis = embedded_redis(VAR / "redis", free_port(6390 + PORT_OFFSET))
         redis_url = redis.url
         stoppers.append(redis.stop)
     return Infrastructure(postgres_url, redis_url, stoppers)
@@ -270,7 +281,7 @@ def service_environment(
             "VAULT_KEYS": json.dumps({"dev-1": keys["vault_key"]}),
             "VAULT_ACTIVE_KEY_ID": "dev-1",
             "BOOTSTRAP_ADMIN_USERNAME": "admin",
-            "BOOTSTRAP_ADMIN_EMAIL": "admin@fedimpute.localhost",
+            "BOOTSTRAP_ADMIN_EMAIL": "admin@example.org",
             "BOOTSTRAP_ADMIN_PASSWORD": keys["admin_password"],
         }
     if spec.name == "file-manager":
@@ -348,9 +359,13 @@ class Fleet:
             pump.cancel()
 
 
-async def wait_ready(client: httpx.AsyncClient, name: str, url: str, within: float = 60) -> None:
+async def wait_ready(
+    client: httpx.AsyncClient, fleet: Fleet, name: str, url: str, within: float = 60
+) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
+        if name in fleet.exited():
+            raise SystemExit(f"{name} exited during start-up (its log is above)")
         with contextlib.suppress(httpx.HTTPError):
             if (await client.get(url)).status_code == 200:
                 return
@@ -432,9 +447,11 @@ async def up(args: argparse.Namespace) -> None:
             )
         async with httpx.AsyncClient(timeout=30) as client:
             for spec in services:
-                await wait_ready(client, spec.name, f"{spec.url}/ready")
+                await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
             for sim in SANDBOX:
-                await wait_ready(client, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults")
+                await wait_ready(
+                    client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
+                )
             registered = await demo_registration(client, keys, services)
         print_summary(infra, services, keys, registered)
         if args.check:

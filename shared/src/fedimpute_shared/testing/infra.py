@@ -59,12 +59,12 @@ class EmbeddedServer:
 
 def embedded_postgres(pgdata: Path) -> EmbeddedServer:
     """A real PostgreSQL (``pgserver``) with its data in ``pgdata``, reached by a unix socket."""
-    import pgserver  # dev dependency; imported only when no server is around
-
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     runtime = pgdata.parent / "run"  # pgserver asks platformdirs for one; keep it under var/
     runtime.mkdir(exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # dev dependency; imported only when no server is around
+
     server = pgserver.get_server(  # type: ignore[attr-defined]
         str(pgdata), cleanup_mode="stop"
     )
