@@ -155,7 +155,7 @@ async def confirm_password_reset(
 
 
 @router.post(
-    "/verify-email",
+    "/verify-email/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm an email address with the emailed token",
     responses=problem_responses(BadRequest),
