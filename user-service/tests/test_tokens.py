@@ -328,3 +328,25 @@ async def test_deactivated_users_token_is_refused(client, user_tokens, admin_aut
         "/auth/refresh", json={"refresh_token": user_tokens["refresh_token"]}
     )
     assert refresh.status_code == 401
+
+
+async def test_stolen_token_cannot_guess_the_password(client, user_tokens, user_auth):
+    """Re-authentication shares the login lockout: five wrong guesses lock the account."""
+    for _ in range(5):
+        wrong = await client.post(
+            "/users/me/password",
+            json={
+                "current_password": "guess-guess-guess",
+                "new_password": "Marble-canyon-echoes-19",
+            },
+            headers=user_auth,
+        )
+        assert wrong.status_code == 403
+    right = await client.put(
+        "/users/me/email",
+        json={"new_email": "new@example.org", "current_password": PASSWORD},
+        headers=user_auth,
+    )
+    assert right.status_code == 429
+    login_now = await client.post("/auth/login", json={"login": "ada", "password": PASSWORD})
+    assert login_now.status_code == 429
