@@ -24,6 +24,7 @@ from user_service.dependencies import (
     SessionmakerDep,
     SettingsDep,
 )
+from user_service.metrics import MetricsDep
 from user_service.request_meta import MetaDep
 from user_service.tokens import repository, service
 from user_service.tokens.revocation import announce_revoked
@@ -71,8 +72,10 @@ async def create_api_token(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> ApiTokenCreated:
     token, raw = await service.create_api_token(session, account, user, body, settings, meta)
+    metrics.tokens_issued.labels("api_token").inc()
     response.headers["Cache-Control"] = "no-store"
     return ApiTokenCreated(**ApiTokenOut.model_validate(token).model_dump(), token=raw)
 
@@ -111,8 +114,11 @@ async def exchange_api_token(
     keyring: KeyringDep,
     settings: SettingsDep,
     meta: MetaDep,
+    metrics: MetricsDep,
 ) -> ExchangeOut:
-    return await service.exchange(session, sessionmaker, keyring, settings, body.token, meta)
+    exchanged = await service.exchange(session, sessionmaker, keyring, settings, body.token, meta)
+    metrics.tokens_issued.labels("api_exchange").inc()
+    return exchanged
 
 
 @internal_router.post(
@@ -127,7 +133,9 @@ async def issue_service_token(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> ServiceTokenOut:
     signed = await service.issue_service_token(sessionmaker, keyring, settings, body, meta)
+    metrics.tokens_issued.labels("service").inc()
     response.headers["Cache-Control"] = "no-store"
     return ServiceTokenOut(access_token=signed.token, expires_in=signed.expires_in)

@@ -30,6 +30,10 @@ from user_service.tokens import issuer
 _INVALID = "the refresh token is invalid or expired; log in again"
 
 
+class RefreshTokenReused(Unauthorized):
+    """A spent refresh token came back: its session has been revoked."""
+
+
 @dataclass(frozen=True)
 class TokenPair:
     access: issuer.SignedToken
@@ -73,7 +77,7 @@ async def rotate(
         raise Unauthorized(_INVALID)
     if token.used_at is not None:
         await _revoke_stolen_family(sessionmaker, token.session_id, meta)
-        raise Unauthorized("this refresh token was already used; the session has been ended")
+        raise RefreshTokenReused("this refresh token was already used; the session has been ended")
     auth_session = await session.get(AuthSession, token.session_id)
     now = utcnow()
     if (
