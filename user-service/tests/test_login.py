@@ -149,3 +149,16 @@ async def test_forwarded_address_is_believed_only_from_a_trusted_proxy(make_app,
     ).all()
     # Trusted peer (loopback): the last hop it added. Untrusted peer: its own address.
     assert ips == ["198.51.100.7", "127.0.0.1"]
+
+
+async def test_login_outcomes_are_counted_in_metrics(make_app, db):
+    async with app_client(make_app(login_max_failures=2)) as c:
+        await register(c)
+        await login(c)
+        for _ in range(3):
+            await _attempt(c, "ada", "wrong-password-00")
+        text = (await c.get("/metrics")).text
+    assert 'user_service_logins_total{outcome="success"} 1.0' in text
+    assert 'user_service_logins_total{outcome="failure"} 2.0' in text
+    assert 'user_service_logins_total{outcome="locked"} 1.0' in text
+    assert 'user_service_tokens_issued_total{kind="session"} 1.0' in text

@@ -146,11 +146,13 @@ async def test_register_asks_for_email_verification(client, db):
 async def test_verify_email_with_the_emailed_token(client, db):
     await register(client)
     token = (await db.scalar(select(OutboxEvent))).payload["verification_token"]
-    assert (await client.post("/auth/verify-email", json={"token": token})).status_code == 204
+    assert (
+        await client.post("/auth/verify-email/confirm", json={"token": token})
+    ).status_code == 204
     tokens = await login(client)
     me = await client.get("/users/me", headers=bearer(tokens["access_token"]))
     assert me.json()["email_verified"] is True
-    again = await client.post("/auth/verify-email", json={"token": token})
+    again = await client.post("/auth/verify-email/confirm", json={"token": token})
     assert again.status_code == 400
 
 
@@ -165,7 +167,9 @@ async def test_changed_email_needs_verifying_again_and_old_token_is_void(client,
     )
     assert response.status_code == 200
     assert response.json()["email"] == "lovelace@example.org"
-    assert (await client.post("/auth/verify-email", json={"token": first})).status_code == 400
+    assert (
+        await client.post("/auth/verify-email/confirm", json={"token": first})
+    ).status_code == 400
     events = (await db.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at))).all()
     assert events[-1].payload["email"] == "lovelace@example.org"
 

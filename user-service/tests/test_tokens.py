@@ -328,3 +328,54 @@ async def test_deactivated_users_token_is_refused(client, user_tokens, admin_aut
         "/auth/refresh", json={"refresh_token": user_tokens["refresh_token"]}
     )
     assert refresh.status_code == 401
+
+
+async def test_stolen_token_cannot_guess_the_password(client, user_tokens, user_auth):
+    """Re-authentication shares the login lockout: five wrong guesses lock the account."""
+    for _ in range(5):
+        wrong = await client.post(
+            "/users/me/password",
+            json={
+                "current_password": "guess-guess-guess",
+                "new_password": "Marble-canyon-echoes-19",
+            },
+            headers=user_auth,
+        )
+        assert wrong.status_code == 403
+    right = await client.put(
+        "/users/me/email",
+        json={"new_email": "new@example.org", "current_password": PASSWORD},
+        headers=user_auth,
+    )
+    assert right.status_code == 429
+    login_now = await client.post("/auth/login", json={"login": "ada", "password": PASSWORD})
+    assert login_now.status_code == 429
+
+
+async def test_list_and_end_my_sessions(client, user_tokens, user_auth):
+    other = await login(client)
+    listed = (await client.get("/users/me/sessions", headers=user_auth)).json()
+    assert len(listed) == 2
+    mine = next(s for s in listed if s["current"])
+    theirs = next(s for s in listed if not s["current"])
+    assert mine["ip"] == "127.0.0.1"
+    ended = await client.delete(f"/users/me/sessions/{theirs['id']}", headers=user_auth)
+    assert ended.status_code == 204
+    refused = await client.post("/auth/refresh", json={"refresh_token": other["refresh_token"]})
+    assert refused.status_code == 401
+    assert [
+        s["id"] for s in (await client.get("/users/me/sessions", headers=user_auth)).json()
+    ] == [mine["id"]]
+    again = await client.delete(f"/users/me/sessions/{theirs['id']}", headers=user_auth)
+    assert again.status_code == 404
+
+
+async def test_another_users_session_is_404(client, user_tokens):
+    await register(client, username="bob", email="bob@example.org")
+    bob = bearer((await login(client, "bob"))["access_token"])
+    sid = jwt.get_unverified_claims(user_tokens["access_token"])["sid"]
+    assert (await client.delete(f"/users/me/sessions/{sid}", headers=bob)).status_code == 404
+    refresh = await client.post(
+        "/auth/refresh", json={"refresh_token": user_tokens["refresh_token"]}
+    )
+    assert refresh.status_code == 200

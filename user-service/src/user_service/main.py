@@ -20,6 +20,7 @@ from user_service.auth.router import router as auth_router
 from user_service.body_limit import BodySizeLimit
 from user_service.bootstrap import bootstrap_admin
 from user_service.config import Settings
+from user_service.metrics import UserMetrics
 from user_service.security.keys import Keyring
 from user_service.security.passwords import Passwords
 from user_service.security.vault_cipher import VaultCipher
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service_lifespan=lifespan,
         uses_redis=True,
     )
+    app.state.user_metrics = UserMetrics(app.state.metrics.registry)
     # Innermost (appended, not add_middleware's insert-at-front), so a 413 still gets the
     # request id, the access log line and the metrics of the shared observability middleware.
     app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes))

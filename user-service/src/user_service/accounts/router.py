@@ -18,6 +18,7 @@ from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unprocessable,
     problem_responses,
 )
@@ -38,6 +39,7 @@ from user_service.dependencies import (
     CodecDep,
     PasswordsDep,
     RedisDep,
+    SessionmakerDep,
     SettingsDep,
 )
 from user_service.models import RoleGrant, User
@@ -83,7 +85,7 @@ async def update_me(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Change my password (ends my other sessions)",
-    responses=problem_responses(Forbidden, Unprocessable),
+    responses=problem_responses(Forbidden, Unprocessable, TooManyRequests),
 )
 async def change_password(
     body: PasswordChange,
@@ -93,6 +95,7 @@ async def change_password(
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
+    sessionmaker: SessionmakerDep,
 ) -> Response:
     sid = user.claims.get("sid")
     await service.change_password(
@@ -102,6 +105,7 @@ async def change_password(
         passwords,
         settings,
         meta,
+        sessionmaker=sessionmaker,
         current_session=uuid.UUID(sid) if isinstance(sid, str) else None,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -119,8 +123,11 @@ async def change_email(
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
+    sessionmaker: SessionmakerDep,
 ) -> MeOut:
-    await service.change_email(session, account, body, passwords, settings, meta)
+    await service.change_email(
+        session, account, body, passwords, settings, meta, sessionmaker=sessionmaker
+    )
     return await _me(session, account)
 
 

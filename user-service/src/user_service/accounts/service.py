@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import utcnow
 from fedimpute_shared.events import (
@@ -20,7 +20,6 @@ from fedimpute_shared.problems import (
     BadRequest,
     Conflict,
     FieldProblem,
-    Forbidden,
     Unprocessable,
 )
 from user_service.accounts import repository
@@ -34,6 +33,7 @@ from user_service.accounts.schemas import (
 from user_service.audit import service as audit
 from user_service.audit.actions import Action
 from user_service.auth import throttle
+from user_service.auth.service import check_current_password
 from user_service.config import Settings
 from user_service.models import OneTimeToken, OutboxEvent, TokenPurpose, User
 from user_service.request_meta import RequestMeta
@@ -157,11 +157,13 @@ async def change_password(
     settings: Settings,
     meta: RequestMeta,
     *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     current_session: uuid.UUID | None,
 ) -> int:
     """Set a new password and end every *other* session; returns how many were ended."""
-    if not await passwords.verify(user.password_hash, body.current_password):
-        raise Forbidden("the current password is wrong")
+    await check_current_password(
+        sessionmaker, passwords, user, body.current_password, settings, meta
+    )
     await _set_password(session, user, body.new_password, passwords, settings, "new_password")
     ended = await sessions.end_all(session, user.id, "password_changed", keep=current_session)
     await audit.record(
@@ -198,9 +200,12 @@ async def change_email(
     passwords: Passwords,
     settings: Settings,
     meta: RequestMeta,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> User:
-    if not await passwords.verify(user.password_hash, body.current_password):
-        raise Forbidden("the current password is wrong")
+    await check_current_password(
+        sessionmaker, passwords, user, body.current_password, settings, meta
+    )
     if body.new_email == user.email:
         return user
     await _ensure_free(session, email=body.new_email)

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fedimpute_shared.auth import Principal
 from user_service.audit.actions import Action, Outcome
 from user_service.models import AuditEvent
 from user_service.request_meta import RequestMeta
@@ -29,12 +28,6 @@ class Actor:
     @classmethod
     def user(cls, user_id: uuid.UUID) -> Actor:
         return cls("user", str(user_id))
-
-    @classmethod
-    def of(cls, principal: Principal) -> Actor:
-        if principal.is_service:
-            return cls("service", principal.service_name)
-        return cls("user", principal.subject)
 
 
 ANONYMOUS = Actor("anonymous")

@@ -9,6 +9,7 @@ from fedimpute_shared.problems import (
     BadRequest,
     Conflict,
     Forbidden,
+    ProblemError,
     TooManyRequests,
     Unauthorized,
     Unprocessable,
@@ -27,6 +28,7 @@ from user_service.audit import service as audit
 from user_service.audit.actions import Action
 from user_service.auth import service
 from user_service.dependencies import KeyringDep, PasswordsDep, SessionmakerDep, SettingsDep
+from user_service.metrics import MetricsDep, outcome_of
 from user_service.request_meta import MetaDep
 from user_service.tokens import sessions
 from user_service.tokens.schemas import RefreshIn, TokenResponse
@@ -75,16 +77,23 @@ async def login(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> TokenResponse:
-    pair = await service.login(
-        session,
-        sessionmaker,
-        body,
-        passwords=passwords,
-        keyring=keyring,
-        settings=settings,
-        meta=meta,
-    )
+    try:
+        pair = await service.login(
+            session,
+            sessionmaker,
+            body,
+            passwords=passwords,
+            keyring=keyring,
+            settings=settings,
+            meta=meta,
+        )
+    except ProblemError as exc:
+        metrics.logins.labels(outcome_of(exc)).inc()
+        raise
+    metrics.logins.labels("success").inc()
+    metrics.tokens_issued.labels("session").inc()
     return _tokens(pair, response)
 
 
@@ -101,8 +110,16 @@ async def refresh(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> TokenResponse:
-    pair = await sessions.rotate(session, sessionmaker, keyring, settings, body.refresh_token, meta)
+    try:
+        pair = await sessions.rotate(
+            session, sessionmaker, keyring, settings, body.refresh_token, meta
+        )
+    except sessions.RefreshTokenReused:
+        metrics.refresh_reuse.inc()
+        raise
+    metrics.tokens_issued.labels("refresh").inc()
     return _tokens(pair, response)
 
 
@@ -155,7 +172,7 @@ async def confirm_password_reset(
 
 
 @router.post(
-    "/verify-email",
+    "/verify-email/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm an email address with the emailed token",
     responses=problem_responses(BadRequest),

@@ -60,6 +60,30 @@ async def login(
     return await _succeed(session, user, key, passwords, keyring, settings, meta, body.password)
 
 
+async def check_current_password(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    passwords: Passwords,
+    user: User,
+    password: str,
+    settings: Settings,
+    meta: RequestMeta,
+) -> None:
+    """Re-authentication for a sensitive change (password, email): the same lockout as login,
+    so a stolen access token cannot be used to guess the password. 403 when wrong."""
+    key = throttle.account_key(user)
+    async with session_scope(sessionmaker) as side:
+        attempt = await _reserve(side, key, settings)
+    if attempt.refused and attempt.locked_until:
+        raise _locked(attempt.locked_until)
+    if not await passwords.verify(user.password_hash, password):
+        await _record_failure(
+            sessionmaker, user, None, attempt, settings, meta, user.username, "wrong_password"
+        )
+        raise Forbidden("the current password is wrong")
+    async with session_scope(sessionmaker) as side:
+        await throttle.clear(side, key)
+
+
 async def _reserve(side: AsyncSession, key: str, settings: Settings) -> throttle.Attempt:
     return await throttle.count(
         side, key, limit=settings.login_max_failures, lockout_seconds=settings.login_lockout_seconds
@@ -100,6 +124,7 @@ async def _record_failure(
     settings: Settings,
     meta: RequestMeta,
     login: str,
+    reason: str = "bad_credentials",
 ) -> None:
     async with session_scope(sessionmaker) as side:
         if ip_key:
@@ -109,7 +134,7 @@ async def _record_failure(
                 limit=settings.login_ip_max_failures,
                 lockout_seconds=settings.login_lockout_seconds,
             )
-        await _audit(side, user, meta, Outcome.FAILURE, reason="bad_credentials", login=login)
+        await _audit(side, user, meta, Outcome.FAILURE, reason=reason, login=login)
         if attempt is not None and attempt.just_locked:
             await audit.record(
                 side,

@@ -17,6 +17,8 @@ from fedimpute_shared.problems import (
     Unprocessable,
     problem_responses,
 )
+from user_service.audit import service as audit
+from user_service.audit.actions import Action
 from user_service.dependencies import (
     Account,
     KeyringDep,
@@ -24,8 +26,9 @@ from user_service.dependencies import (
     SessionmakerDep,
     SettingsDep,
 )
+from user_service.metrics import MetricsDep
 from user_service.request_meta import MetaDep
-from user_service.tokens import repository, service
+from user_service.tokens import repository, service, sessions
 from user_service.tokens.revocation import announce_revoked
 from user_service.tokens.schemas import (
     ApiTokenCreate,
@@ -35,6 +38,7 @@ from user_service.tokens.schemas import (
     ExchangeOut,
     ServiceTokenIn,
     ServiceTokenOut,
+    SessionOut,
 )
 
 router = APIRouter(tags=["tokens"])
@@ -47,6 +51,39 @@ Gateway = Annotated[Principal, Depends(require_services("api-gateway"))]
 async def jwks(keyring: KeyringDep, response: Response) -> dict[str, list[dict[str, Any]]]:
     response.headers["Cache-Control"] = "public, max-age=300"
     return keyring.jwks()
+
+
+@router.get("/users/me/sessions", summary="My live login sessions (devices)")
+async def list_sessions(
+    session: SessionDep, account: Account, user: CurrentUser
+) -> list[SessionOut]:
+    current = user.claims.get("sid")
+    return [
+        SessionOut.model_validate(s).model_copy(update={"current": str(s.id) == current})
+        for s in await sessions.live_sessions(session, account.id)
+    ]
+
+
+@router.delete(
+    "/users/me/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End one of my sessions (log a device out)",
+    responses=problem_responses(NotFound),
+)
+async def end_session(
+    session_id: uuid.UUID, session: SessionDep, account: Account, meta: MetaDep
+) -> Response:
+    if not await sessions.end_one(session, account.id, session_id):
+        raise NotFound("no such live session")
+    await audit.record(
+        session,
+        Action.LOGOUT,
+        actor=audit.Actor.user(account.id),
+        meta=meta,
+        target_user=account.id,
+        details={"session_id": str(session_id)},
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/users/me/api-tokens", summary="My personal API tokens (never their values)")
@@ -71,8 +108,10 @@ async def create_api_token(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> ApiTokenCreated:
     token, raw = await service.create_api_token(session, account, user, body, settings, meta)
+    metrics.tokens_issued.labels("api_token").inc()
     response.headers["Cache-Control"] = "no-store"
     return ApiTokenCreated(**ApiTokenOut.model_validate(token).model_dump(), token=raw)
 
@@ -111,8 +150,11 @@ async def exchange_api_token(
     keyring: KeyringDep,
     settings: SettingsDep,
     meta: MetaDep,
+    metrics: MetricsDep,
 ) -> ExchangeOut:
-    return await service.exchange(session, sessionmaker, keyring, settings, body.token, meta)
+    exchanged = await service.exchange(session, sessionmaker, keyring, settings, body.token, meta)
+    metrics.tokens_issued.labels("api_exchange").inc()
+    return exchanged
 
 
 @internal_router.post(
@@ -127,7 +169,9 @@ async def issue_service_token(
     settings: SettingsDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> ServiceTokenOut:
     signed = await service.issue_service_token(sessionmaker, keyring, settings, body, meta)
+    metrics.tokens_issued.labels("service").inc()
     response.headers["Cache-Control"] = "no-store"
     return ServiceTokenOut(access_token=signed.token, expires_in=signed.expires_in)

@@ -84,3 +84,17 @@ class ServiceTokenOut(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+
+
+class SessionOut(BaseModel):
+    """A login session (a device): where and when it started, when it was last refreshed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool = False

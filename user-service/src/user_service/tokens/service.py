@@ -120,16 +120,15 @@ async def exchange(
         raise Unauthorized(_BAD_API_TOKEN)
     now = utcnow()
     owner = await session.get(User, token.user_id)
-    refusal = (
-        "revoked"
-        if token.revoked_at is not None
-        else "expired"
-        if token.expires_at <= now
-        else "owner_inactive"
-        if owner is None or not owner.is_active
-        else None
-    )
-    if refusal or owner is None:
+    if token.revoked_at is not None:
+        refusal = "revoked"
+    elif token.expires_at <= now:
+        refusal = "expired"
+    elif owner is None or not owner.is_active:
+        refusal = "owner_inactive"
+    else:
+        refusal = None
+    if refusal is not None or owner is None:
         await _audit_refused_exchange(sessionmaker, token, refusal or "owner_inactive", meta)
         raise Unauthorized(_BAD_API_TOKEN)
     access = await effective_access(session, owner.id)

@@ -30,6 +30,10 @@ from user_service.tokens import issuer
 _INVALID = "the refresh token is invalid or expired; log in again"
 
 
+class RefreshTokenReused(Unauthorized):
+    """A spent refresh token came back: its session has been revoked."""
+
+
 @dataclass(frozen=True)
 class TokenPair:
     access: issuer.SignedToken
@@ -73,7 +77,7 @@ async def rotate(
         raise Unauthorized(_INVALID)
     if token.used_at is not None:
         await _revoke_stolen_family(sessionmaker, token.session_id, meta)
-        raise Unauthorized("this refresh token was already used; the session has been ended")
+        raise RefreshTokenReused("this refresh token was already used; the session has been ended")
     auth_session = await session.get(AuthSession, token.session_id)
     now = utcnow()
     if (
@@ -103,6 +107,29 @@ async def end_by_refresh_token(session: AsyncSession, presented: str) -> AuthSes
         auth_session.revoked_at = utcnow()
         auth_session.revoke_reason = "logout"
     return auth_session
+
+
+async def live_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[AuthSession]:
+    result = await session.scalars(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return list(result.all())
+
+
+async def end_one(session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """Revoke one of the user's sessions; False when it is not theirs or not live."""
+    auth_session = await session.get(AuthSession, session_id)
+    if auth_session is None or auth_session.user_id != user_id or auth_session.revoked_at:
+        return False
+    auth_session.revoked_at = utcnow()
+    auth_session.revoke_reason = "ended_by_user"
+    return True
 
 
 async def end_all(

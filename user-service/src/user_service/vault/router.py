@@ -12,6 +12,7 @@ from fedimpute_shared.db import SessionDep
 from fedimpute_shared.problems import (
     Forbidden,
     NotFound,
+    ProblemError,
     ServiceUnavailable,
     problem_responses,
 )
@@ -21,6 +22,7 @@ from user_service.dependencies import (
     SessionmakerDep,
     VaultDep,
 )
+from user_service.metrics import MetricsDep
 from user_service.request_meta import MetaDep
 from user_service.vault import service
 from user_service.vault.schemas import (
@@ -95,16 +97,22 @@ async def reveal_credential(
     vault: VaultDep,
     meta: MetaDep,
     response: Response,
+    metrics: MetricsDep,
 ) -> CredentialSecretOut:
-    credential, secret = await service.reveal(
-        session,
-        sessionmaker,
-        vault,
-        user_id,
-        service_id,
-        caller=caller.service_name or "job-processor",
-        meta=meta,
-    )
+    try:
+        credential, secret = await service.reveal(
+            session,
+            sessionmaker,
+            vault,
+            user_id,
+            service_id,
+            caller=caller.service_name or "job-processor",
+            meta=meta,
+        )
+    except ProblemError:
+        metrics.vault_reads.labels("failure").inc()
+        raise
+    metrics.vault_reads.labels("success").inc()
     response.headers["Cache-Control"] = "no-store"
     return CredentialSecretOut(
         user_id=user_id,
