@@ -8,9 +8,12 @@ Order of preference (DESIGN.md §8; never SQLite, never a mock):
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +71,28 @@ def embedded_postgres(pgdata: Path) -> EmbeddedServer:
     server = pgserver.get_server(  # type: ignore[attr-defined]
         str(pgdata), cleanup_mode="stop"
     )
-    return EmbeddedServer(to_asyncpg(server.get_uri()), server.cleanup)
+
+    def stop() -> None:
+        # The postmaster may be this process's child: unless someone reaps it, it lingers as a
+        # zombie and `pg_ctl stop -w` waits a minute for it to go. Reap it while stopping.
+        if pid := _postmaster_pid(pgdata):
+            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+        server.cleanup()
+
+    atexit.register(stop)  # runs before pgserver's own atexit handler, which then has nothing to do
+    return EmbeddedServer(to_asyncpg(server.get_uri()), stop)
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def redis_url(var_dir: Path) -> str:
