@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fedimpute_shared.pagination import CursorCodec, PageParams
-from fedimpute_shared.problems import BadRequest
+from fedimpute_shared.pagination import CursorCodec, PageParams, paginate
 from user_service.audit.schemas import AuditFilters
 from user_service.models import AuditEvent
 
@@ -54,24 +52,12 @@ def involving(stmt: Select[Any], user_id: uuid.UUID) -> Select[Any]:
 async def newest_first(
     session: AsyncSession, stmt: Select[Any], params: PageParams, codec: CursorCodec
 ) -> tuple[list[AuditEvent], str | None]:
-    """One page, newest first (shared ``paginate`` walks ascending; an audit log reads back)."""
-    if params.cursor:
-        occurred_at, event_id = _decode(codec, params.cursor)
-        stmt = stmt.where(
-            tuple_(AuditEvent.occurred_at, AuditEvent.id) < tuple_(occurred_at, event_id)
-        )
-    stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-    rows = list((await session.scalars(stmt.limit(params.limit + 1))).all())
-    if len(rows) <= params.limit:
-        return rows, None
-    rows = rows[: params.limit]
-    return rows, codec.encode([rows[-1].occurred_at, rows[-1].id])
-
-
-def _decode(codec: CursorCodec, cursor: str) -> tuple[datetime, uuid.UUID]:
-    values = codec.decode(cursor)
-    try:
-        occurred_at, event_id = values
-        return datetime.fromisoformat(occurred_at), uuid.UUID(event_id)
-    except (ValueError, TypeError):
-        raise BadRequest("the pagination cursor does not belong to this listing") from None
+    """One page of the audit log, newest first (an audit log reads back in time)."""
+    return await paginate(
+        session,
+        stmt,
+        order_by=[AuditEvent.occurred_at, AuditEvent.id],
+        params=params,
+        codec=codec,
+        descending=True,
+    )
