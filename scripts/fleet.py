@@ -427,12 +427,17 @@ async def up(args: argparse.Namespace) -> None:
         await create_databases(infra)
         keys = dev_secrets()
         services = [s for s in FLEET if s.installed]
-        for spec in services:
-            await fleet.run_once(
-                spec.name,
-                [PYTHON, "-m", spec.package, "migrate"],
-                service_environment(spec, infra, keys),
+        # Each service migrates its own database: in parallel.
+        await asyncio.gather(
+            *(
+                fleet.run_once(
+                    spec.name,
+                    [PYTHON, "-m", spec.package, "migrate"],
+                    service_environment(spec, infra, keys),
+                )
+                for spec in services
             )
+        )
         for spec in services:
             await fleet.start(
                 spec.name,
