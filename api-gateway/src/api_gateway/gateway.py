@@ -1,0 +1,95 @@
+"""The gateway's request-time state and the edge checks every proxied request passes.
+
+One :class:`Gateway` lives in the lifespan state (``scope["state"]["gateway"]``). Its
+:meth:`Gateway.admit` runs, in order: who is the client (IP, trusted proxies), who is the user
+(token, when present or required), and the rate limit (by user when authenticated, by IP
+otherwise, and always by IP for the login class so a brute force cannot spread over accounts).
+A request refused for its credentials still counts against its IP, so guessing tokens is
+rate-limited like guessing passwords.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from starlette.types import Scope
+
+from api_gateway.config import Settings
+from api_gateway.headers import header
+from api_gateway.identity import EdgeAuthenticator, Identity, bearer_token
+from api_gateway.metrics import GatewayMetrics
+from api_gateway.ratelimit import RateLimiter
+from api_gateway.routes import LimitClass, RouteTable, Target, Transfer
+from api_gateway.trust import TrustedProxies
+from api_gateway.upstreams import UpstreamPool
+from fedimpute_shared.problems import ProblemError, ServiceUnavailable, Unauthorized
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the edge checks decided for one request."""
+
+    identity: Identity | None
+    client_ip: str
+    peer_ip: str
+    trusted_peer: bool
+    rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    routes: RouteTable
+    client: httpx.AsyncClient
+    pools: dict[str, UpstreamPool]
+    authenticator: EdgeAuthenticator
+    limiter: RateLimiter | None
+    trusted: TrustedProxies
+    metrics: GatewayMetrics
+
+    def __post_init__(self) -> None:
+        connect = self.settings.connect_timeout_seconds
+        self._timeouts = {
+            Transfer.API: httpx.Timeout(self.settings.proxy_timeout_seconds, connect=connect),
+            Transfer.LONG: httpx.Timeout(self.settings.transfer_timeout_seconds, connect=connect),
+        }
+
+    def timeout(self, transfer: Transfer) -> httpx.Timeout:
+        return self._timeouts[transfer]
+
+    async def admit(self, scope: Scope, target: Target, token: str | None = None) -> Admission:
+        """Authenticate and rate-limit one request; raises the 401/429/503 problem to send."""
+        headers = scope["headers"]
+        peer = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
+        trusted_peer = self.trusted.trusts(peer) if self.trusted else False
+        forwarded = header(headers, b"x-forwarded-for") if trusted_peer else None
+        client_ip = self.trusted.client_ip(peer, forwarded.decode("latin-1") if forwarded else None)
+        if token is None:
+            authorization = header(headers, b"authorization")
+            token = bearer_token(authorization.decode("latin-1") if authorization else None)
+
+        identity: Identity | None = None
+        refusal: ProblemError | None = None
+        if token is not None or not target.policy.public:
+            try:
+                identity = await self.authenticator.authenticate(token)
+            except (Unauthorized, ServiceUnavailable) as exc:
+                # A public route with an unusable credential is served anonymously.
+                if not target.policy.public:
+                    refusal = exc
+
+        rate_headers: list[tuple[bytes, bytes]] = []
+        if self.limiter is not None:
+            limit_class = target.policy.limit_class
+            subject = f"ip:{client_ip}"
+            if identity is not None and limit_class is not LimitClass.LOGIN:
+                subject = identity.rate_key
+            decision = await self.limiter.hit(limit_class, subject)
+            if decision is not None:
+                if not decision.allowed:
+                    raise decision.refusal()
+                rate_headers = decision.headers()
+        if refusal is not None:
+            raise refusal
+        return Admission(identity, client_ip, peer, trusted_peer, rate_headers)
