@@ -72,9 +72,13 @@ class ApiTokenExchanger:
         # Set by RevocationListener while its subscription is live.
         self.caching = False
 
+    def has_cached(self, token: str) -> bool:
+        entry = self._cache.get(_key(token)) if self.caching else None
+        return entry is not None and entry.renew_at > self._clock()
+
     async def exchange(self, token: str) -> str:
         """A valid access JWT for ``token``; raises :class:`ApiTokenRefused` or 503."""
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = _key(token)
         if self.caching and (entry := self._cache.get(key)) is not None:
             if entry.renew_at > self._clock():
                 self._cache.move_to_end(key)
@@ -136,6 +140,10 @@ class ApiTokenExchanger:
 
     def __len__(self) -> int:
         return len(self._cache)
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _token_id(data: bytes | str) -> str:

@@ -5,7 +5,8 @@ One :class:`Gateway` lives in the lifespan state (``scope["state"]["gateway"]``)
 (token, when present or required), and the rate limit (by user when authenticated, by IP
 otherwise, and always by IP for the login class so a brute force cannot spread over accounts).
 A request refused for its credentials still counts against its IP, so guessing tokens is
-rate-limited like guessing passwords.
+rate-limited like guessing passwords; an API token not yet in the exchange cache is counted
+against the IP *before* user-service is asked about it.
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ class Gateway:
             authorization = header(headers, b"authorization")
             token = bearer_token(authorization.decode("latin-1") if authorization else None)
 
+        limit_class = target.policy.limit_class
+        by_ip = f"ip:{client_ip}"
+        rate_headers: list[tuple[bytes, bytes]] = []
+        counted: str | None = None
+        if token is not None and self.authenticator.needs_upstream(token):
+            # Count the IP before asking user-service, so guessing API tokens is throttled
+            # before it costs user-service anything.
+            rate_headers = await self._limit(limit_class, by_ip)
+            counted = by_ip
+
         identity: Identity | None = None
         refusal: ProblemError | None = None
         if token is not None or not target.policy.public:
@@ -79,17 +90,22 @@ class Gateway:
                 if not target.policy.public:
                     refusal = exc
 
-        rate_headers: list[tuple[bytes, bytes]] = []
-        if self.limiter is not None:
-            limit_class = target.policy.limit_class
-            subject = f"ip:{client_ip}"
-            if identity is not None and limit_class is not LimitClass.LOGIN:
-                subject = identity.rate_key
-            decision = await self.limiter.hit(limit_class, subject)
-            if decision is not None:
-                if not decision.allowed:
-                    raise decision.refusal()
-                rate_headers = decision.headers()
+        subject = by_ip
+        if identity is not None and limit_class is not LimitClass.LOGIN:
+            subject = identity.rate_key
+        if subject != counted:
+            rate_headers = await self._limit(limit_class, subject)
         if refusal is not None:
             raise refusal
         return Admission(identity, client_ip, peer, trusted_peer, rate_headers)
+
+    async def _limit(self, limit_class: LimitClass, subject: str) -> list[tuple[bytes, bytes]]:
+        """Count one request; raises the 429 problem; returns the RateLimit headers."""
+        if self.limiter is None:
+            return []
+        decision = await self.limiter.hit(limit_class, subject)
+        if decision is None:
+            return []
+        if not decision.allowed:
+            raise decision.refusal()
+        return decision.headers()

@@ -70,6 +70,10 @@ class EdgeAuthenticator:
         self._clock = clock
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
+    def needs_upstream(self, token: str) -> bool:
+        """Whether checking ``token`` costs a call to user-service (an uncached API token)."""
+        return token.startswith(API_TOKEN_PREFIX) and not self._exchanger.has_cached(token)
+
     async def authenticate(self, token: str | None) -> Identity:
         """The identity behind ``token``; 401 problem when missing or refused (503 when the
         keys or user-service cannot be reached)."""

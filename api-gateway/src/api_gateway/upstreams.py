@@ -156,6 +156,10 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
                 self._metrics.upstream_errors.labels(pool.service, "connect").inc()
                 last_error = exc
                 continue
+            finally:
+                # The request may be sent again (an auth flow's retry): keep it addressed to
+                # the service, so the next attempt picks a replica afresh.
+                request.url = addressed
             pool.connected(upstream)
             return response
         if last_error is not None:
