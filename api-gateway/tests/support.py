@@ -42,13 +42,21 @@ def pattern_bytes(start: int, end: int) -> bytes:
     return bytes(i % 256 for i in range(start, end))
 
 
-async def _pattern_stream(start: int, end: int) -> AsyncIterator[bytes]:
-    position = start
-    while position < end:
-        offset = position % 256
-        size = min(CHUNK - offset, end - position)
-        yield _PATTERN[offset : offset + size]
-        position += size
+async def _pattern_stream(
+    start: int, end: int, log: UpstreamLog | None = None
+) -> AsyncIterator[bytes]:
+    if log is not None:
+        log.open_streams += 1
+    try:
+        position = start
+        while position < end:
+            offset = position % 256
+            size = min(CHUNK - offset, end - position)
+            yield _PATTERN[offset : offset + size]
+            position += size
+    finally:
+        if log is not None:
+            log.open_streams -= 1
 
 
 @dataclass
@@ -67,6 +75,7 @@ class UpstreamLog:
     exchanges: int = 0
     service_tokens: int = 0
     websocket_handshakes: list[dict[str, Any]] = field(default_factory=list)
+    open_streams: int = 0
 
     def clear(self) -> None:
         self.requests.clear()
@@ -115,9 +124,11 @@ def echo_service(
                 "Content-Range": f"bytes {start}-{end - 1}/{size}",
                 "Content-Length": str(end - start),
             }
-            return StreamingResponse(_pattern_stream(start, end), status_code=206, headers=headers)
+            return StreamingResponse(
+                _pattern_stream(start, end, log), status_code=206, headers=headers
+            )
         headers["Content-Length"] = str(size)
-        return StreamingResponse(_pattern_stream(0, size), headers=headers)
+        return StreamingResponse(_pattern_stream(0, size, log), headers=headers)
 
     async def slow(request: Request) -> Response:
         await asyncio.sleep(float(request.query_params.get("delay", "5")))
@@ -136,7 +147,7 @@ def echo_service(
         return Response(body, status_code=code, headers=headers)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(_spec_for(service))
+        return JSONResponse(spec_for(service))
 
     async def websocket(ws: WebSocket) -> None:
         handshake = {
@@ -167,6 +178,7 @@ def echo_service(
         Route("/openapi.json", openapi),
         Route("/files/blob", blob, methods=["GET", "HEAD"]),
         Route("/jobs/slow", slow),
+        Route("/files/slow", slow),
         Route("/users/status/{code:int}", status, methods=["GET", "POST"]),
         WebSocketRoute("/notifications/ws", websocket),
     ]
@@ -220,7 +232,7 @@ def _user_service_routes(
     ]
 
 
-def _spec_for(service: str) -> dict[str, Any]:
+def spec_for(service: str) -> dict[str, Any]:
     """A small spec in FastAPI's shape; every service defines ``Item`` differently and
     ``Problem`` identically, so the merge has a collision and a shared component."""
     prefix = {
@@ -298,6 +310,7 @@ class Server:
             lifespan=lifespan,
             log_config=None,
             access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
