@@ -50,6 +50,15 @@ async def test_headers_count_down_in_ietf_draft_format(client, user):
     assert second.headers["ratelimit"].startswith('"default";r=998;t=')
 
 
+async def test_huge_quotas_still_count(make_app, user):
+    """An emission interval below a millisecond must still store the bucket (PX >= 1)."""
+    async with app_client(make_app(rate_limit_default="1000000000/60")) as client:
+        first = await client.get("/api/jobs", headers=user)
+        metrics = (await client.get("/metrics")).text
+    assert first.headers["ratelimit"].startswith('"default";r=')
+    assert "gateway_rate_limit_unavailable_total 0.0" in metrics
+
+
 async def test_users_have_their_own_buckets(make_app, token_issuer):
     alice = bearer(token_issuer.access_token())
     bob = bearer(token_issuer.access_token())

@@ -48,7 +48,9 @@ local allow_at = new_tat - window
 if allow_at > now then
   return {0, 0, allow_at - now, tat - now}
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+local ttl = math.ceil(new_tat - now)
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
 return {1, math.floor((window - (new_tat - now)) / interval), 0, new_tat - now}
 """
 
