@@ -146,6 +146,11 @@ def echo_service(
         body = b"" if code in (204, 304) else b"status body"
         return Response(body, status_code=code, headers=headers)
 
+    async def set_cookie(request: Request) -> Response:
+        response = JSONResponse({"ok": True})
+        response.set_cookie("session", "secret-of-one-user", httponly=True)
+        return response
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(spec_for(service))
 
@@ -180,6 +185,7 @@ def echo_service(
         Route("/jobs/slow", slow),
         Route("/files/slow", slow),
         Route("/users/status/{code:int}", status, methods=["GET", "POST"]),
+        Route("/auth/set-cookie", set_cookie, methods=["POST"]),
         WebSocketRoute("/notifications/ws", websocket),
     ]
     if issuer is not None and api_tokens is not None:

@@ -12,7 +12,16 @@ import pytest
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.infra import free_port
 
-from .support import Server, UpstreamLog, echo_service, garbage_server, pattern_bytes, problem
+from .conftest import bearer
+from .support import (
+    Server,
+    UpstreamLog,
+    echo_service,
+    garbage_server,
+    pattern_bytes,
+    problem,
+    seen_header,
+)
 
 OCTETS = {"Content-Type": "application/octet-stream"}
 
@@ -41,6 +50,14 @@ async def test_client_hop_by_hop_headers_are_not_forwarded(client, user):
     names = {name for name, _ in response.json()["headers"]}
     assert "x-secret-hop" not in names
     assert "te" not in names
+
+
+async def test_upstream_cookies_reach_the_client_and_are_never_replayed(client, user, token_issuer):
+    response = await client.post("/api/auth/set-cookie", headers=user)
+    assert "session=secret-of-one-user" in response.headers["set-cookie"]
+    client.cookies.clear()  # the next request comes from someone without that cookie
+    seen = (await client.get("/api/users/me", headers=bearer(token_issuer.access_token()))).json()
+    assert seen_header(seen, "cookie") == []
 
 
 async def test_binary_body_passes_byte_identical(client, user):

@@ -42,7 +42,9 @@ class Admission:
 class Gateway:
     settings: Settings
     routes: RouteTable
-    client: httpx.AsyncClient
+    # Proxied requests go straight to the transport: no client-level cookie jar (which would
+    # carry one user's cookies into another's requests), auth flow, redirects or hooks.
+    transport: httpx.AsyncBaseTransport
     pools: dict[str, UpstreamPool]
     authenticator: EdgeAuthenticator
     limiter: RateLimiter | None
@@ -52,11 +54,16 @@ class Gateway:
     def __post_init__(self) -> None:
         connect = self.settings.connect_timeout_seconds
         self._timeouts = {
-            Transfer.API: httpx.Timeout(self.settings.proxy_timeout_seconds, connect=connect),
-            Transfer.LONG: httpx.Timeout(self.settings.transfer_timeout_seconds, connect=connect),
+            Transfer.API: httpx.Timeout(
+                self.settings.proxy_timeout_seconds, connect=connect
+            ).as_dict(),
+            Transfer.LONG: httpx.Timeout(
+                self.settings.transfer_timeout_seconds, connect=connect
+            ).as_dict(),
         }
 
-    def timeout(self, transfer: Transfer) -> httpx.Timeout:
+    def timeout(self, transfer: Transfer) -> dict[str, float | None]:
+        """The httpx ``timeout`` request extension for a route's transfer kind."""
         return self._timeouts[transfer]
 
     async def admit(self, scope: Scope, target: Target, token: str | None = None) -> Admission:

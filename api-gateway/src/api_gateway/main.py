@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -145,11 +146,14 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> Any:
             ),
             retries=0,
         )
+        transport = UpstreamTransport(pools, inner, metrics)
+        # For the gateway's own calls (service tokens, API-token exchange, OpenAPI documents).
         client = create_http_client(
-            transport=UpstreamTransport(pools, inner, metrics),
+            transport=transport,
             timeout=httpx.Timeout(
                 settings.proxy_timeout_seconds, connect=settings.connect_timeout_seconds
             ),
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         provider = ServiceTokenProvider(
             "http://user-service", settings.service_name, settings.service_client_secret, client
@@ -165,7 +169,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> Any:
         gateway = Gateway(
             settings=settings,
             routes=RouteTable.from_settings(settings),
-            client=client,
+            transport=transport,
             pools=pools,
             authenticator=EdgeAuthenticator(
                 core.token_verifier,

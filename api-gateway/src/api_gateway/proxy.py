@@ -121,7 +121,7 @@ async def proxy_http(gateway: Gateway, scope: Scope, receive: Receive, send: Sen
     if cap is not None and length is not None and length > cap:
         raise _too_large(cap)
     has_body = bool(length) or header(scope["headers"], b"transfer-encoding") is not None
-    request = gateway.client.build_request(
+    request = httpx.Request(
         scope["method"],
         upstream_url(target, scope.get("query_string", b"")),
         headers=upstream_request_headers(
@@ -134,10 +134,10 @@ async def proxy_http(gateway: Gateway, scope: Scope, receive: Receive, send: Sen
             scheme=scope.get("scheme", "http"),
         ),
         content=_body_chunks(receive, cap) if has_body else None,
-        timeout=gateway.timeout(target.policy.transfer),
+        extensions={"timeout": gateway.timeout(target.policy.transfer)},
     )
     try:
-        response = await gateway.client.send(request, stream=True)
+        response = await gateway.transport.handle_async_request(request)
     except _ClientGone:
         return
     except _BodyTooLarge:
