@@ -105,6 +105,7 @@ def echo_service(
             "headers": [[k.decode(), v.decode()] for k, v in request.scope["headers"]],
             "body_size": size,
             "body_sha256": digest.hexdigest(),
+            "peer_port": request.client.port if request.client else None,
         }
         log.requests.append(seen)
         return JSONResponse(seen, headers={"X-Upstream": service})

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from api_gateway.api_tokens import ApiTokenExchanger, RevocationListener
 from api_gateway.config import Settings
+from api_gateway.connections import PooledTransport
 from api_gateway.gateway import Gateway
 from api_gateway.identity import EdgeAuthenticator
 from api_gateway.metrics import GatewayMetrics
@@ -138,13 +139,8 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> Any:
             cooldown=settings.upstream_cooldown_seconds,
             metrics=metrics,
         )
-        inner = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(
-                max_connections=settings.max_upstream_connections,
-                max_keepalive_connections=settings.max_upstream_connections,
-                keepalive_expiry=30,
-            ),
-            retries=0,
+        inner = PooledTransport(
+            max_connections_per_origin=settings.max_upstream_connections, keepalive_expiry=30
         )
         transport = UpstreamTransport(pools, inner, metrics)
         # For the gateway's own calls (service tokens, API-token exchange, OpenAPI documents).
