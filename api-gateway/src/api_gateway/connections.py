@@ -7,6 +7,9 @@ origin, a stack of idle ``httpcore.AsyncHTTPConnection``s (last used, first reus
 warmest socket), checks only the one it takes, and caps open connections per origin with a
 semaphore (waiting longer than the ``pool`` timeout is a ``PoolTimeout``). The HTTP/1.1 work
 itself stays httpcore's, and errors are httpx's, so callers see an ordinary httpx transport.
+
+Connections read up to 256 KiB at a time (httpcore's default is 64 KiB): a multi-GB download
+then costs a quarter of the per-chunk work, which is what bounds a Python proxy's throughput.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ def _as_httpx_errors() -> Iterator[None]:
         raise
 
 
+class _Connection(httpcore.AsyncHTTP11Connection):
+    READ_NUM_BYTES = 256 * 1024
+
+
 class _Origin:
     """The connections to one ``scheme://host:port``."""
 
@@ -55,29 +62,41 @@ class _Origin:
         self, origin: httpcore.Origin, limit: int, keepalive: float, ssl: ssl.SSLContext | None
     ) -> None:
         self.origin = origin
-        self._idle: list[httpcore.AsyncHTTPConnection] = []
+        self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
         self._keepalive = keepalive
         self._ssl = ssl
+        self._network = httpcore.AnyIOBackend()
 
-    async def checkout(self, pool_timeout: float | None) -> httpcore.AsyncHTTPConnection:
+    async def checkout(self, timeouts: dict[str, float | None]) -> _Connection:
+        """A free connection (reused, else new), holding one of the origin's slots."""
         if self._slots.locked():
             try:
-                await asyncio.wait_for(self._slots.acquire(), pool_timeout)
+                await asyncio.wait_for(self._slots.acquire(), timeouts.get("pool"))
             except TimeoutError:
                 raise httpcore.PoolTimeout("no free upstream connection in time") from None
         else:
             await self._slots.acquire()
-        while self._idle:
-            connection = self._idle.pop()
-            if connection.is_idle() and not connection.has_expired():
-                return connection
-            await connection.aclose()
-        return httpcore.AsyncHTTPConnection(
-            origin=self.origin, ssl_context=self._ssl, keepalive_expiry=self._keepalive
-        )
+        try:
+            while self._idle:
+                connection = self._idle.pop()
+                if connection.is_idle() and not connection.has_expired():
+                    return connection
+                await connection.aclose()
+            return await self._connect(connect_timeout=timeouts.get("connect"))
+        except BaseException:
+            self._slots.release()
+            raise
 
-    def checkin(self, connection: httpcore.AsyncHTTPConnection | None) -> None:
+    async def _connect(self, *, connect_timeout: float | None) -> _Connection:
+        host = self.origin.host.decode("ascii")
+        stream = await self._network.connect_tcp(host, self.origin.port, timeout=connect_timeout)
+        if self.origin.scheme == b"https":
+            context = self._ssl or httpx.create_ssl_context()
+            stream = await stream.start_tls(context, server_hostname=host, timeout=connect_timeout)
+        return _Connection(origin=self.origin, stream=stream, keepalive_expiry=self._keepalive)
+
+    def checkin(self, connection: _Connection | None) -> None:
         """Give back a slot; keep the connection when it can serve another request."""
         if connection is not None and connection.is_idle():
             self._idle.append(connection)
@@ -90,12 +109,10 @@ class _Origin:
 
 
 class _Body(httpx.AsyncByteStream):
-    def __init__(
-        self, stream: Any, origin: _Origin, connection: httpcore.AsyncHTTPConnection
-    ) -> None:
+    def __init__(self, stream: Any, origin: _Origin, connection: _Connection) -> None:
         self._stream = stream
         self._origin = origin
-        self._connection: httpcore.AsyncHTTPConnection | None = connection
+        self._connection: _Connection | None = connection
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         with _as_httpx_errors():
@@ -139,9 +156,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
         url = request.url
         origin = self._origin(url)
         timeouts = request.extensions.get("timeout", {})
-        connection = None
         with _as_httpx_errors():
-            connection = await origin.checkout(timeouts.get("pool"))
+            connection = await origin.checkout(timeouts)
             try:
                 response = await connection.handle_async_request(
                     httpcore.Request(

@@ -37,6 +37,8 @@ _REQUEST_DROP = HOP_BY_HOP | {
     b"forwarded",
     b"x-real-ip",
     b"x-request-id",
+    # uvicorn already answered the client's 100-continue; the upstream gets the body at once.
+    b"expect",
     # Sec-WebSocket-* is negotiated again by the gateway's own client handshake.
     b"sec-websocket-key",
     b"sec-websocket-version",
