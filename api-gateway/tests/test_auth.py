@@ -194,8 +194,10 @@ async def test_without_the_revocation_channel_nothing_is_cached(
     app = make_app()
     async with app_client(app) as client:
         await wait_subscribed(app)
-        app.state.revocations.stop()
-        await asyncio.sleep(1.2)  # the listener notices and leaves its subscription
+        app.state.revocations.stop()  # as if Redis went away: the listener leaves
+        deadline = time.monotonic() + 5
+        while app.state.revocations.subscribed.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         assert not app.state.revocations.subscribed.is_set()
         for _ in range(2):
             assert (await client.get("/api/jobs", headers=bearer(raw))).status_code == 200
