@@ -38,6 +38,9 @@ from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create
 logger = logging.getLogger(__name__)
 
 _STOP_TIMEOUT_SECONDS = 3.0
+# Idle upstream connections are dropped before the services' uvicorn closes them (its
+# keep-alive timeout is 5 s), so a request is never sent on a socket the server is closing.
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
 
 DESCRIPTION = """
 The public API of FedImpute, the Federated Genomic Imputation Platform: accounts and tokens,
@@ -140,7 +143,8 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> Any:
             metrics=metrics,
         )
         inner = PooledTransport(
-            max_connections_per_origin=settings.max_upstream_connections, keepalive_expiry=30
+            max_connections_per_origin=settings.max_upstream_connections,
+            keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
         )
         transport = UpstreamTransport(pools, inner, metrics)
         # For the gateway's own calls (service tokens, API-token exchange, OpenAPI documents).
