@@ -32,7 +32,7 @@ from api_gateway.routes import LimitClass, RouteTable
 from api_gateway.trust import TrustedProxies
 from api_gateway.upstreams import UpstreamTransport, build_pools
 from api_gateway.websocket import proxy_websocket
-from fedimpute_shared.app import CoreResources, create_service_app
+from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create_http_client
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,9 @@ def _rate_limiter(settings: Settings, metrics: GatewayMetrics) -> tuple[RateLimi
     return limiter, redis
 
 
-def _lifespan(settings: Settings, openapi: OpenAPICache) -> Any:
+def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
+    """Opens the upstream pools and clients, the rate limiter and the background tasks."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         metrics = GatewayMetrics(core.metrics.registry)
