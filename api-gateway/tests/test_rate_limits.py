@@ -141,7 +141,7 @@ async def test_forwarded_for_is_honoured_from_trusted_proxies(make_app, upstream
     assert same_client.status_code == 429
     seen = upstream_logs["user-service"].requests[0]
     assert ["x-real-ip", "203.0.113.7"] in seen["headers"]
-    assert ["x-forwarded-for", "203.0.113.7, 10.1.2.3, 127.0.0.1"] in seen["headers"]
+    assert ["x-forwarded-for", "203.0.113.7"] in seen["headers"]
 
 
 async def test_redis_down_fails_open_by_default_and_is_counted(make_app, user):

@@ -33,8 +33,6 @@ class Admission:
 
     identity: Identity | None
     client_ip: str
-    peer_ip: str
-    trusted_peer: bool
     rate_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -70,8 +68,7 @@ class Gateway:
         """Authenticate and rate-limit one request; raises the 401/429/503 problem to send."""
         headers = scope["headers"]
         peer = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
-        trusted_peer = self.trusted.trusts(peer) if self.trusted else False
-        forwarded = header(headers, b"x-forwarded-for") if trusted_peer else None
+        forwarded = header(headers, b"x-forwarded-for") if self.trusted else None
         client_ip = self.trusted.client_ip(peer, forwarded.decode("latin-1") if forwarded else None)
         if token is None:
             authorization = header(headers, b"authorization")
@@ -104,7 +101,7 @@ class Gateway:
             rate_headers = await self._limit(limit_class, subject)
         if refusal is not None:
             raise refusal
-        return Admission(identity, client_ip, peer, trusted_peer, rate_headers)
+        return Admission(identity, client_ip, rate_headers)
 
     async def _limit(self, limit_class: LimitClass, subject: str) -> list[tuple[bytes, bytes]]:
         """Count one request; raises the 429 problem; returns the RateLimit headers."""

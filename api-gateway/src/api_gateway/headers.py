@@ -4,7 +4,9 @@ Towards a service: hop-by-hop headers (RFC 9110 §7.6.1, plus any named in ``Con
 dropped; so are identity and forwarding headers a client could forge (``X-User-*``,
 ``X-Forwarded-*``, ``Forwarded``, ``X-Real-IP``), the client's ``Authorization`` (replaced by
 the verified or exchanged JWT) and its ``Host``. The gateway then sets ``X-Request-ID``,
-``X-Forwarded-For``/``-Proto``/``-Host`` and ``X-Real-IP`` (the client address it decided on).
+``X-Forwarded-Proto``/``-Host``, and both ``X-Forwarded-For`` and ``X-Real-IP`` to the one
+client address it decided on (trusted proxies already resolved): a service that trusts the
+gateway and reads ``X-Forwarded-For`` right to left gets the client at once.
 
 Towards the client: hop-by-hop headers, and those the gateway sets itself (``Date``,
 ``Server``, ``X-Request-ID``, CORS) are dropped; everything else (``Content-Range``, ``ETag``,
@@ -63,32 +65,26 @@ def upstream_request_headers(
     access_token: str | None,
     request_id: str,
     client_ip: str,
-    peer_ip: str,
-    trusted_peer: bool,
     scheme: str,
 ) -> RawHeaders:
     """The headers sent to the service for a client request."""
     client_headers = list(client_headers)
     drop = _REQUEST_DROP | _connection_listed(client_headers)
     out: RawHeaders = []
-    forwarded_for = b""
     forwarded_host = b""
     for name, value in client_headers:
         lower = name.lower()
-        if lower == b"x-forwarded-for":
-            forwarded_for = value if not forwarded_for else forwarded_for + b", " + value
-            continue
         if lower == b"host":
             forwarded_host = value
         if lower in drop or lower.startswith((b"x-user-", b"x-forwarded-")):
             continue
         out.append((lower, value))
-    chain = (forwarded_for + b", " if forwarded_for and trusted_peer else b"") + peer_ip.encode()
+    client = client_ip.encode()
     out += [
         (b"x-request-id", request_id.encode()),
-        (b"x-forwarded-for", chain),
+        (b"x-forwarded-for", client),
         (b"x-forwarded-proto", scheme.encode()),
-        (b"x-real-ip", client_ip.encode()),
+        (b"x-real-ip", client),
     ]
     if forwarded_host:
         out.append((b"x-forwarded-host", forwarded_host))

@@ -129,8 +129,6 @@ async def proxy_http(gateway: Gateway, scope: Scope, receive: Receive, send: Sen
             access_token=admission.identity.access_token if admission.identity else None,
             request_id=current_request_id() or new_request_id(),
             client_ip=admission.client_ip,
-            peer_ip=admission.peer_ip,
-            trusted_peer=admission.trusted_peer,
             scheme=scope.get("scheme", "http"),
         ),
         content=_body_chunks(receive, cap) if has_body else None,

@@ -96,8 +96,6 @@ async def _open_upstream(
         access_token=admission.identity.access_token if admission.identity else None,
         request_id=current_request_id() or new_request_id(),
         client_ip=admission.client_ip,
-        peer_ip=admission.peer_ip,
-        trusted_peer=admission.trusted_peer,
         scheme="https" if scope.get("scheme") == "wss" else "http",
     )
     additional = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
