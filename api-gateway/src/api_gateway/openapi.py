@@ -165,12 +165,18 @@ class OpenAPICache:
         """Fetch every service's spec and rebuild; True when all of them answered."""
         names = list(services)
         results = await asyncio.gather(*(self._fetch(client, s) for s in names))
+        previously = self.unavailable
         self.unavailable = set()
         for service, spec in zip(names, results, strict=True):
             if spec is None:
                 self.unavailable.add(service)
             else:
                 self._specs[service] = spec
+        # Log changes only: a service not deployed yet would otherwise log every retry.
+        for service in sorted(self.unavailable - previously):
+            logger.info("no OpenAPI document from %s; retrying in the background", service)
+        for service in sorted(previously - self.unavailable):
+            logger.info("OpenAPI document of %s merged", service)
         self._document = self._build()
         return not self.unavailable
 
@@ -179,8 +185,7 @@ class OpenAPICache:
             response = await client.get(f"http://{service}/openapi.json", timeout=_FETCH_TIMEOUT)
             response.raise_for_status()
             spec = response.json()
-        except (httpx.HTTPError, NoHealthyUpstream, ValueError) as exc:
-            logger.info("no OpenAPI document from %s yet: %s", service, type(exc).__name__)
+        except (httpx.HTTPError, NoHealthyUpstream, ValueError):
             return None
         return spec if isinstance(spec, dict) else None
 
