@@ -116,20 +116,29 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter],
-    migrations_dir: Path,
+    migrations_dir: Path | None = None,
     service_lifespan: ServiceLifespan = _no_extension,
     uses_redis: bool = False,
     openapi_tags: list[dict[str, Any]] | None = None,
+    openapi_url: str = "/openapi.json",
 ) -> FastAPI:
-    """Build a service app with the platform's common behaviour."""
+    """Build a service app with the platform's common behaviour.
+
+    ``migrations_dir=None`` builds a service without a database (the api-gateway): ``/ready``
+    then checks only Redis. The engine in :class:`CoreResources` still exists (SQLAlchemy
+    engines connect lazily) but nothing uses it, so no connection is ever opened.
+    ``openapi_url`` moves the app's own spec (and what ``/docs`` shows).
+    """
     configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
     metrics = Metrics()
-    heads = alembic_heads(migrations_dir)
+    heads = alembic_heads(migrations_dir) if migrations_dir is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_core_resources(settings, metrics, uses_redis=uses_redis) as core:
-            checks: dict[str, ReadinessCheck] = {"database": database_check(core.engine, heads)}
+            checks: dict[str, ReadinessCheck] = {}
+            if heads is not None:
+                checks["database"] = database_check(core.engine, heads)
             if core.redis is not None:
                 checks["redis"] = redis_check(core.redis)
             app.state.readiness_checks = checks
@@ -146,6 +155,7 @@ def create_service_app(
         version=settings.service_version,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        openapi_url=openapi_url,
         responses={422: {"model": Problem, "description": "Request validation failed"}},
     )
     app.state.metrics = metrics
@@ -179,14 +189,15 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 def service_cli(
     settings_factory: Callable[[], SettingsT],
     app_factory: Callable[[SettingsT], FastAPI],
-    migrations_dir: Path,
+    migrations_dir: Path | None,
     extra_commands: dict[str, Callable[[SettingsT, list[str]], int]] | None = None,
     argv: Sequence[str] | None = None,
 ) -> int:
     """``python -m <service> [serve|migrate|<extra>]``: the one entry point of every service.
 
     ``serve`` (the default) runs the API; ``migrate`` applies the service's migrations to
-    ``DATABASE_URL``; services add their own commands (user-service's ``create-admin``).
+    ``DATABASE_URL`` (a no-op for a service without a database, ``migrations_dir=None``);
+    services add their own commands (user-service's ``create-admin``).
     """
     import sys
 
@@ -199,6 +210,9 @@ def service_cli(
         serve(app_factory(settings), settings)
         return 0
     if command == "migrate":
+        if migrations_dir is None:
+            print(f"{settings.service_name} has no database: nothing to migrate", file=sys.stderr)
+            return 0
         upgrade_to_head(migrations_dir, settings.database_url)
         return 0
     if extra_commands and command in extra_commands:

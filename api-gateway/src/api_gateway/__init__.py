@@ -1,0 +1,1 @@
+"""FedImpute api-gateway: the platform's only public entry point."""

@@ -1,0 +1,171 @@
+"""Service replicas: round-robin with passive health, as an httpx transport.
+
+Each service has an :class:`UpstreamPool` of replica URLs. Requests take the replicas in turn;
+one that fails to *connect* ``max_failures`` times in a row is left out for ``cooldown``
+seconds, then gets requests again (one more failure sends it straight back to the bench, one
+success clears it). Only connect failures count: nothing was sent, so the next replica can be
+tried with the same request, even one with a streamed body. A replica that answers slowly or
+badly is the caller's problem (504/502), not a reason to resend a request that may have acted.
+
+:class:`UpstreamTransport` applies this to every request addressed to ``http://<service>/...``,
+so the proxy, the API-token exchange and the service-token fetch share one connection pool and
+one view of replica health.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from api_gateway.metrics import GatewayMetrics
+
+logger = logging.getLogger(__name__)
+
+
+class NoHealthyUpstream(Exception):
+    """Every replica of ``service`` is cooling down after connect failures."""
+
+    def __init__(self, service: str, retry_after: float) -> None:
+        super().__init__(f"no healthy replica of {service}")
+        self.service = service
+        self.retry_after = retry_after
+
+
+@dataclass(eq=False, slots=True)
+class Upstream:
+    url: httpx.URL
+    failures: int = 0
+    down_until: float = 0.0
+
+    @property
+    def host_header(self) -> str:
+        return self.url.netloc.decode("ascii")
+
+    def target(self, url: httpx.URL) -> httpx.URL:
+        """``url`` (``http://<service>/path?query``) moved onto this replica."""
+        base = self.url.raw_path.split(b"?", 1)[0].rstrip(b"/")
+        return self.url.copy_with(raw_path=base + url.raw_path)
+
+
+class UpstreamPool:
+    def __init__(
+        self,
+        service: str,
+        urls: list[str],
+        *,
+        max_failures: int,
+        cooldown: float,
+        on_marked_down: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not urls:
+            raise ValueError(f"no upstream URL configured for {service}")
+        self.service = service
+        self.upstreams = [Upstream(httpx.URL(u)) for u in urls]
+        self._max_failures = max_failures
+        self._cooldown = cooldown
+        self._on_marked_down = on_marked_down
+        self._clock = clock
+        self._turn = itertools.count()
+
+    def candidates(self) -> list[Upstream]:
+        """The replicas to try for one request, in order: next in turn first, benched ones out."""
+        now = self._clock()
+        start = next(self._turn) % len(self.upstreams)
+        ordered = self.upstreams[start:] + self.upstreams[:start]
+        return [u for u in ordered if u.down_until <= now]
+
+    def connect_failed(self, upstream: Upstream) -> None:
+        upstream.failures += 1
+        if upstream.failures >= self._max_failures:
+            upstream.down_until = self._clock() + self._cooldown
+            logger.warning(
+                "upstream %s of %s failed to connect %d times; skipped for %.0f s",
+                upstream.url,
+                self.service,
+                upstream.failures,
+                self._cooldown,
+            )
+            if self._on_marked_down:
+                self._on_marked_down(self.service)
+
+    def connected(self, upstream: Upstream) -> None:
+        upstream.failures = 0
+        upstream.down_until = 0.0
+
+    def retry_after(self) -> float:
+        """Seconds until the first benched replica is tried again."""
+        now = self._clock()
+        return max(0.0, min(u.down_until for u in self.upstreams) - now)
+
+
+def build_pools(
+    urls: Mapping[str, list[str]],
+    *,
+    max_failures: int,
+    cooldown: float,
+    metrics: GatewayMetrics,
+) -> dict[str, UpstreamPool]:
+    def marked_down(service: str) -> None:
+        metrics.upstream_marked_down.labels(service).inc()
+
+    return {
+        service: UpstreamPool(
+            service,
+            service_urls,
+            max_failures=max_failures,
+            cooldown=cooldown,
+            on_marked_down=marked_down,
+        )
+        for service, service_urls in urls.items()
+    }
+
+
+class UpstreamTransport(httpx.AsyncBaseTransport):
+    """Sends ``http://<service>/...`` to a replica of ``<service>``, failing over on connect
+    errors; raises :class:`NoHealthyUpstream` when every replica is benched."""
+
+    def __init__(
+        self,
+        pools: Mapping[str, UpstreamPool],
+        inner: httpx.AsyncBaseTransport,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._pools = pools
+        self._inner = inner
+        self._metrics = metrics
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pool = self._pools.get(request.url.host)
+        if pool is None:
+            raise ValueError(f"unknown service {request.url.host!r}")
+        addressed = request.url
+        last_error: httpx.TransportError | None = None
+        for upstream in pool.candidates():
+            request.url = upstream.target(addressed)
+            request.headers["Host"] = upstream.host_header
+            try:
+                response = await self._inner.handle_async_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                pool.connect_failed(upstream)
+                self._metrics.upstream_errors.labels(pool.service, "connect").inc()
+                last_error = exc
+                continue
+            finally:
+                # The request may be sent again (an auth flow's retry): keep it addressed to
+                # the service, so the next attempt picks a replica afresh.
+                request.url = addressed
+            pool.connected(upstream)
+            return response
+        if last_error is not None:
+            raise last_error
+        self._metrics.upstream_errors.labels(pool.service, "no_healthy_upstream").inc()
+        raise NoHealthyUpstream(pool.service, pool.retry_after())
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
