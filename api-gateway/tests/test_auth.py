@@ -98,6 +98,8 @@ async def test_anonymous_client_cannot_inject_identity_headers_on_public_routes(
         ("POST", "/api/auth/login"),
         ("POST", "/api/auth/register"),
         ("POST", "/api/auth/refresh"),
+        ("POST", "/api/auth/logout"),
+        ("POST", "/api/auth/password-reset"),
         ("POST", "/api/auth/password-reset/request"),
         ("POST", "/api/auth/password-reset/confirm"),
         ("POST", "/api/auth/verify-email/confirm"),
@@ -119,8 +121,8 @@ async def test_public_route_with_a_bad_token_is_served_anonymously(client, token
     assert seen_header(response.json(), "authorization") == []
 
 
-async def test_logout_is_not_public(client):
-    response = await client.post("/api/auth/logout", json={})
+async def test_other_auth_routes_are_not_public(client):
+    response = await client.post("/api/auth/sessions", json={})
     assert response.status_code == 401
 
 

@@ -27,6 +27,9 @@ DEFAULT_PUBLIC_ROUTES = [
     "POST /api/auth/login",
     "POST /api/auth/register",
     "POST /api/auth/refresh",
+    # Logout needs only the refresh token: a user whose access token expired can still end
+    # the session.
+    "POST /api/auth/logout",
     "* /api/auth/password-reset/**",
     "* /api/auth/verify-email/confirm",
     "GET|HEAD /.well-known/jwks.json",
