@@ -438,7 +438,11 @@ async def up(args: argparse.Namespace) -> None:
                 for spec in services
             )
         )
-        for spec in services:
+        # The backends first; the gateway (the front door) once they are ready, so its first
+        # look at their OpenAPI documents finds them.
+        backends = [s for s in services if s.name != "api-gateway"]
+        gateways = [s for s in services if s.name == "api-gateway"]
+        for spec in backends:
             await fleet.start(
                 spec.name,
                 [PYTHON, "-m", spec.package, "serve"],
@@ -451,7 +455,11 @@ async def up(args: argparse.Namespace) -> None:
                 {"PYTHONUNBUFFERED": "1"},
             )
         async with httpx.AsyncClient(timeout=30) as client:
-            for spec in services:
+            for spec in backends:
+                await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
+            for spec in gateways:
+                env = service_environment(spec, infra, keys)
+                await fleet.start(spec.name, [PYTHON, "-m", spec.package, "serve"], env)
                 await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
             for sim in SANDBOX:
                 await wait_ready(

@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.fleet
 
-SERVICES = {"user-service": 8001, "service-registry": 8002}
+SERVICES = {"api-gateway": 8000, "user-service": 8001, "service-registry": 8002}
 
 
 def test_summary_names_the_registered_simulators(fleet):
