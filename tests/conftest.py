@@ -46,7 +46,13 @@ class RunningFleet:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     var = tmp_path_factory.mktemp("fleet") / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env |= {"FLEET_VAR_DIR": str(var), "FLEET_PORT_OFFSET": str(PORT_OFFSET)}
+    env |= {
+        "FLEET_VAR_DIR": str(var),
+        "FLEET_PORT_OFFSET": str(PORT_OFFSET),
+        # The tests are the gateway's "proxy": they may name a client address (X-Forwarded-For),
+        # so a brute-force test has its own rate-limit budget and does not starve the others.
+        "TRUSTED_PROXIES": "127.0.0.1/32",
+    }
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up"],
         env=env,

@@ -168,3 +168,30 @@ def test_merged_openapi_shows_public_paths_only(api):
     assert "/api/services" in paths
     assert "/api/auth/login" in paths
     assert not any(p.startswith("/internal") or "/internal/" in p for p in paths)
+
+
+def test_brute_force_login_meets_lockout_then_the_rate_limit(api, user):
+    attacker = {"X-Forwarded-For": "203.0.113.7"}
+    statuses = []
+    for _ in range(12):
+        response = api.post(
+            "/api/auth/login",
+            json={"login": user["name"], "password": "wrong-guess-123"},
+            headers=attacker,
+        )
+        statuses.append(response.status_code)
+        assert response.headers["content-type"] == "application/problem+json"
+    # five wrong passwords, then the account is locked (user-service), then the strict login
+    # rate limit of the gateway (10 a minute from one address) answers before user-service
+    assert statuses[:5] == [401] * 5
+    assert set(statuses[5:10]) == {429}
+    assert statuses[10:] == [429, 429]
+    assert int(response.headers["retry-after"]) > 0
+    assert "ratelimit-policy" in response.headers
+    # the lockout is per account, not per address: the right password from elsewhere waits too
+    locked = api.post(
+        "/api/auth/login",
+        json={"login": user["name"], "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.9"},
+    )
+    assert locked.status_code == 429
