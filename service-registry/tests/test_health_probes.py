@@ -5,7 +5,7 @@ import tracemalloc
 
 import pytest
 
-from service_registry.health.http import probe_session
+from service_registry.health.http import probe_client
 from service_registry.health.probes import ProbeLimits, ProbeTarget, probe, probe_url
 from service_registry.models import HealthStatus, ServiceKind
 
@@ -43,8 +43,7 @@ async def remote():
 
 @pytest.fixture
 async def client(settings):
-    async with probe_session(settings.model_copy(update={"allow_private_urls": True})) as c:
-        yield c
+    return probe_client(True, LIMITS.timeout_seconds)
 
 
 def wes(remote, **kw):
@@ -219,9 +218,9 @@ async def test_connection_refused_is_unhealthy(client):
 
 
 async def test_private_target_refused_at_connect_time(remote, settings):
-    async with probe_session(settings.model_copy(update={"allow_private_urls": False})) as guarded:
-        remote.routes[WES_PATH] = json_body(WES_SERVICE_INFO)
-        result = await probe(guarded, wes(remote), LIMITS)
+    guarded = probe_client(False, LIMITS.timeout_seconds)
+    remote.routes[WES_PATH] = json_body(WES_SERVICE_INFO)
+    result = await probe(guarded, wes(remote), LIMITS)
     assert result.status is HealthStatus.UNHEALTHY
     assert "loopback" in result.error
     assert remote.hits[WES_PATH] == 0

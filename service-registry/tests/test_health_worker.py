@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from service_registry.health.http import probe_session
+from service_registry.health.http import probe_client
 from service_registry.health.worker import SWEEP_LOCK_KEY, HealthWorker, advisory_lock
 from service_registry.models import HealthStatus, ImputationService, ServiceHealthCheck, ServiceKind
 
@@ -45,12 +45,9 @@ def worker_settings(settings):
 
 
 @pytest.fixture
-async def make_worker(engine, worker_settings):
-    clients = []
-
+def make_worker(engine, worker_settings):
     def build(settings=worker_settings):
-        client = probe_session(settings)
-        clients.append(client)
+        client = probe_client(True, settings.health_check_timeout_seconds)
         return HealthWorker(
             engine,
             async_sessionmaker(engine, expire_on_commit=False),
@@ -59,9 +56,7 @@ async def make_worker(engine, worker_settings):
             CollectorRegistry(),
         )
 
-    yield build
-    for client in clients:
-        await client.close()
+    return build
 
 
 async def add_services(db, urls, **fields):

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from service_registry.config import Settings
 from service_registry.discovery.router import router as discovery_router
-from service_registry.health.http import probe_session
+from service_registry.health.http import probe_client
 from service_registry.health.router import internal_router as internal_health_router
 from service_registry.health.router import router as health_router
 from service_registry.health.service import CheckCoordinator, OnDemandChecker
@@ -42,34 +42,31 @@ TAGS = [
 def _registry_lifespan(settings: Settings) -> ServiceLifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
-        async with probe_session(settings) as client:
-            worker = HealthWorker(
-                core.engine, core.sessionmaker, client, settings, core.metrics.registry
-            )
-            background: set[asyncio.Task[object]] = set()
-            loop_task = (
-                asyncio.create_task(worker.run_forever(), name="health-worker")
-                if settings.health_worker_enabled
-                else None
-            )
-            try:
-                yield {
-                    "probe_http": client,
-                    "health_checker": OnDemandChecker(
-                        core.sessionmaker,
-                        client,
-                        CheckCoordinator(settings.on_demand_reuse_seconds),
-                        settings,
-                    ),
-                    "health_worker": worker,
-                    "background_tasks": background,
-                }
-            finally:
-                for task in [*background, *([loop_task] if loop_task else [])]:
-                    task.cancel()
-                for task in [*background, *([loop_task] if loop_task else [])]:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+        client = probe_client(settings.allow_private_urls, settings.health_check_timeout_seconds)
+        worker = HealthWorker(
+            core.engine, core.sessionmaker, client, settings, core.metrics.registry
+        )
+        background: set[asyncio.Task[object]] = set()
+        if settings.health_worker_enabled:
+            background.add(asyncio.create_task(worker.run_forever(), name="health-worker"))
+        try:
+            yield {
+                "probe_http": client,
+                "health_checker": OnDemandChecker(
+                    core.sessionmaker,
+                    client,
+                    CheckCoordinator(settings.on_demand_reuse_seconds),
+                    settings,
+                ),
+                "health_worker": worker,
+                "background_tasks": background,
+            }
+        finally:
+            for task in list(background):
+                task.cancel()
+            for task in list(background):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     return lifespan
 

@@ -11,6 +11,7 @@ Lifespan resources are yielded as Starlette *lifespan state*: handlers read them
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -105,6 +106,14 @@ async def open_core_resources(
         await engine.dispose()
 
 
+def _freeze_startup_heap() -> None:
+    """Move everything built at start-up (modules, models, routes) out of the garbage
+    collector's reach: full collections then walk only what requests allocate, instead of
+    pausing the event loop for tens of milliseconds over a heap that never becomes garbage."""
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def _no_extension(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
     yield {}
@@ -143,6 +152,7 @@ def create_service_app(
                 checks["redis"] = redis_check(core.redis)
             app.state.readiness_checks = checks
             async with service_lifespan(app, core) as extra_state:
+                _freeze_startup_heap()
                 logger.info(
                     "%s started", settings.service_name, extra={"settings": settings.public_dict()}
                 )

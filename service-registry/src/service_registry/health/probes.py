@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-import aiohttp
-
 from fedimpute_shared.urls import UnsafeURLError, check_outbound_url
+from service_registry.health.http import BodyTooLarge, ProbeClient, TransportError
 from service_registry.models import HealthStatus, ServiceKind
 
 WES_PREFIX = "/ga4gh/wes/v1"
@@ -82,14 +81,12 @@ def probe_url(target: ProbeTarget) -> str:
     return base.removesuffix(WES_PREFIX) + WES_PREFIX + "/service-info"
 
 
-async def probe(
-    session: aiohttp.ClientSession, target: ProbeTarget, limits: ProbeLimits
-) -> ProbeResult:
+async def probe(client: ProbeClient, target: ProbeTarget, limits: ProbeLimits) -> ProbeResult:
     """Check one service; never raises, whatever the remote does."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(limits.timeout_seconds):
-            http_status, body = await fetch_json(session, probe_url(target), limits)
+            http_status, body = await fetch_json(client, probe_url(target), limits)
             details = _evaluate(target.kind, body)
     except TimeoutError:
         return ProbeResult(
@@ -98,8 +95,8 @@ async def probe(
         )
     except ProbeFailure as exc:
         return ProbeResult(HealthStatus.UNHEALTHY, _elapsed_ms(started), exc.http_status, str(exc))
-    except aiohttp.ClientError as exc:
-        return ProbeResult(HealthStatus.UNHEALTHY, error=describe_transport_error(exc))
+    except TransportError as exc:
+        return ProbeResult(HealthStatus.UNHEALTHY, error=str(exc))
     elapsed = _elapsed_ms(started)
     status = HealthStatus.DEGRADED if details.pop("_partial", False) else HealthStatus.HEALTHY
     error = None
@@ -111,35 +108,31 @@ async def probe(
     return ProbeResult(status, elapsed, http_status, error, details)
 
 
-async def fetch_json(
-    session: aiohttp.ClientSession, url: str, limits: ProbeLimits
-) -> tuple[int, Any]:
+async def fetch_json(client: ProbeClient, url: str, limits: ProbeLimits) -> tuple[int, Any]:
     """GET ``url`` following at most ``max_redirects`` safe redirects; parse a bounded JSON body.
 
-    Raises :class:`ProbeFailure` for anything but a 200 with JSON, and aiohttp errors for
-    transport failures (callers decide what those mean). Used by probes and panel sync.
+    Raises :class:`ProbeFailure` for anything but a 200 with JSON, and :class:`TransportError`
+    for failures below HTTP (callers decide what those mean). Used by probes and panel sync.
     """
     seen: set[str] = set()
     url = _checked(url, limits)
     for _ in range(limits.max_redirects + 1):
         seen.add(url)
-        async with session.get(
-            url, allow_redirects=False, headers={"Accept": "application/json"}
-        ) as response:
-            if response.status in _REDIRECT_CODES:
-                url = _next_hop(
-                    url, response.status, response.headers.get("Location"), seen, limits
-                )
-                continue
-            raw = await _read_bounded(response, limits.max_body_bytes)
-            if response.status != 200:
-                raise ProbeFailure(f"HTTP {response.status}", response.status)
-            return response.status, _parse_json(raw, response.headers.get("Content-Type"))
+        try:
+            response = await client.get(url, max_body=limits.max_body_bytes)
+        except BodyTooLarge as exc:
+            raise ProbeFailure(str(exc), exc.status) from None
+        if response.status in _REDIRECT_CODES:
+            url = _next_hop(url, response.status, response.headers.get("location"), seen, limits)
+            continue
+        if response.status != 200:
+            raise ProbeFailure(f"HTTP {response.status}", response.status)
+        return response.status, _parse_json(response.body, response.headers.get("content-type"))
     raise ProbeFailure(f"more than {limits.max_redirects} redirects")
 
 
 def _checked(url: str, limits: ProbeLimits) -> str:
-    """Re-check a URL before calling it (literal IPs are not seen by the guarded resolver)."""
+    """Re-check a URL before calling it (scheme, credentials, literal addresses)."""
     try:
         return check_outbound_url(url, allow_private=limits.allow_private)
     except UnsafeURLError as exc:
@@ -158,20 +151,6 @@ def _next_hop(
         return check_outbound_url(target, allow_private=limits.allow_private)
     except UnsafeURLError as exc:
         raise ProbeFailure(f"refused redirect: {exc}", status) from None
-
-
-async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    declared = response.content_length
-    if declared is not None and declared > max_bytes:
-        raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise ProbeFailure(f"response body larger than {max_bytes} bytes", response.status)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse_json(raw: bytes, content_type: str | None) -> Any:
@@ -225,19 +204,6 @@ def workflow_types(value: Any) -> dict[str, list[str]]:
         if isinstance(versions, list):
             types[str(name)] = [str(v) for v in versions]
     return types
-
-
-def describe_transport_error(exc: aiohttp.ClientError) -> str:
-    """A short, safe description of a connection-level failure."""
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return "the server closed the connection or broke the HTTP protocol"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"the server broke the HTTP protocol: {exc.message}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"connection failed: {exc.os_error.strerror or exc.os_error}"
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return f"connection failed: {exc}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _elapsed_ms(started: float) -> float:

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope, utcnow
 from service_registry.config import Settings
 from service_registry.health import repository
+from service_registry.health.http import ProbeClient
 from service_registry.health.probes import ProbeLimits, ProbeResult, ProbeTarget, probe
 from service_registry.health.recording import Recorded, record_results
 from service_registry.health.schemas import HealthReport, Uptime, UptimeWindow
@@ -89,7 +89,7 @@ class CheckCoordinator:
 
 async def check_and_record(
     sessionmaker: async_sessionmaker[AsyncSession],
-    client: aiohttp.ClientSession,
+    client: ProbeClient,
     service_id: uuid.UUID,
     target: ProbeTarget,
     settings: Settings,
@@ -124,7 +124,7 @@ class OnDemandChecker:
     """What an on-demand check needs, bundled once in the lifespan."""
 
     sessionmaker: async_sessionmaker[AsyncSession]
-    client: aiohttp.ClientSession
+    client: ProbeClient
     coordinator: CheckCoordinator
     settings: Settings
 

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from fedimpute_shared.db import session_scope, utcnow
 from service_registry.config import Settings
 from service_registry.health import service as health
+from service_registry.health.http import ProbeClient
 from service_registry.health.probes import ProbeResult, ProbeTarget, probe
 from service_registry.health.recording import Recorded, record_results
 from service_registry.services import repository as services
@@ -93,7 +93,7 @@ class HealthWorker:
         self,
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
-        client: aiohttp.ClientSession,
+        client: ProbeClient,
         settings: Settings,
         registry: CollectorRegistry,
     ) -> None:

@@ -20,17 +20,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import utcnow
 from fedimpute_shared.problems import BadGateway, GatewayTimeout
 from service_registry.config import Settings
+from service_registry.health.http import ProbeClient, TransportError
 from service_registry.health.probes import (
     CLOUDGENE_PREFIX,
     ProbeFailure,
-    describe_transport_error,
     fetch_json,
     probe_url,
     workflow_types,
@@ -66,7 +65,7 @@ def slugify(remote_id: str) -> str:
 
 async def sync(
     session: AsyncSession,
-    client: aiohttp.ClientSession,
+    client: ProbeClient,
     service: ImputationService,
     settings: Settings,
 ) -> SyncReport:
@@ -82,8 +81,8 @@ async def sync(
         raise BadGateway(f"the service did not give its panel list: {exc}") from None
     except TimeoutError:
         raise GatewayTimeout("the service did not answer in time") from None
-    except aiohttp.ClientError as exc:
-        raise BadGateway(f"could not reach the service: {describe_transport_error(exc)}") from None
+    except TransportError as exc:
+        raise BadGateway(f"could not reach the service: {exc}") from None
     report = await _upsert(session, service, remote)
     if builds:
         service.supported_builds = builds
@@ -95,7 +94,7 @@ async def sync(
 
 
 async def _cloudgene_panels(
-    client: aiohttp.ClientSession, service: ImputationService, settings: Settings
+    client: ProbeClient, service: ImputationService, settings: Settings
 ) -> tuple[str, list[RemotePanel], list[str]]:
     root = service.base_url.rstrip("/").removesuffix(CLOUDGENE_PREFIX) + CLOUDGENE_PREFIX
     limits = probe_limits(settings)
@@ -162,7 +161,7 @@ def _populations(param: Any) -> dict[str, list[str]]:
 
 
 async def _wes_workflows(
-    client: aiohttp.ClientSession, service: ImputationService, settings: Settings
+    client: ProbeClient, service: ImputationService, settings: Settings
 ) -> tuple[str, list[RemotePanel], list[str]]:
     url = probe_url(target_of(service))
     _, info = await fetch_json(client, url, probe_limits(settings))
