@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await reaper.run_once()
             await requeue_backlog(core.sessionmaker, queue.submit)
 
+        # Also on app.state, for operators' scripts and tests that drive the workers directly.
+        app.state.validation_queue, app.state.reaper, app.state.storage = queue, reaper, storage
         queue.start()
         try:
             async with periodic(
