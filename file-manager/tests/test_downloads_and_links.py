@@ -38,14 +38,15 @@ async def test_download_is_byte_identical_with_etag_and_safe_disposition(client,
 )
 async def test_range_requests_answer_206(client, alice, stored, header, start, end):
     meta, data = stored
-    response = await client.get(
-        f"/files/{meta['id']}/content", headers={**alice, "Range": header}
-    )
+    response = await client.get(f"/files/{meta['id']}/content", headers={**alice, "Range": header})
     assert response.status_code == 206
     expected = data[start:] if end is None else data[start : end + 1]
     assert response.content == expected
     first = start if start >= 0 else len(data) + start
-    assert response.headers["content-range"] == f"bytes {first}-{first + len(expected) - 1}/{len(data)}"
+    assert (
+        response.headers["content-range"]
+        == f"bytes {first}-{first + len(expected) - 1}/{len(data)}"
+    )
 
 
 async def test_unsatisfiable_range_is_416(client, alice, stored):
@@ -84,7 +85,9 @@ async def test_another_users_file_is_404_everywhere(client, bob, stored):
         ("POST", f"/files/{fid}/links"),
         ("GET", f"/files/{fid}/links"),
     ]:
-        response = await client.request(method, path, headers=bob, json={} if method == "POST" else None)
+        response = await client.request(
+            method, path, headers=bob, json={} if method == "POST" else None
+        )
         assert response.status_code == 404, (method, path)
         assert response.headers["content-type"] == "application/problem+json"
     unknown = await client.get(f"/files/{uuid.uuid4()}", headers=bob)
@@ -145,7 +148,9 @@ async def test_listing_filters_and_paginates(client, app, alice, bob):
     page = (await client.get("/files", params={"limit": 2}, headers=alice)).json()
     assert len(page["items"]) == 2 and page["next_cursor"]
     rest = (
-        await client.get("/files", params={"limit": 2, "cursor": page["next_cursor"]}, headers=alice)
+        await client.get(
+            "/files", params={"limit": 2, "cursor": page["next_cursor"]}, headers=alice
+        )
     ).json()
     assert len(rest["items"]) == 2 and rest["next_cursor"] is None
     names = {f["filename"] for f in page["items"] + rest["items"]}
