@@ -1,7 +1,6 @@
 """Every bad input of issue 4: a clear 4xx problem, and nothing left behind (no row, no bytes)."""
 
 import asyncio
-import gzip
 import hashlib
 import os
 
@@ -9,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from file_manager.models import FileStatus, OutboxEvent, StoredFile
-from file_manager.testdata import VcfSpec, bgzf_bomb, bgzf_blocks, vcf_bytes
+from file_manager.testdata import VcfSpec, bgzf_blocks, bgzf_bomb, vcf_bytes
 
 from .conftest import (
     assert_nothing_left,

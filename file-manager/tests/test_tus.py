@@ -14,7 +14,7 @@ from tusclient.exceptions import TusCommunicationError
 from fedimpute_shared.db import utcnow
 from file_manager.models import StoredFile
 
-from .conftest import assert_nothing_left, good_vcf, stored_objects, wait_validated
+from .conftest import assert_nothing_left, good_vcf, wait_validated
 
 TUS = {"Tus-Resumable": "1.0.0"}
 

@@ -245,8 +245,8 @@ def bgzf_bomb(decompressed_bytes: int) -> bytes:
     """A valid BGZF file whose one VCF header line is followed by ``decompressed_bytes`` of a
     repeated record: tiny on disk, huge once inflated (a compression bomb)."""
     head = (
-        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
-    ).encode()
+        b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
+    )
     line = b"20\t100\t.\tA\tC\t.\tPASS\t.\tGT\t0|1\n"
     block = (line * (BGZF_BLOCK_DATA // len(line)))[:BGZF_BLOCK_DATA]
     compressed = bgzf_block(block, level=9)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import email.message
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete
-from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import delete
+from starlette.requests import ClientDisconnect
 
 from fedimpute_shared.db import session_scope
 from fedimpute_shared.problems import BadRequest, PayloadTooLarge, Unprocessable, problem_responses
