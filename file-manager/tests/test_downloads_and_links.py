@@ -115,7 +115,8 @@ async def test_signed_link_downloads_without_token_then_revocation(client, alice
     assert anonymous.status_code == 200
     assert anonymous.content == data
     ranged = await client.get(link["url"], headers={"Range": "bytes=10-19"})
-    assert ranged.status_code == 206 and ranged.content == data[10:20]
+    assert ranged.status_code == 206
+    assert ranged.content == data[10:20]
     revoked = await client.delete(f"/files/{meta['id']}/links/{link['id']}", headers=alice)
     assert revoked.status_code == 204
     assert (await client.get(link["url"])).status_code == 410
@@ -146,13 +147,15 @@ async def test_listing_filters_and_paginates(client, app, alice, bob):
     await upload_raw(client, bob, b"bob's", filename="bob.bed")
     await wait_validated(app)
     page = (await client.get("/files", params={"limit": 2}, headers=alice)).json()
-    assert len(page["items"]) == 2 and page["next_cursor"]
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
     rest = (
         await client.get(
             "/files", params={"limit": 2, "cursor": page["next_cursor"]}, headers=alice
         )
     ).json()
-    assert len(rest["items"]) == 2 and rest["next_cursor"] is None
+    assert len(rest["items"]) == 2
+    assert rest["next_cursor"] is None
     names = {f["filename"] for f in page["items"] + rest["items"]}
     assert names == {"part0.bed", "part1.bed", "part2.bed", "a.vcf.gz"}
     valid = (await client.get("/files", params={"status": "valid"}, headers=alice)).json()
@@ -171,7 +174,8 @@ async def test_delete_removes_bytes_and_hides_the_file(client, alice, stored, st
     assert stored_objects(storage_dir) == []
     assert (await client.get(f"/files/{meta['id']}", headers=alice)).status_code == 404
     actions = (await db.scalars(select(FileAccessLog.action))).all()
-    assert AccessAction.UPLOAD in actions and AccessAction.DELETE in actions
+    assert AccessAction.UPLOAD in actions
+    assert AccessAction.DELETE in actions
 
 
 async def test_every_access_is_logged(client, alice, stored, db):
@@ -186,11 +190,12 @@ async def test_every_access_is_logged(client, alice, stored, db):
         AccessAction.LINK_CREATED,
         AccessAction.LINK_DOWNLOAD,
     ]
-    assert rows[1].actor.startswith("user:") and rows[3].actor == f"link:{link['id']}"
+    assert rows[1].actor.startswith("user:")
+    assert rows[3].actor == f"link:{link['id']}"
 
 
 async def test_usage_reports_bytes_in_use(client, alice, stored):
-    meta, data = stored
+    _, data = stored
     usage = (await client.get("/files/usage", headers=alice)).json()
     assert usage["used_bytes"] == len(data)
 

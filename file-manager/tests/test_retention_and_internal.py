@@ -71,7 +71,8 @@ async def test_expired_files_lose_their_bytes_and_rows_are_marked(
     assert stored_objects(storage_dir) == []
     db.expire_all()
     row = await db.get(StoredFile, uuid.UUID(meta["id"]))
-    assert row.deleted_at is not None and row.deletion_reason == "expired"
+    assert row.deleted_at is not None
+    assert row.deletion_reason == "expired"
     assert (await client.get(f"/files/{meta['id']}", headers=alice)).status_code == 404
     actions = (await db.scalars(select(FileAccessLog.action))).all()
     assert "expire" in actions
@@ -99,7 +100,8 @@ async def test_job_processor_reads_a_users_input(client, app, alice, user_id, jo
     await wait_validated(app)
     params = {"user_id": str(user_id)}
     info = await client.get(f"/internal/files/{meta['id']}", params=params, headers=job_processor)
-    assert info.status_code == 200 and info.json()["status"] == "valid"
+    assert info.status_code == 200
+    assert info.json()["status"] == "valid"
     content = await client.get(
         f"/internal/files/{meta['id']}/content", params=params, headers=job_processor
     )

@@ -71,7 +71,8 @@ async def test_upload_in_chunks_with_head_in_between(client, app, alice):
     assert "upload-expires" in created.headers
     half = len(data) // 2
     first = await patch(client, alice, location, 0, data[:half])
-    assert first.status_code == 204 and first.headers["upload-offset"] == str(half)
+    assert first.status_code == 204
+    assert first.headers["upload-offset"] == str(half)
     head = await client.head(location, headers={**alice, **TUS})
     assert head.headers["upload-offset"] == str(half)
     assert head.headers["upload-length"] == str(len(data))
@@ -103,16 +104,17 @@ async def test_offset_mismatch_is_409_and_changes_nothing(client, alice):
 async def test_chunk_checksum_mismatch_is_460_and_discards_the_chunk(client, alice):
     data = good_vcf()
     location = (await create(client, alice, len(data))).headers["location"]
-    wrong = base64.b64encode(hashlib.sha1(b"nope").digest()).decode()
+    wrong = base64.b64encode(hashlib.sha1(b"nope").digest()).decode()  # noqa: S324 (checksums, not security)
     response = await patch(
         client, alice, location, 0, data[:500], **{"Upload-Checksum": f"sha1 {wrong}"}
     )
     assert response.status_code == 460
     head = await client.head(location, headers={**alice, **TUS})
     assert head.headers["upload-offset"] == "0"
-    right = base64.b64encode(hashlib.sha1(data[:500]).digest()).decode()
+    right = base64.b64encode(hashlib.sha1(data[:500]).digest()).decode()  # noqa: S324 (checksums, not security)
     ok = await patch(client, alice, location, 0, data[:500], **{"Upload-Checksum": f"sha1 {right}"})
-    assert ok.status_code == 204 and ok.headers["upload-offset"] == "500"
+    assert ok.status_code == 204
+    assert ok.headers["upload-offset"] == "500"
 
 
 async def test_wrong_whole_file_checksum_refuses_and_keeps_nothing(client, alice, db, storage_dir):
@@ -145,7 +147,8 @@ async def test_termination_removes_everything(client, alice, db, storage_dir):
 async def test_protocol_errors(client, alice, bob):
     data = good_vcf()
     no_version = await client.post("/files/uploads", headers={**alice, "Upload-Length": "10"})
-    assert no_version.status_code == 412 and no_version.headers["tus-version"] == "1.0.0"
+    assert no_version.status_code == 412
+    assert no_version.headers["tus-version"] == "1.0.0"
     no_length = await client.post("/files/uploads", headers={**alice, **TUS})
     assert no_length.status_code == 400
     location = (await create(client, alice, len(data))).headers["location"]
@@ -166,7 +169,8 @@ async def test_creation_checks_limits_and_names(make_app, alice, db, storage_dir
         assert (await create(client, alice, 2000)).status_code == 413
         assert (await create(client, alice, 900)).status_code == 201
         over = await create(client, alice, 900)
-        assert over.status_code == 507 and over.json()["used_bytes"] == 900
+        assert over.status_code == 507
+        assert over.json()["used_bytes"] == 900
         bad = await create(client, alice, 10, filename="../x.vcf.gz")
         assert bad.status_code == 422
 

@@ -41,7 +41,8 @@ def test_statistics(tmp_path):
     assert stats.duplicate_positions == 4
     assert stats.snps == 120 - 17
     assert stats.first_position < stats.last_position
-    assert report.index_built and (tmp_path / "f.tbi").exists()
+    assert report.index_built
+    assert (tmp_path / "f.tbi").exists()
     warnings = " ".join(w.message for w in report.warnings)
     assert "At least 20 samples must be uploaded." in warnings
     assert "unphased" in warnings
@@ -72,7 +73,8 @@ def test_declared_build_disagreeing_with_contigs_is_a_warning(tmp_path):
 
 def test_conflicting_contig_lengths():
     detection = detect_build({"chr1": 248_956_422, "chr2": 243_199_373}, "chr1")
-    assert detection.conflicting and detection.detected is None
+    assert detection.conflicting
+    assert detection.detected is None
 
 
 def test_line_length_and_header_caps(tmp_path):

@@ -20,7 +20,7 @@ import fcntl
 import os
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -103,7 +103,9 @@ class Storage(ABC):
         return total
 
     @abstractmethod
-    def read_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def read_range(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """The bytes ``start..end`` (inclusive; ``end=None``: to the end), streamed."""
 
     @abstractmethod
@@ -137,7 +139,7 @@ class Storage(ABC):
     async def delete_partial(self, key: str) -> None: ...
 
     @abstractmethod
-    def read_partial(self, key: str, start: int = 0) -> AsyncIterator[bytes]: ...
+    def read_partial(self, key: str, start: int = 0) -> AsyncGenerator[bytes, None]: ...
 
 
 class _LocalPendingWrite(PendingWrite):
@@ -232,7 +234,7 @@ class LocalStorage(Storage):
 
     async def read_range(
         self, key: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         path = self._object(key)
         async for chunk in _read_file(path, start, end):
             yield chunk
@@ -275,7 +277,7 @@ class LocalStorage(Storage):
     async def delete_partial(self, key: str) -> None:
         await asyncio.to_thread(self._partial(key).unlink, True)
 
-    async def read_partial(self, key: str, start: int = 0) -> AsyncIterator[bytes]:
+    async def read_partial(self, key: str, start: int = 0) -> AsyncGenerator[bytes, None]:
         async for chunk in _read_file(self._partial(key), max(0, start), None):
             yield chunk
 
@@ -284,7 +286,7 @@ class LocalStorage(Storage):
         return [p for p in (self.root / "tmp").iterdir() if p.stat().st_mtime < older_than]
 
 
-async def _read_file(path: Path, start: int, end: int | None) -> AsyncIterator[bytes]:
+async def _read_file(path: Path, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
     try:
         handle = await asyncio.to_thread(open, path, "rb")
     except FileNotFoundError:

@@ -125,7 +125,7 @@ def _alleles(rng: random.Random, index: int, spec: VcfSpec) -> tuple[str, str]:
 
 def record_lines(spec: VcfSpec) -> Iterator[str]:
     """The data lines of ``spec``, defects included."""
-    rng = random.Random(spec.seed)
+    rng = random.Random(spec.seed)  # noqa: S311 (test data, not secrets)
     pool = _genotype_pool(spec, rng)
     start = 60_000
     step = max(1, (spec.chromosome_length - start - 10_000) // max(spec.variants, 1))
@@ -244,9 +244,7 @@ def _write(
 def bgzf_bomb(decompressed_bytes: int) -> bytes:
     """A valid BGZF file whose one VCF header line is followed by ``decompressed_bytes`` of a
     repeated record: tiny on disk, huge once inflated (a compression bomb)."""
-    head = (
-        b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
-    )
+    head = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS1\n"
     line = b"20\t100\t.\tA\tC\t.\tPASS\t.\tGT\t0|1\n"
     block = (line * (BGZF_BLOCK_DATA // len(line)))[:BGZF_BLOCK_DATA]
     compressed = bgzf_block(block, level=9)

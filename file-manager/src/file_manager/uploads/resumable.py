@@ -41,7 +41,6 @@ from file_manager.models import (
 from file_manager.names import check_filename, content_type, file_format, refuse_uncompressed_vcf
 from file_manager.storage import PartialUpload, StorageError, UploadLocked
 from file_manager.uploads.service import (
-    Received,
     UploadContext,
     check_build,
     expiry_for,
@@ -51,7 +50,7 @@ from file_manager.uploads.service import (
     too_large,
     verify_checksums,
 )
-from file_manager.uploads.sink import VcfHeadCheck, vcf_problem
+from file_manager.uploads.sink import Received, VcfHeadCheck, vcf_problem
 from file_manager.validation.service import validation_event
 from file_manager.vcf.validator import Rejected
 

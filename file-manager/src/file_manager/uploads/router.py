@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.message
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Query, Request, status
@@ -22,6 +22,9 @@ from sqlalchemy import delete
 from starlette.requests import ClientDisconnect
 
 from fedimpute_shared.db import session_scope
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 from fedimpute_shared.problems import BadRequest, PayloadTooLarge, Unprocessable, problem_responses
 from file_manager.dependencies import (
     QueueDep,
@@ -250,7 +253,7 @@ async def _multipart(
     if not boundary:
         raise BadRequest("the multipart body has no boundary")
     reader = _FormReader(ctx, req, request)
-    parser = MultipartParser(boundary, reader.callbacks())
+    parser = MultipartParser(boundary, cast("MultipartCallbacks", reader.callbacks()))
     try:
         await _feed(parser, reader, request.stream())
         if reader.upload is None:

@@ -77,7 +77,7 @@ def too_large(settings: Settings, size: int | None = None) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"The file is larger than the maximum upload size of {gib(limit)}.",
         limit_bytes=limit,
-        **({"size_bytes": size} if size is not None else {}),
+        size_bytes=size,
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
@@ -53,7 +54,7 @@ OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 class TusRoute(APIRoute):
     """Every tus response, errors included, carries ``Tus-Resumable``."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def with_header(request: Request) -> Response:

@@ -48,7 +48,7 @@ def validation_event(file: StoredFile, report: dict[str, Any] | None) -> FileVal
         file_id=file.id,
         owner_id=file.owner_id,
         filename=file.filename,
-        status=file.status.value,  # type: ignore[arg-type]
+        status=file.status.value,
         error_count=len(report["errors"]) + report.get("errors_not_shown", 0) if report else 0,
         warning_count=len(report["warnings"]) if report else 0,
     )

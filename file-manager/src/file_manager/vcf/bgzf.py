@@ -94,7 +94,7 @@ def decompressed_blocks(path: Path, threads: int = 2) -> Iterator[bytes]:
     thread pool (zlib releases the GIL) while the caller parses."""
     with open(path, "rb", buffering=0) as raw, ThreadPoolExecutor(max_workers=threads) as pool:
         batch: list[bytes] = []
-        for block in split_blocks(raw):  # type: ignore[arg-type]
+        for block in split_blocks(raw):
             batch.append(block)
             if len(batch) >= 32:
                 yield from pool.map(inflate_block, batch)

@@ -81,7 +81,7 @@ def detect_build(contigs: dict[str, int], chromosome: str | None) -> BuildDetect
         result.evidence.append("##contig lengths match both builds; build not decided")
     if chromosome is not None:
         prefixed = chromosome.startswith("chr")
-        usual = "hg38" if prefixed else "hg19"
+        usual: Build = "hg38" if prefixed else "hg19"
         result.evidence.append(
             f"chromosome {chromosome!r} {'has' if prefixed else 'lacks'} the 'chr' prefix "
             f"(usual for {usual})"

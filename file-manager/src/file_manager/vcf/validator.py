@@ -280,7 +280,7 @@ def _header_findings(header: HeaderParser, report: Report, limits: Limits) -> No
 
 
 class _RecordScan:
-    """One pass over the records: rules 3–6 and 11 of §7, and the statistics."""
+    """One pass over the records: rules 3-6 and 11 of §7, and the statistics."""
 
     def __init__(self, report: Report, header: HeaderParser) -> None:
         self.report = report
