@@ -67,7 +67,7 @@ def decompressed_chunks(path: Path, size: int = 1024 * 1024) -> Iterator[bytes]:
     (which checks every block's CRC); a damaged block raises :class:`BgzfError`."""
     import pysam
 
-    reader = pysam.BGZFile(str(path), "rb")
+    reader = pysam.BGZFile(str(path), "rb", index=None)
     try:
         while True:
             try:
