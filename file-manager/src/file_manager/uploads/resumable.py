@@ -255,15 +255,21 @@ async def _write_chunk(
     buffer: list[bytes] = []
     buffered = 0
 
-    def flush(data: bytes) -> None:
+    def write(data: bytes) -> None:
         partial.append(data)
-        for h in (
-            chunk_hash,
-            digests.md5 if digests else None,
-            digests.sha256 if digests else None,
-        ):
+        for h in (chunk_hash, digests.sha256 if digests else None):
             if h is not None:
                 h.update(data)
+
+    async def flush() -> None:
+        nonlocal buffer, buffered
+        data, buffer, buffered = b"".join(buffer), [], 0
+        if digests is None:
+            await asyncio.to_thread(write, data)
+        else:  # MD5, the slowest digest, on a second thread beside the write
+            await asyncio.gather(
+                asyncio.to_thread(digests.md5.update, data), asyncio.to_thread(write, data)
+            )
 
     try:
         async for chunk in body:
@@ -273,9 +279,8 @@ async def _write_chunk(
             buffer.append(chunk)
             buffered += len(chunk)
             if buffered >= WRITE_BYTES:
-                await asyncio.to_thread(flush, b"".join(buffer))
-                buffer, buffered = [], 0
-        await asyncio.to_thread(flush, b"".join(buffer))
+                await flush()
+        await flush()
         if chunk_hash is not None and patch.checksum and chunk_hash.digest() != patch.checksum[1]:
             raise ChecksumMismatch("the chunk does not match its Upload-Checksum; it was discarded")
     except BaseException as exc:
@@ -286,7 +291,9 @@ async def _write_chunk(
             await asyncio.to_thread(partial.truncate, start)
             await asyncio.to_thread(partial.sync)
             raise
-        await asyncio.to_thread(flush, b"".join(buffer))
+        if digests is not None:
+            digests = None  # what was hashed no longer matches what is kept: rehash at the end
+        await flush()
         await asyncio.to_thread(partial.sync)
         cache.forget(file.id)
         raise

@@ -134,7 +134,11 @@ class UploadSink:
         self._buffer, self._buffered = [], 0
         if data:
             try:
-                await asyncio.to_thread(self._consume, data)
+                # MD5 is the slowest step: it runs on a second thread beside the rest
+                await asyncio.gather(
+                    asyncio.to_thread(self._md5.update, data),
+                    asyncio.to_thread(self._consume, data),
+                )
             except Rejected as rejected:
                 raise vcf_problem(rejected) from None
 
@@ -143,7 +147,6 @@ class UploadSink:
             self._vcf.feed(data)
         assert self._pending is not None
         self._pending.write(data)
-        self._md5.update(data)
         self._sha256.update(data)
 
     async def finish(self) -> Received:
