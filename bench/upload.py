@@ -440,17 +440,18 @@ def main(argv: list[str] | None = None) -> int:
     pids = {"file-manager": fm_pid}
     if args.gateway_pid:
         pids["gateway"] = args.gateway_pid
-    try:
-        rows = [run_size(args, base, token, pids, gib) for gib in args.sizes_gib]
-    finally:
-        if own is not None:
-            own.stop()
     command = "python bench/upload.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]) if a != token
     )
-    text = report(rows, command, through)
-    args.out.write_text(text)
-    print(text)
+    rows: list[Row] = []
+    try:
+        for gib in args.sizes_gib:
+            rows.append(run_size(args, base, token, pids, gib))
+            args.out.write_text(report(rows, command, through))  # each size as soon as done
+    finally:
+        if own is not None:
+            own.stop()
+    print(report(rows, command, through))
     return 0
 
 

@@ -51,3 +51,11 @@ async def test_wait_true_returns_the_validated_file(client, alice):
     response = await upload_raw(client, alice, good_vcf(), wait="true")
     assert response.status_code == 201
     assert response.json()["status"] == "valid"
+
+
+async def test_domain_metrics_count_uploads_and_validations(client, app, alice):
+    await upload_raw(client, alice, good_vcf())
+    await wait_validated(app)
+    text = (await client.get("/metrics")).text
+    assert 'file_uploads_total{method="simple"} 1.0' in text
+    assert 'file_validations_total{status="valid"} 1.0' in text

@@ -13,6 +13,7 @@ from fedimpute_shared.app import CoreResources, create_service_app
 from file_manager.config import Settings
 from file_manager.files.router import router as files_router
 from file_manager.internal.router import router as internal_router
+from file_manager.metrics import FileMetrics
 from file_manager.retention.reaper import Reaper, periodic
 from file_manager.storage import LocalStorage
 from file_manager.uploads.resumable import DigestCache
@@ -37,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         storage = LocalStorage(settings.storage_dir)
-        validator = Validator(core.sessionmaker, storage, settings)
+        metrics = app.state.file_metrics
+        validator = Validator(core.sessionmaker, storage, settings, metrics)
         queue = ValidationQueue(validator.validate, settings.validation_concurrency)
         reaper = Reaper(core.sessionmaker, storage, settings)
 
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await queue.stop()
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="FedImpute file-manager",
         description=DESCRIPTION,
@@ -70,3 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=lifespan,
     )
+    app.state.file_metrics = FileMetrics.register(app.state.metrics.registry)
+    return app

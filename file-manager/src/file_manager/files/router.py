@@ -83,6 +83,7 @@ async def download_with_link(
     download = service.content_download(file)
     response = await service.stream_download(storage, download, request, head=head)
     if not head:
+        request.app.state.file_metrics.downloads.labels("link").inc()
         access.record(
             session,
             file,
@@ -133,6 +134,7 @@ async def download(
         storage, service.content_download(file), request, head=head
     )
     if not head:
+        request.app.state.file_metrics.downloads.labels("owner").inc()
         access.record(
             session,
             file,

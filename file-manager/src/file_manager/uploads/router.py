@@ -37,6 +37,7 @@ from file_manager.dependencies import (
 from file_manager.errors import InsufficientStorage
 from file_manager.files import repository
 from file_manager.files.service import to_out
+from file_manager.metrics import FileMetrics
 from file_manager.models import FileStatus, OutboxEvent, StoredFile
 from file_manager.uploads.service import SimpleUpload, UploadContext, UploadRequest
 from file_manager.validation.service import Validator
@@ -120,9 +121,12 @@ async def upload(
         file = await _multipart(ctx, req, request, content_type)
     else:
         file = await _raw(ctx, req, request)
+    metrics = request.app.state.file_metrics
+    metrics.uploads.labels("simple").inc()
+    metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         if wait:
-            file = await _validate_now(ctx, file)
+            file = await _validate_now(ctx, file, metrics)
         else:
             queue.submit(file.id)
     location = f"{public_base(request, settings)}/{file.id}"
@@ -282,9 +286,9 @@ async def _feed(parser: MultipartParser, reader: _FormReader, chunks: AsyncItera
     await reader.handle_events()
 
 
-async def _validate_now(ctx: UploadContext, file: StoredFile) -> StoredFile:
+async def _validate_now(ctx: UploadContext, file: StoredFile, metrics: FileMetrics) -> StoredFile:
     """``?wait=true``: validate in the request; an invalid file is refused and fully removed."""
-    validator = Validator(ctx.sessionmaker, ctx.storage, ctx.settings)
+    validator = Validator(ctx.sessionmaker, ctx.storage, ctx.settings, metrics)
     await validator.validate(file.id)
     async with session_scope(ctx.sessionmaker) as session:
         found = await repository.get_for_update(session, file.id)

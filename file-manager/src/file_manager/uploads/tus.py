@@ -203,6 +203,9 @@ async def patch_upload(
         file = await resumable.append(ctx, _cache(request), patch, request.stream(), request)
     except ClientDisconnect:
         raise BadRequest("the client disconnected; send HEAD to learn the offset") from None
+    if file.status is not FileStatus.UPLOADING and patch.offset < file.size_bytes:
+        request.app.state.file_metrics.uploads.labels("tus").inc()
+        request.app.state.file_metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         queue.submit(file.id)
     headers = {"Upload-Offset": str(file.upload_offset)}

@@ -22,6 +22,7 @@ from fedimpute_shared.db import session_scope, utcnow
 from fedimpute_shared.events import FileValidated, add_to_outbox
 from file_manager.config import Settings
 from file_manager.files import repository
+from file_manager.metrics import FileMetrics
 from file_manager.models import FileStatus, OutboxEvent, StoredFile
 from file_manager.storage import Storage
 from file_manager.vcf import messages as msg
@@ -59,6 +60,7 @@ class Validator:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
     settings: Settings
+    metrics: FileMetrics | None = None
 
     async def validate(self, file_id: uuid.UUID) -> None:
         """Validate one file if nobody else is; safe to call twice or from two replicas."""
@@ -109,6 +111,8 @@ class Validator:
                 file.content_deleted_at = utcnow()
                 file.deletion_reason = "invalid"
             await add_to_outbox(session, OutboxEvent, validation_event(file, report))
+        if self.metrics is not None:
+            self.metrics.validations.labels(report["status"]).inc()
         logger.info(
             "validated %s: %s",
             file_id,
