@@ -204,3 +204,27 @@ async def test_viewer_cannot_upload(client, token_issuer):
     viewer = bearer(token_issuer.access_token(roles=["viewer"]))
     response = await upload_raw(client, viewer, good_vcf())
     assert response.status_code == 403
+
+
+async def test_expired_link_is_410(client, alice, stored, db):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from fedimpute_shared.db import utcnow
+    from file_manager.models import DownloadLink
+
+    meta, _ = stored
+    link = (await client.post(f"/files/{meta['id']}/links", json={}, headers=alice)).json()
+    await db.execute(update(DownloadLink).values(expires_at=utcnow() - timedelta(seconds=1)))
+    await db.commit()
+    response = await client.get(link["url"])
+    assert response.status_code == 410
+    assert "expired" in response.json()["detail"]
+
+
+async def test_link_to_a_deleted_file_is_410(client, alice, stored):
+    meta, _ = stored
+    link = (await client.post(f"/files/{meta['id']}/links", json={}, headers=alice)).json()
+    await client.delete(f"/files/{meta['id']}", headers=alice)
+    assert (await client.get(link["url"])).status_code == 410

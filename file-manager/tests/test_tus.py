@@ -14,7 +14,7 @@ from tusclient.exceptions import TusCommunicationError
 from fedimpute_shared.db import utcnow
 from file_manager.models import StoredFile
 
-from .conftest import assert_nothing_left, good_vcf, wait_validated
+from .conftest import assert_nothing_left, good_vcf, stored_objects, wait_validated
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -267,3 +267,14 @@ async def test_tuspy_sees_refusals(live_server, token_issuer, tmp_path):
     path.write_bytes(b"plain text, not bgzip\n" * 50)
     with pytest.raises(TusCommunicationError):
         await asyncio.to_thread(_tus_upload, live_server.url, token, path, 4096)
+
+
+async def test_deleting_an_upload_in_progress_through_the_files_api(client, alice, storage_dir):
+    data = good_vcf()
+    location = (await create(client, alice, len(data))).headers["location"]
+    await patch(client, alice, location, 0, data[:1000])
+    file_id = location.rsplit("/", 1)[1]
+    assert (await client.get(f"/files/{file_id}", headers=alice)).json()["status"] == "uploading"
+    assert (await client.delete(f"/files/{file_id}", headers=alice)).status_code == 204
+    assert stored_objects(storage_dir) == []
+    assert (await patch(client, alice, location, 1000, data[1000:])).status_code == 404

@@ -158,6 +158,24 @@ async def create(ctx: UploadContext, creation: Creation, request: Request) -> St
         raise too_large(s, creation.length)
     key = ctx.storage.new_key()
     now = utcnow()
+    await asyncio.to_thread(ctx.storage.create_partial, key)
+    try:
+        return await _insert_upload(ctx, creation, name, build, expected, key, now)
+    except BaseException:
+        await ctx.storage.delete_partial(key)
+        raise
+
+
+async def _insert_upload(
+    ctx: UploadContext,
+    creation: Creation,
+    name: str,
+    build: str | None,
+    expected: dict[str, str | None],
+    key: str,
+    now: datetime,
+) -> StoredFile:
+    s, meta = ctx.settings, creation.metadata
     async with session_scope(ctx.sessionmaker) as session:
         await repository.lock_owner(session, creation.owner_id)
         used = await repository.usage_bytes(session, creation.owner_id)
@@ -181,7 +199,6 @@ async def create(ctx: UploadContext, creation: Creation, request: Request) -> St
         )
         session.add(file)
         await session.flush()
-        await asyncio.to_thread(ctx.storage.create_partial, key)
     return file
 
 
@@ -310,8 +327,9 @@ async def _advance(
     if offset < file.size_bytes:
         async with session_scope(ctx.sessionmaker) as session:
             found = await repository.get_for_update(session, file.id)
-            if found is None or found.status is not FileStatus.UPLOADING:
+            if not _in_progress(found):
                 raise Gone("this upload is gone")
+            assert found is not None
             found.upload_offset = offset
             found.upload_expires_at = utcnow() + timedelta(
                 hours=ctx.settings.tus_upload_expiry_hours
@@ -337,8 +355,9 @@ async def _complete(
         raise
     async with session_scope(ctx.sessionmaker) as session:
         found = await repository.get_for_update(session, file.id)
-        if found is None or found.status is not FileStatus.UPLOADING:
+        if not _in_progress(found):
             raise Gone("this upload is gone")
+        assert found is not None
         now = utcnow()
         found.status = initial_status(found.format, found.kind)
         found.upload_offset = found.size_bytes
@@ -359,6 +378,11 @@ async def _complete(
         await session.flush()
         await asyncio.to_thread(ctx.storage.commit_partial, found.storage_key, found.storage_key)
     return found
+
+
+def _in_progress(file: StoredFile | None) -> bool:
+    """Still an upload: not finished, not deleted (DELETE /files/{id} may race a PATCH)."""
+    return file is not None and file.deleted_at is None and file.status is FileStatus.UPLOADING
 
 
 async def _digests(ctx: UploadContext, cache: DigestCache, file: StoredFile) -> Received:
