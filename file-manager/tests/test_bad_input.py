@@ -372,3 +372,11 @@ async def test_plink_is_stored_but_not_validated(client, app, alice, db):
     assert response.json()["status"] == FileStatus.NOT_VALIDATED
     event = (await db.scalars(select(OutboxEvent))).one()
     assert event.payload["status"] == "not_validated"
+
+
+async def test_undecodable_file_name_header_is_422(client, alice, db, storage_dir):
+    response = await client.post(
+        "/files", content=b"x", headers={**alice, "X-File-Name": "bad%ff%fename.bed"}
+    )
+    _problem(response, 422)
+    await assert_nothing_left(db, storage_dir)

@@ -138,7 +138,13 @@ async def upload(
 
 
 def _header_name(value: str | None) -> str | None:
-    return unquote(value, errors="strict") if value else None
+    """``X-File-Name``: percent-encoded UTF-8 (HTTP header values are ASCII)."""
+    if not value:
+        return None
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise Unprocessable("X-File-Name must be percent-encoded UTF-8") from None
 
 
 async def _raw(ctx: UploadContext, req: UploadRequest, request: Request) -> StoredFile:
