@@ -278,3 +278,76 @@ async def test_deleting_an_upload_in_progress_through_the_files_api(client, alic
     assert (await client.delete(f"/files/{file_id}", headers=alice)).status_code == 204
     assert stored_objects(storage_dir) == []
     assert (await patch(client, alice, location, 1000, data[1000:])).status_code == 404
+
+
+async def test_resuming_on_another_replica_still_gives_the_right_checksums(make_app, alice, db):
+    """The running digests live in the process that saw the bytes; another replica (or a
+    restart) finishing the upload hashes the stored bytes instead."""
+    from fedimpute_shared.testing.client import app_client
+
+    data = good_vcf(variants=800)
+    half = len(data) // 2
+    async with app_client(make_app()) as first:
+        location = (await create(first, alice, len(data))).headers["location"]
+        assert (await patch(first, alice, location, 0, data[:half])).status_code == 204
+    async with app_client(make_app()) as second:
+        assert (await patch(second, alice, location, half, data[half:])).status_code == 204
+        file = (await second.get(f"/files/{location.rsplit('/', 1)[1]}", headers=alice)).json()
+    assert file["checksums"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert file["checksums"]["md5"] == hashlib.md5(data).hexdigest()  # noqa: S324
+
+
+async def test_a_patch_cut_off_keeps_the_bytes_that_arrived(app, alice):
+    """tus core: without Upload-Checksum, what reached the server before a disconnect stays,
+    and HEAD says so; the client resumes from there."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    data = good_vcf(variants=800)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            location = (await create(client, alice, len(data))).headers["location"]
+            pieces = [data[:3000], data[3000:5000]]
+
+            async def receive():
+                if pieces:
+                    return {"type": "http.request", "body": pieces.pop(0), "more_body": True}
+                await asyncio.sleep(0.05)
+                return {"type": "http.disconnect"}
+
+            sent = []
+
+            async def send(message):
+                sent.append(message)
+
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "PATCH",
+                "scheme": "http",
+                "path": location,
+                "raw_path": location.encode(),
+                "query_string": b"",
+                "root_path": "",
+                "headers": [
+                    (b"host", b"t"),
+                    (b"authorization", alice["Authorization"].encode()),
+                    (b"tus-resumable", b"1.0.0"),
+                    (b"upload-offset", b"0"),
+                    (b"content-type", b"application/offset+octet-stream"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+                "client": ("127.0.0.1", 1),
+                "server": ("t", 80),
+                "state": dict(manager._state),
+            }
+            await manager.app(scope, receive, send)
+            head = await client.head(location, headers={**alice, **TUS})
+            assert head.headers["upload-offset"] == "5000"
+            rest = await patch(client, alice, location, 5000, data[5000:])
+            assert rest.status_code == 204
+            file_id = location.rsplit("/", 1)[1]
+            file = (await client.get(f"/files/{file_id}", headers=alice)).json()
+            assert file["checksums"]["sha256"] == hashlib.sha256(data).hexdigest()
