@@ -122,7 +122,8 @@ class OwnFileManager:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        token = self.issuer.access_token(roles=["researcher"])
+        # long-lived: a 5 GiB round (two uploads, two validations, bcftools) takes an hour
+        token = self.issuer.access_token(roles=["researcher"], expires_in=12 * 3600)
         return base, token, self.process.pid
 
     def stop(self) -> None:
