@@ -62,7 +62,3 @@ class Settings(ServiceSettings):
     def _path_prefix(cls, value: str) -> str:
         value = "/" + value.strip().strip("/")
         return "" if value == "/" else value
-
-    @property
-    def objects_dir(self) -> Path:
-        return self.storage_dir / "objects"

@@ -118,7 +118,6 @@ class AccessAction(StrEnum):
     LINK_DOWNLOAD = "link_download"
     DELETE = "delete"
     EXPIRE = "expire"
-    METADATA_READ = "metadata_read"
 
 
 class FileAccessLog(UUIDPrimaryKey, Base):

@@ -8,7 +8,6 @@ import hmac
 import re
 import struct
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -336,10 +335,3 @@ async def resolve_link(
     if consume and link.single_use and not await repository.spend_single_use(session, link.id, now):
         raise Gone("this single-use download link was already used")
     return link, file
-
-
-async def body_bytes(chunks: AsyncIterator[bytes]) -> int:
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-    return total

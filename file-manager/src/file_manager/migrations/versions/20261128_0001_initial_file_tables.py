@@ -35,7 +35,6 @@ def upgrade() -> None:
                 "link_download",
                 "delete",
                 "expire",
-                "metadata_read",
                 name="accessaction",
                 native_enum=False,
                 length=30,
