@@ -156,7 +156,11 @@ async def download_index(
     file_id: uuid.UUID, request: Request, session: SessionDep, user: Reader, storage: StorageDep
 ) -> Response:
     file = await service.find_owned(session, file_id, user, include_uploading=False)
-    return await service.stream_download(storage, service.index_download(file), request)
+    response = await service.stream_download(storage, service.index_download(file), request)
+    access.record(
+        session, file, access.actor_of(user), AccessAction.DOWNLOAD, request=request, detail="index"
+    )
+    return response
 
 
 @router.post(
