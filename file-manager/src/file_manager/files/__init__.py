@@ -1,0 +1,1 @@
+"""Files: metadata, listing, downloads, signed links, deletion, the access log."""

@@ -1,0 +1,206 @@
+"""HTTP routes of the files API: list, metadata, content, index, links, deletion.
+
+``GET /files/download/{token}`` is public (no bearer token: the signed token is the credential);
+the gateway must route it without authentication.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from fedimpute_shared.db import SessionDep
+from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.problems import Conflict, Forbidden, NotFound, problem_responses
+from file_manager.dependencies import (
+    CodecDep,
+    Reader,
+    SettingsDep,
+    StorageDep,
+    Writer,
+    public_base,
+)
+from file_manager.errors import Gone, RangeNotSatisfiable
+from file_manager.files import access, repository, service
+from file_manager.files.schemas import (
+    FileFilters,
+    FileOut,
+    LinkCreate,
+    LinkCreated,
+    LinkOut,
+    UsageOut,
+)
+from file_manager.models import AccessAction, StoredFile
+
+router = APIRouter(prefix="/files", tags=["files"])
+
+
+@router.get("", summary="List my files (admins: anyone's with owner_id)")
+async def list_files(
+    session: SessionDep,
+    user: Reader,
+    codec: CodecDep,
+    filters: Annotated[FileFilters, Query()],
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[FileOut]:
+    owner: uuid.UUID | None = user.user_id
+    if filters.owner_id is not None:
+        if not user.is_admin:
+            raise Forbidden("owner_id is for admins")
+        owner = filters.owner_id
+    rows, cursor = await paginate(
+        session,
+        repository.listing(owner, filters),
+        order_by=[StoredFile.created_at, StoredFile.id],
+        params=params,
+        codec=codec,
+    )
+    return Page(items=[service.to_out(f) for f in rows], next_cursor=cursor)
+
+
+@router.get("/usage", summary="My storage use, quota and size limit")
+async def usage(session: SessionDep, user: Reader, settings: SettingsDep) -> UsageOut:
+    return UsageOut(
+        used_bytes=await repository.usage_bytes(session, user.user_id),
+        quota_bytes=settings.user_quota_bytes,
+        max_file_size_bytes=settings.max_file_size_bytes,
+    )
+
+
+@router.head("/download/{token}", include_in_schema=False)
+@router.get(
+    "/download/{token}",
+    summary="Download through a signed link (public: no bearer token)",
+    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+)
+async def download_with_link(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, storage: StorageDep
+) -> Response:
+    head = request.method == "HEAD"
+    link, file = await service.resolve_link(session, settings, token, consume=not head)
+    download = service.content_download(file)
+    response = await service.stream_download(storage, download, request, head=head)
+    if not head:
+        request.app.state.file_metrics.downloads.labels("link").inc()
+        access.record(
+            session,
+            file,
+            f"link:{link.id}",
+            AccessAction.LINK_DOWNLOAD,
+            request=request,
+            size=int(response.headers.get("content-length", 0)),
+            detail=response.headers.get("content-range"),
+        )
+    return response
+
+
+@router.get(
+    "/{file_id}",
+    summary="A file's metadata and validation report",
+    responses=problem_responses(NotFound),
+)
+async def get_file(file_id: uuid.UUID, session: SessionDep, user: Reader) -> FileOut:
+    return service.to_out(await service.find_owned(session, file_id, user))
+
+
+@router.delete(
+    "/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a file (its bytes, index and links)",
+    responses=problem_responses(NotFound),
+)
+async def delete_file(
+    file_id: uuid.UUID, request: Request, session: SessionDep, user: Writer, storage: StorageDep
+) -> Response:
+    file = await service.find_owned(session, file_id, user)
+    await service.delete_file(session, storage, file, access.actor_of(user), request)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.head("/{file_id}/content", include_in_schema=False)
+@router.get(
+    "/{file_id}/content",
+    summary="Download a file (streaming; Range requests answer 206)",
+    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+)
+async def download(
+    file_id: uuid.UUID, request: Request, session: SessionDep, user: Reader, storage: StorageDep
+) -> Response:
+    file = await service.find_owned(session, file_id, user, include_uploading=False)
+    head = request.method == "HEAD"
+    response = await service.stream_download(
+        storage, service.content_download(file), request, head=head
+    )
+    if not head:
+        request.app.state.file_metrics.downloads.labels("owner").inc()
+        access.record(
+            session,
+            file,
+            access.actor_of(user),
+            AccessAction.DOWNLOAD,
+            request=request,
+            size=int(response.headers.get("content-length", 0)),
+            detail=response.headers.get("content-range"),
+        )
+    return response
+
+
+@router.get(
+    "/{file_id}/index",
+    summary="Download the tabix index (.tbi) built during validation",
+    responses=problem_responses(NotFound),
+)
+async def download_index(
+    file_id: uuid.UUID, request: Request, session: SessionDep, user: Reader, storage: StorageDep
+) -> Response:
+    file = await service.find_owned(session, file_id, user, include_uploading=False)
+    response = await service.stream_download(storage, service.index_download(file), request)
+    access.record(
+        session, file, access.actor_of(user), AccessAction.DOWNLOAD, request=request, detail="index"
+    )
+    return response
+
+
+@router.post(
+    "/{file_id}/links",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a signed download link (usable without a token until it expires)",
+    responses=problem_responses(NotFound, Gone, Conflict),
+)
+async def create_link(
+    file_id: uuid.UUID,
+    body: LinkCreate,
+    request: Request,
+    session: SessionDep,
+    user: Writer,
+    settings: SettingsDep,
+) -> LinkCreated:
+    file = await service.find_owned(session, file_id, user, include_uploading=False)
+    base = public_base(request, settings)
+    return await service.create_link(session, file, body, user, settings, base, request)
+
+
+@router.get(
+    "/{file_id}/links",
+    summary="The download links of a file",
+    responses=problem_responses(NotFound),
+)
+async def list_links(file_id: uuid.UUID, session: SessionDep, user: Reader) -> list[LinkOut]:
+    file = await service.find_owned(session, file_id, user)
+    return [service.link_out(link) for link in await repository.links_of(session, file.id)]
+
+
+@router.delete(
+    "/{file_id}/links/{link_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a download link",
+    responses=problem_responses(NotFound),
+)
+async def revoke_link(
+    file_id: uuid.UUID, link_id: uuid.UUID, request: Request, session: SessionDep, user: Writer
+) -> Response:
+    file = await service.find_owned(session, file_id, user)
+    await service.revoke_link(session, file, link_id, user, request)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Internal endpoints for job-processor (service token, on a user's behalf)."""

@@ -1,0 +1,1 @@
+"""Retention: expiry warnings, the reaper of expired files and abandoned uploads."""

@@ -1,0 +1,166 @@
+"""Retention: warn before expiry, delete expired files, drop abandoned tus uploads.
+
+Each step claims a batch of rows with ``FOR UPDATE SKIP LOCKED`` inside its own transaction, so
+any number of replicas can run the reaper at once: a row is handled by exactly one of them.
+Deleting bytes is idempotent, so a crash between the delete and the commit only means the next
+run marks the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fedimpute_shared.db import session_scope, utcnow
+from fedimpute_shared.events import FileExpiring, add_to_outbox
+from file_manager.config import Settings
+from file_manager.files import access
+from file_manager.models import AccessAction, FileStatus, OutboxEvent, StoredFile
+from file_manager.storage import LocalStorage, Storage
+from file_manager.validation.service import PRODUCER
+
+logger = logging.getLogger(__name__)
+SYSTEM_ACTOR = "system:reaper"
+
+
+@dataclass
+class ReaperRun:
+    warned: int = 0
+    expired: int = 0
+    abandoned: int = 0
+    leftovers: int = 0
+
+
+@dataclass
+class Reaper:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: Storage
+    settings: Settings
+
+    async def run_once(self) -> ReaperRun:
+        result = ReaperRun()
+        while batch := await self._warn_batch():
+            result.warned += batch
+        while batch := await self._expire_batch():
+            result.expired += batch
+        while batch := await self._abandoned_batch():
+            result.abandoned += batch
+        result.leftovers = await asyncio.to_thread(self._sweep_tmp)
+        if any((result.warned, result.expired, result.abandoned, result.leftovers)):
+            logger.info("reaper run", extra={"reaper": result.__dict__})
+        return result
+
+    def _claim(self, *conditions: object) -> object:
+        return (
+            select(StoredFile)
+            .where(StoredFile.deleted_at.is_(None), *conditions)  # type: ignore[arg-type]
+            .order_by(StoredFile.expires_at)
+            .limit(self.settings.reaper_batch_size)
+            .with_for_update(skip_locked=True)
+        )
+
+    async def _warn_batch(self) -> int:
+        now = utcnow()
+        horizon = now + timedelta(hours=self.settings.expiry_warning_hours)
+        async with session_scope(self.sessionmaker) as session:
+            rows = await self._rows(
+                session,
+                StoredFile.expires_at.is_not(None),
+                StoredFile.expires_at <= horizon,
+                StoredFile.expires_at > now,
+                StoredFile.expiry_warned_at.is_(None),
+                StoredFile.content_deleted_at.is_(None),
+            )
+            for file in rows:
+                assert file.expires_at is not None
+                file.expiry_warned_at = now
+                await add_to_outbox(
+                    session,
+                    OutboxEvent,
+                    FileExpiring(
+                        producer=PRODUCER,
+                        file_id=file.id,
+                        owner_id=file.owner_id,
+                        filename=file.filename,
+                        expires_at=file.expires_at,
+                    ),
+                )
+            return len(rows)
+
+    async def _expire_batch(self) -> int:
+        now = utcnow()
+        async with session_scope(self.sessionmaker) as session:
+            rows = await self._rows(
+                session,
+                StoredFile.expires_at.is_not(None),
+                StoredFile.expires_at <= now,
+                StoredFile.status != FileStatus.UPLOADING,
+            )
+            for file in rows:
+                await self.storage.delete(file.storage_key)
+                if file.index_storage_key:
+                    await self.storage.delete(file.index_storage_key)
+                file.deleted_at = now
+                file.content_deleted_at = file.content_deleted_at or now
+                file.deletion_reason = "expired"
+                access.record(session, file, SYSTEM_ACTOR, AccessAction.EXPIRE)
+            return len(rows)
+
+    async def _abandoned_batch(self) -> int:
+        now = utcnow()
+        async with session_scope(self.sessionmaker) as session:
+            rows = await self._rows(
+                session,
+                StoredFile.status == FileStatus.UPLOADING,
+                StoredFile.upload_expires_at.is_not(None),
+                StoredFile.upload_expires_at <= now,
+            )
+            for file in rows:
+                await self.storage.delete_partial(file.storage_key)
+                await session.delete(file)  # it never was a file: no row remains
+            return len(rows)
+
+    async def _rows(self, session: AsyncSession, *conditions: object) -> list[StoredFile]:
+        stmt = self._claim(*conditions)
+        return list((await session.scalars(stmt)).all())  # type: ignore[call-overload]
+
+    def _sweep_tmp(self) -> int:
+        """Temporary files a crash left (older than a day): nobody can ever claim them."""
+        if not isinstance(self.storage, LocalStorage):
+            return 0
+        stale = self.storage.leftovers(time.time() - 24 * 3600)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
+
+@contextlib.asynccontextmanager
+async def periodic(
+    work: Callable[[], object], interval: float, *, enabled: bool
+) -> AsyncIterator[None]:
+    """Run ``work`` every ``interval`` seconds in the background while the context is open."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await work()  # type: ignore[misc]
+            except Exception:
+                logger.exception("background run failed; retrying next interval")
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop()) if enabled else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,1 @@
+"""Uploads: simple streaming (POST /files) and resumable (tus 1.0 under /files/uploads)."""

@@ -1,0 +1,507 @@
+"""The VCF validator: external-protocols.md §7's file-level rules, statistics and build detection.
+
+It reads the file once, block by block (never whole), with a cap on the decompressed size (and on
+the compression ratio: a bomb stops early), on the header size and on the line length. When no
+rule is broken it builds the tabix index with htslib (``pysam.tabix_index``), which is rule 1 of
+the servers (``tabix -p vcf``). It runs in a child process (:mod:`file_manager.vcf.runner`) that
+the service bounds in time and memory.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from file_manager.vcf import messages as msg
+from file_manager.vcf.bgzf import (
+    BGZF_EOF,
+    BgzfError,
+    block_size,
+    decompressed_chunks,
+    looks_like_gzip,
+)
+from file_manager.vcf.builds import Build, bare, detect_build, length_for
+
+ALLOWED_CHROMOSOMES = frozenset([*(str(i) for i in range(1, 24)), "X", "MT"])
+MAX_REPORTED_ERRORS = 100
+_ACGT = frozenset(b"ACGT")
+_BASES = frozenset([b"A", b"C", b"G", b"T"])
+# A "/" inside a sample's GT subfield (the text before its first ":").
+_UNPHASED_GT = re.compile(rb"(?:^|\t)[^\t:]*/")
+_CONTIG = re.compile(rb"^##contig=<(?:.*,)?ID=([^,>]+)(?:.*,)?length=(\d+)")
+_CONTIG_LEN_FIRST = re.compile(rb"^##contig=<(?:.*,)?length=(\d+)(?:.*,)?ID=([^,>]+)")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_decompressed_bytes: int = 500 * 1024**3
+    max_compression_ratio: float = 1000.0
+    max_header_bytes: int = 16 * 1024**2
+    max_line_bytes: int = 64 * 1024**2
+    min_samples_warning: int = 20
+
+
+@dataclass
+class Issue:
+    message: str
+    line: int | None = None
+    record: str | None = None
+
+
+class Rejected(Exception):
+    """A problem that stops validation at once (nothing after it can be checked)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.issue = Issue(message, line)
+
+
+@dataclass
+class Statistics:
+    samples: int = 0
+    variants: int = 0
+    chromosome: str | None = None
+    first_position: int | None = None
+    last_position: int | None = None
+    phased: bool | None = None
+    snps: int = 0
+    indels: int = 0
+    other_variants: int = 0  # symbolic alleles, missing ALT
+    multi_allelic: int = 0
+    non_acgt: int = 0
+    duplicate_positions: int = 0
+    decompressed_bytes: int = 0
+
+
+@dataclass
+class Report:
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    statistics: Statistics = field(default_factory=Statistics)
+    build: dict[str, Any] = field(default_factory=dict)
+    index_built: bool = False
+    errors_not_shown: int = 0
+
+    def error(self, message: str, line: int | None = None, record: str | None = None) -> None:
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            self.errors_not_shown += 1
+            return
+        self.errors.append(Issue(message, line, record))
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        self.warnings.append(Issue(message, line))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "invalid" if self.errors else "valid",
+            "errors": [asdict(e) for e in self.errors],
+            "errors_not_shown": self.errors_not_shown,
+            "warnings": [asdict(w) for w in self.warnings],
+            "statistics": asdict(self.statistics),
+            "build": self.build,
+            "index_built": self.index_built,
+        }
+
+
+# ------------------------------------------------------------------------------- header
+
+
+class HeaderParser:
+    """Consumes the header line by line; used on the full file and on an upload's first blocks."""
+
+    def __init__(self, max_header_bytes: int) -> None:
+        self.max_header_bytes = max_header_bytes
+        self.size = 0
+        self.lines = 0
+        self.contigs: dict[str, int] = {}
+        self.samples: list[str] = []
+        self.duplicates: list[str] = []
+        self.complete = False
+
+    def add(self, line: bytes) -> bool:
+        """Take one header line (without newline); True once the ``#CHROM`` line is read."""
+        self.lines += 1
+        self.size += len(line) + 1
+        if self.size > self.max_header_bytes:
+            raise Rejected(
+                msg.malformed(msg.HEADER_TOO_LARGE.format(limit=self.max_header_bytes)),
+                self.lines,
+            )
+        if self.lines == 1 and not line.startswith(b"##fileformat=VCF"):
+            raise Rejected(msg.malformed(msg.NOT_VCF), 1)
+        if line.startswith(b"##"):
+            self._meta(line)
+            return False
+        if line.startswith(b"#CHROM"):
+            self._columns(line)
+            self.complete = True
+            return True
+        raise Rejected(msg.malformed(msg.NO_CHROM_LINE), self.lines)
+
+    def _meta(self, line: bytes) -> None:
+        if not line.startswith(b"##contig="):
+            return
+        if match := _CONTIG.match(line):
+            name, length = match.group(1), match.group(2)
+        elif match := _CONTIG_LEN_FIRST.match(line):
+            length, name = match.group(1), match.group(2)
+        else:
+            return
+        self.contigs[name.decode("utf-8", "replace")] = int(length)
+
+    def _columns(self, line: bytes) -> None:
+        columns = line.rstrip(b"\r").split(b"\t")
+        if len(columns) < 10:
+            raise Rejected(msg.malformed(msg.NO_SAMPLES), self.lines)
+        self.samples = [c.decode("utf-8", "replace") for c in columns[9:]]
+        seen: set[str] = set()
+        for sample in self.samples:
+            if sample in seen and sample not in self.duplicates:
+                self.duplicates.append(sample)
+            seen.add(sample)
+
+    def finish(self) -> None:
+        """The file ended: a header without ``#CHROM`` is refused."""
+        if not self.complete:
+            if self.lines == 0:
+                raise Rejected(msg.malformed(msg.NOT_VCF), None)
+            raise Rejected(msg.malformed(msg.NO_CHROM_LINE), self.lines)
+
+
+# ------------------------------------------------------------------------------- file
+
+
+def check_container(path: Path) -> None:
+    """BGZF magic at the start, the EOF marker at the end (else truncated)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise Rejected(msg.EMPTY_FILE)
+    with open(path, "rb") as f:
+        head = f.read(HEAD_PROBE)
+        f.seek(max(0, size - len(BGZF_EOF)))
+        tail = f.read()
+    check_head_bytes(head)
+    if tail != BGZF_EOF:
+        raise Rejected(msg.malformed(msg.TRUNCATED))
+
+
+HEAD_PROBE = 18 + 64
+
+
+def check_head_bytes(head: bytes) -> None:
+    """The first bytes must open a BGZF block (plain gzip and anything else are refused)."""
+    if block_size(head) is not None:
+        return
+    if looks_like_gzip(head):
+        raise Rejected(msg.malformed(msg.PLAIN_GZIP))
+    raise Rejected(msg.malformed(msg.NOT_BGZF))
+
+
+def _lines(path: Path, limits: Limits, stats: Statistics) -> Iterator[bytes]:
+    ceiling = min(
+        limits.max_decompressed_bytes,
+        int(path.stat().st_size * limits.max_compression_ratio),
+    )
+    rest = b""
+    lineno = 0
+    try:
+        for block in decompressed_chunks(path):
+            stats.decompressed_bytes += len(block)
+            if stats.decompressed_bytes > ceiling:
+                raise Rejected(msg.malformed(msg.DECOMPRESSED_TOO_LARGE.format(limit=ceiling)))
+            data = rest + block if rest else block
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            cap = limits.max_line_bytes
+            if len(rest) > cap or (lines and max(map(len, lines)) > cap):
+                too_long = next((i for i, line in enumerate(lines) if len(line) > cap), len(lines))
+                where = lineno + too_long + 1
+                raise Rejected(
+                    msg.malformed(msg.LINE_TOO_LONG.format(line=where, limit=cap)), where
+                )
+            lineno += len(lines)
+            yield from lines
+    except BgzfError as exc:
+        reason = {"not-bgzf": msg.NOT_BGZF, "truncated": msg.TRUNCATED}.get(
+            str(exc), msg.BAD_BGZF_BLOCK
+        )
+        raise Rejected(msg.malformed(reason)) from None
+    if rest:
+        yield rest
+
+
+def validate(
+    path: Path,
+    *,
+    declared_build: Build | None = None,
+    limits: Limits | None = None,
+    index_path: Path | None = None,
+) -> Report:
+    """Validate the bgzipped VCF at ``path``; write its tabix index to ``index_path`` if valid."""
+    limits = limits or Limits()
+    report = Report()
+    indexer: _IndexBuilder | None = None
+    try:
+        check_container(path)
+        indexer = _IndexBuilder(path, index_path) if index_path is not None else None
+        lines = _lines(path, limits, report.statistics)
+        header = _read_header(lines, limits)
+        _header_findings(header, report, limits)
+        _RecordScan(report, header).run(lines)
+    except Rejected as rejected:
+        report.errors.insert(0, rejected.issue)
+        if indexer is not None:
+            indexer.cancel()
+        return report
+    _check_build(report, header, declared_build)
+    _qc_warnings(report)
+    if indexer is not None:
+        if report.errors:
+            indexer.cancel()
+        elif (failure := indexer.result()) is not None:
+            report.error(msg.malformed(failure))
+        else:
+            report.index_built = True
+    return report
+
+
+def _read_header(lines: Iterator[bytes], limits: Limits) -> HeaderParser:
+    header = HeaderParser(limits.max_header_bytes)
+    for line in lines:
+        if header.add(line.rstrip(b"\r")):
+            return header
+    header.finish()
+    return header
+
+
+def _header_findings(header: HeaderParser, report: Report, limits: Limits) -> None:
+    report.statistics.samples = len(header.samples)
+    for duplicate in header.duplicates:
+        report.error(msg.duplicate_sample(duplicate), header.lines)
+    if 0 < len(header.samples) < limits.min_samples_warning:
+        report.warn(
+            msg.AT_LEAST_20_SAMPLES.format(min=limits.min_samples_warning)
+            + f" (this file has {len(header.samples)}; most imputation servers refuse fewer)"
+        )
+
+
+class _RecordScan:
+    """One pass over the records: rules 3-6 and 11 of §7, and the statistics."""
+
+    def __init__(self, report: Report, header: HeaderParser) -> None:
+        self.report = report
+        self.stats = report.statistics
+        self.header = header
+        self.expected_tabs = len(header.samples) - 1
+        self.invalid_reported: set[bytes] = set()
+        self.chrom: bytes | None = None
+        self.other_chrom_reported = False
+        self.unsorted_reported = False
+        self.previous = 0
+
+    def run(self, lines: Iterator[bytes]) -> None:
+        lineno = self.header.lines
+        stats = self.stats
+        unphased = False
+        saw_gt = False
+        for line in lines:
+            lineno += 1
+            if not line or line.startswith(b"#"):
+                continue
+            parts = line.split(b"\t", 9)
+            if len(parts) < 10:
+                self._short_line(parts, lineno)
+                continue
+            chrom, pos_text, vid, ref, alt, fmt, samples = (
+                parts[0], parts[1], parts[2], parts[3], parts[4], parts[8], parts[9],
+            )  # fmt: skip
+            if chrom != self.chrom:
+                self._new_chromosome(chrom, lineno)
+            try:
+                pos = int(pos_text)
+            except ValueError:
+                self.report.error(msg.BAD_POSITION.format(line=lineno, pos=pos_text.decode()))
+                continue
+            self._position(pos, lineno)
+            if len(ref) == 1 and len(alt) == 1 and ref in _BASES and alt in _BASES and ref != alt:
+                stats.snps += 1  # the common case, without the general allele checks
+            else:
+                self._alleles(ref, alt, vid, chrom, pos, lineno)
+            if samples.count(b"\t") != self.expected_tabs:
+                self._sample_count(samples, lineno)
+            if fmt == b"GT":
+                saw_gt = True
+                if not unphased and b"/" in samples:
+                    unphased = True
+            elif fmt.startswith(b"GT:"):
+                saw_gt = True
+                if not unphased and _UNPHASED_GT.search(samples.rstrip(b"\r")):
+                    unphased = True
+            stats.variants += 1
+        if stats.variants == 0:
+            self.report.error(msg.NO_VARIANTS)
+        stats.phased = (not unphased) if saw_gt else None
+        if stats.variants and not saw_gt:
+            self.report.warn("no record has a GT (genotype) field: nothing to impute from")
+
+    def _short_line(self, parts: list[bytes], lineno: int) -> None:
+        if len(parts) < 3:
+            self.report.error(msg.NOT_TAB_DELIMITED, lineno)
+        else:
+            self.report.error(msg.TOO_FEW_COLUMNS.format(line=lineno, found=len(parts)), lineno)
+
+    def _new_chromosome(self, chrom: bytes, lineno: int) -> None:
+        name = chrom.decode("utf-8", "replace")
+        if self.chrom is None:
+            self.chrom = chrom
+            self.stats.chromosome = name
+        elif not self.other_chrom_reported:
+            self.other_chrom_reported = True
+            self.report.error(msg.MORE_THAN_ONE_CHROMOSOME, lineno, name)
+        if chrom not in self.invalid_reported and bare(name) not in ALLOWED_CHROMOSOMES:
+            self.invalid_reported.add(chrom)
+            self.report.error(msg.invalid_chromosome(name), lineno, name)
+
+    def _position(self, pos: int, lineno: int) -> None:
+        stats = self.stats
+        if stats.first_position is None:
+            stats.first_position = pos
+        if pos < self.previous:
+            if not self.unsorted_reported:
+                self.unsorted_reported = True
+                self.report.error(
+                    msg.malformed(
+                        msg.UNSORTED.format(previous=self.previous, current=pos, line=lineno)
+                    ),
+                    lineno,
+                )
+        elif pos == self.previous:
+            stats.duplicate_positions += 1
+        self.previous = pos
+        stats.last_position = max(pos, stats.last_position or 0)
+
+    def _alleles(
+        self, ref: bytes, alt: bytes, vid: bytes, chrom: bytes, pos: int, lineno: int
+    ) -> None:
+        stats = self.stats
+        alts = alt.split(b",") if b"," in alt else [alt]
+        if len(alts) > 1:
+            stats.multi_allelic += 1
+        if ref.upper() in (a.upper() for a in alts):
+            self.report.error(
+                msg.ref_equals_alt(vid.decode("utf-8", "replace"), ref.decode(), alt.decode()),
+                lineno,
+                f"{chrom.decode('utf-8', 'replace')}:{pos}",
+            )
+        if alt == b"." or any(a.startswith(b"<") or a == b"*" for a in alts):
+            stats.other_variants += 1
+            return
+        if not (set(ref) <= _ACGT and all(set(a) <= _ACGT for a in alts)):
+            stats.non_acgt += 1
+        if len(ref) == 1 and all(len(a) == 1 for a in alts):
+            stats.snps += 1
+        else:
+            stats.indels += 1
+
+    def _sample_count(self, samples: bytes, lineno: int) -> None:
+        found = samples.rstrip(b"\r").count(b"\t") + 1
+        expected = self.expected_tabs + 1
+        if found != expected:
+            self.report.error(
+                msg.SAMPLE_COUNT_MISMATCH.format(line=lineno, found=found, expected=expected),
+                lineno,
+            )
+
+
+def _check_build(report: Report, header: HeaderParser, declared: Build | None) -> None:
+    stats = report.statistics
+    detection = detect_build(header.contigs, stats.chromosome)
+    report.build = detection.as_dict(declared)
+    by_lengths = detection.detected if detection.detected_from == "contig_lengths" else None
+    if declared and by_lengths and declared != by_lengths:
+        report.warn(
+            f"the declared build is {declared} but the ##contig lengths are those of "
+            f"{by_lengths}; check the build before imputing"
+        )
+    build = declared or by_lengths
+    chrom = stats.chromosome
+    if chrom is None or bare(chrom) not in ALLOWED_CHROMOSOMES:
+        return
+    if build is None:
+        report.warn(
+            "the build could not be determined (no ##contig lengths); declare it (hg19 or hg38)"
+        )
+        return
+    if (build == "hg19") == chrom.startswith("chr"):
+        report.error(msg.wrong_build_encoding(chrom, build), None, chrom)
+    length = length_for(build, chrom)
+    if length and stats.last_position and stats.last_position > length:
+        report.warn(
+            f"position {stats.last_position:,} is beyond the end of {chrom} in {build} "
+            f"({length:,}): is the build right?"
+        )
+
+
+def _qc_warnings(report: Report) -> None:
+    stats = report.statistics
+    dropped = [
+        (stats.non_acgt, "have alleles other than A/C/G/T"),
+        (stats.duplicate_positions, "repeat the position of the previous variant"),
+        (stats.indels, "are indels"),
+        (stats.multi_allelic, "are multi-allelic"),
+    ]
+    for count, what in dropped:
+        if count:
+            report.warn(f"{count} variant(s) {what}; imputation servers drop them in QC")
+    if stats.phased is False:
+        report.warn("the genotypes are unphased ('/'): choose a phasing algorithm for the job")
+
+
+class _IndexBuilder:
+    """Builds the tabix index with htslib in a forked process while the scan runs (the two
+    passes then cost the time of the longer one on two cores). Rule 1 of §7: it refuses what
+    ``tabix -p vcf`` refuses."""
+
+    def __init__(self, path: Path, index_path: Path) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_index_child, args=(path, index_path, send), daemon=True
+        )
+        self._process.start()
+        send.close()
+
+    def result(self) -> str | None:
+        """None when the index was built, else htslib's complaint."""
+        self._process.join()
+        try:
+            message: str | None = self._receive.recv() if self._receive.poll() else "crashed"
+        except EOFError:
+            message = "tabix could not index the file"
+        if self._process.exitcode != 0 and message is None:
+            message = "tabix could not index the file"
+        return message
+
+    def cancel(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+
+
+def _index_child(path: Path, index_path: Path, send: Any) -> None:
+    import pysam
+
+    with tempfile.TemporaryDirectory(prefix="fm-index-") as tmp:
+        link = Path(tmp) / "input.vcf.gz"
+        link.symlink_to(path)
+        try:
+            pysam.tabix_index(str(link), preset="vcf", force=True, index=str(index_path))
+        except (OSError, ValueError) as exc:
+            send.send(str(exc) or "tabix could not index the file")
+            return
+    send.send(None)
