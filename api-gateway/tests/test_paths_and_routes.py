@@ -91,7 +91,8 @@ def test_policies(table):
     api = policy("GET", b"/api/jobs/1")
     assert (api.transfer, api.limit_class, api.public) == (Transfer.API, LimitClass.DEFAULT, False)
     assert policy("GET", b"/api/status").public is True
-    assert policy("GET", b"/api/files/links/abc").public is True
+    assert policy("GET", b"/api/files/download/abc").public is True
+    assert policy("GET", b"/api/files/links/abc").public is False
 
 
 @pytest.mark.parametrize(

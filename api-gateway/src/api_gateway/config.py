@@ -34,7 +34,8 @@ DEFAULT_PUBLIC_ROUTES = [
     "* /api/auth/verify-email/confirm",
     "GET|HEAD /.well-known/jwks.json",
     "GET|HEAD /api/status/**",
-    "GET|HEAD /api/files/links/*",
+    # Signed download links: the token in the path is the credential (file-manager checks it).
+    "GET|HEAD /api/files/download/*",
 ]
 # The strict rate-limit class: everything a password or a one-time token can be guessed at.
 DEFAULT_LOGIN_ROUTES = [

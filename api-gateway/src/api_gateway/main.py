@@ -67,6 +67,12 @@ CORS_ALLOW_HEADERS = [
     "Upload-Defer-Length",
     "Upload-Concat",
     "X-HTTP-Method-Override",
+    # file-manager's raw uploads (curl --data-binary / -T): the name and expected checksums
+    "X-File-Name",
+    "X-Checksum-Sha256",
+    "X-Checksum-Md5",
+    "Content-MD5",
+    "Content-Disposition",
 ]
 CORS_EXPOSE_HEADERS = [
     "Location",
