@@ -9,14 +9,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
     AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
 )
 
 from fedimpute_shared.testing.client import app_client
-from fedimpute_shared.testing.database import migrated_database, truncate_all
+from fedimpute_shared.testing.database import migrated_database
 from fedimpute_shared.testing.tokens import TokenIssuer
 from service_registry.config import Settings
 from service_registry.main import MIGRATIONS_DIR, create_app
@@ -26,22 +23,6 @@ from service_registry.main import MIGRATIONS_DIR, create_app
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     async with migrated_database(postgres_admin_url, "service-registry", MIGRATIONS_DIR) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_async_engine(database_url)
-    yield eng
-    await eng.dispose()
-
-
-@pytest.fixture
-async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session for arranging and checking data directly; tables are emptied after each test."""
-    maker = async_sessionmaker(engine, expire_on_commit=False)
-    async with maker() as session:
-        yield session
-    await truncate_all(engine)
 
 
 @pytest.fixture

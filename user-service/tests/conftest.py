@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
-    create_async_engine,
 )
 
 from fedimpute_shared.testing.client import app_client
@@ -40,13 +39,6 @@ SEEDED_TABLES = {"alembic_version", "roles", "permissions", "role_permissions"}
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
     async with migrated_database(postgres_admin_url, "user-service", MIGRATIONS_DIR) as url:
         yield url
-
-
-@pytest.fixture(scope="session")
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_async_engine(database_url)
-    yield eng
-    await eng.dispose()
 
 
 async def empty_tables(engine: AsyncEngine) -> None:

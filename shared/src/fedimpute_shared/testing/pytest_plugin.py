@@ -4,15 +4,26 @@
 - ``postgres_admin_url``: a real PostgreSQL server to create test databases on
 - ``redis_url``: a real Redis (tests use their own database number and flush it)
 - ``token_issuer``: a :class:`~fedimpute_shared.testing.tokens.TokenIssuer` with a live JWKS
+- ``engine`` and ``db``: an engine on the service's test database and a session for arranging
+  and checking data directly; every table is emptied after each test that uses ``db``. They
+  need a ``database_url`` fixture, which each service's ``conftest.py`` defines with
+  ``migrated_database(postgres_admin_url, "<service>", MIGRATIONS_DIR)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
+from fedimpute_shared.testing.database import truncate_all
 from fedimpute_shared.testing.infra import postgres_admin_url as _postgres_admin_url
 from fedimpute_shared.testing.infra import redis_url as _redis_url
 from fedimpute_shared.testing.tokens import TokenIssuer
@@ -37,3 +48,21 @@ def token_issuer() -> Iterator[TokenIssuer]:
     issuer = TokenIssuer()
     yield issuer
     issuer.close()
+
+
+# Module scope, not session: ``database_url`` differs per service directory, and a session-scoped
+# fixture defined here would be computed once for the first service and reused for the others.
+@pytest.fixture(scope="module")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data directly; tables are emptied afterwards."""
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    async with maker() as session:
+        yield session
+    await truncate_all(engine)
