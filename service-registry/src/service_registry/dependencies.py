@@ -9,21 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from fedimpute_shared.auth import CurrentUser, Principal
-from fedimpute_shared.pagination import CursorCodec
+from fedimpute_shared.auth import CurrentUser, Principal, require_scopes
+from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Role, Scope
 from fedimpute_shared.problems import Forbidden
 from service_registry.config import Settings
 
 WRITER_ROLES = (Role.ADMIN, Role.SERVICE_ADMIN)
-
-
-async def _reader(user: CurrentUser) -> Principal:
-    if not user.has_scope(Scope.SERVICES_READ):
-        raise Forbidden("this token lacks the scope services:read")
-    return user
 
 
 async def _writer(user: CurrentUser) -> Principal:
@@ -34,17 +28,6 @@ async def _writer(user: CurrentUser) -> Principal:
     return user
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
-def _codec(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.state.cursor_codec
-    return codec
-
-
-Reader = Annotated[Principal, Depends(_reader)]
+Reader = Annotated[Principal, Depends(require_scopes(Scope.SERVICES_READ))]
 Writer = Annotated[Principal, Depends(_writer)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-CodecDep = Annotated[CursorCodec, Depends(_codec)]
+SettingsDep = Annotated[Settings, Depends(from_state("settings"))]

@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from fedimpute_shared.deps import from_state
 from fedimpute_shared.problems import BadRequest
 
 T = TypeVar("T")
@@ -137,3 +138,7 @@ def _unb64(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError) as exc:
         raise ValueError("bad base64") from exc
+
+
+CodecDep = Annotated[CursorCodec, Depends(from_state("cursor_codec"))]
+"""The app's cursor codec (from lifespan state), for handlers that paginate."""

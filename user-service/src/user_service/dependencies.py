@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.auth import CurrentUser, Principal
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import CursorCodec
+from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Role, Scope
 from fedimpute_shared.problems import Forbidden, Unauthorized
 from user_service.config import Settings
@@ -25,51 +25,14 @@ from user_service.security.keys import Keyring
 from user_service.security.passwords import Passwords
 from user_service.security.vault_cipher import VaultCipher
 
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.state.settings
-    return settings
-
-
-async def _codec(request: Request) -> CursorCodec:
-    codec: CursorCodec = request.state.cursor_codec
-    return codec
-
-
-async def _keyring(request: Request) -> Keyring:
-    keyring: Keyring = request.state.keyring
-    return keyring
-
-
-async def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.state.passwords
-    return passwords
-
-
-async def _vault(request: Request) -> VaultCipher:
-    vault: VaultCipher = request.state.vault
-    return vault
-
-
-async def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
-    return maker
-
-
-async def _redis(request: Request) -> Redis | None:
-    redis: Redis | None = request.state.redis
-    return redis
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-CodecDep = Annotated[CursorCodec, Depends(_codec)]
-KeyringDep = Annotated[Keyring, Depends(_keyring)]
-PasswordsDep = Annotated[Passwords, Depends(_passwords)]
-VaultDep = Annotated[VaultCipher, Depends(_vault)]
+SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
+KeyringDep = Annotated[Keyring, Depends(from_state("keyring"))]
+PasswordsDep = Annotated[Passwords, Depends(from_state("passwords"))]
+VaultDep = Annotated[VaultCipher, Depends(from_state("vault"))]
 # For writes that must survive a refused request (its own session rolls back): audit entries of
 # failed logins, the revocation of a stolen refresh-token family...
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessionmaker)]
-RedisDep = Annotated[Redis | None, Depends(_redis)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(from_state("sessionmaker"))]
+RedisDep = Annotated[Redis | None, Depends(from_state("redis"))]
 
 
 async def _account(user: CurrentUser, session: SessionDep) -> User:

@@ -12,10 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import Conflict, Forbidden, NotFound, problem_responses
 from file_manager.dependencies import (
-    CodecDep,
     Reader,
     SettingsDep,
     StorageDep,

@@ -11,9 +11,9 @@ from pydantic import AwareDatetime
 
 from fedimpute_shared.auth import ServiceCaller
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import BadRequest, Forbidden, NotFound, problem_responses
-from service_registry.dependencies import CodecDep, Reader, SettingsDep, Writer
+from service_registry.dependencies import Reader, SettingsDep, Writer
 from service_registry.health import repository
 from service_registry.health import service as health
 from service_registry.health.schemas import HealthCheckOut, HealthReport, SweepAccepted, Uptime

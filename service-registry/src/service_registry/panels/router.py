@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import Conflict, Forbidden, NotFound, problem_responses
-from service_registry.dependencies import CodecDep, Reader, Writer
+from service_registry.dependencies import Reader, Writer
 from service_registry.models import ReferencePanel
 from service_registry.panels import repository, service
 from service_registry.panels.schemas import PanelCreate, PanelFilters, PanelOut, PanelUpdate

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.permissions import Role
 from fedimpute_shared.problems import (
     Conflict,
@@ -16,7 +16,7 @@ from fedimpute_shared.problems import (
     Unprocessable,
     problem_responses,
 )
-from service_registry.dependencies import CodecDep, Reader, SettingsDep, Writer
+from service_registry.dependencies import Reader, SettingsDep, Writer
 from service_registry.models import ImputationService
 from service_registry.services import repository, service
 from service_registry.services.schemas import (

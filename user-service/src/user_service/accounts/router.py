@@ -13,7 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -36,7 +36,6 @@ from user_service.accounts.schemas import (
 from user_service.dependencies import (
     Account,
     Admin,
-    CodecDep,
     PasswordsDep,
     RedisDep,
     SessionmakerDep,

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Query, status
 
 from fedimpute_shared.auth import ServiceCaller
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.pagination import Page, PageParams, page_params
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params
 from fedimpute_shared.problems import BadRequest, Forbidden, problem_responses
 from user_service.audit import repository
 from user_service.audit.schemas import AuditAppend, AuditAppended, AuditEventOut, AuditFilters
-from user_service.dependencies import Account, AuditReader, CodecDep
+from user_service.dependencies import Account, AuditReader
 from user_service.models import AuditEvent
 
 router = APIRouter(tags=["audit"])

@@ -1,0 +1,25 @@
+"""Dependencies on lifespan state: handlers receive the app's resources as typed parameters.
+
+``create_service_app`` yields the shared resources (``settings``, ``sessionmaker``,
+``cursor_codec``...) and each service's own (``storage``, ``health_worker``...) as Starlette
+lifespan state; :func:`from_state` turns one of them into a dependency, so a service declares::
+
+    SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+
+
+def from_state(name: str) -> Callable[[Request], Any]:
+    """A dependency returning ``request.state.<name>`` (a lifespan state entry)."""
+
+    def get(request: Request) -> Any:
+        return getattr(request.state, name)
+
+    get.__name__ = f"state_{name}"
+    return get
