@@ -12,6 +12,7 @@ service concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -135,12 +136,13 @@ class HealthWorker:
                 return None
             started = time.perf_counter()
             targets = await self._load_targets()
-            queue: asyncio.Queue[tuple[uuid.UUID, Recorded] | None] = asyncio.Queue()
-            recorder = asyncio.create_task(self._record_batches(queue))
+            queue: asyncio.Queue[tuple[uuid.UUID, Recorded]] = asyncio.Queue()
+            probing_done = asyncio.Event()
+            recorder = asyncio.create_task(self._record_batches(queue, probing_done))
             try:
                 results = await self.probe_all(targets, on_result=queue.put_nowait)
             finally:
-                queue.put_nowait(None)
+                probing_done.set()
                 probed = time.perf_counter()
                 await recorder
             async with session_scope(self._sessionmaker) as session:
@@ -190,25 +192,22 @@ class HealthWorker:
             return {s.id: health.target_of(s) for s in active}
 
     async def _record_batches(
-        self, queue: asyncio.Queue[tuple[uuid.UUID, Recorded] | None]
+        self, queue: asyncio.Queue[tuple[uuid.UUID, Recorded]], probing_done: asyncio.Event
     ) -> None:
-        """Write results as they come, in batches of up to ``RECORD_BATCH`` (or every
-        ``RECORD_INTERVAL`` seconds), each batch in its own short transaction."""
-        done = False
-        while not done:
-            batch: dict[uuid.UUID, Recorded] = {}
-            deadline = time.monotonic() + RECORD_INTERVAL_SECONDS
-            while len(batch) < RECORD_BATCH and not done:
-                try:
-                    item = await asyncio.wait_for(
-                        queue.get(), max(0.0, deadline - time.monotonic())
-                    )
-                except TimeoutError:
-                    break
-                if item is None:
-                    done = True
-                else:
-                    batch[item[0]] = item[1]
-            if batch:
+        """Write results as they come: every ``RECORD_INTERVAL_SECONDS`` (or at once when the
+        probing is over), whatever has arrived, in transactions of at most ``RECORD_BATCH``.
+
+        Draining with ``get_nowait`` costs nothing per result (``wait_for`` on each result would
+        create a task each), which matters with a thousand probes in flight.
+        """
+        while True:
+            finished = probing_done.is_set()
+            if not finished:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(probing_done.wait(), RECORD_INTERVAL_SECONDS)
+            while not queue.empty():
+                batch = dict(queue.get_nowait() for _ in range(min(RECORD_BATCH, queue.qsize())))
                 async with session_scope(self._sessionmaker) as session:
                     await record_results(session, batch, self._settings)
+            if finished:
+                return
