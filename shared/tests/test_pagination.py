@@ -1,5 +1,7 @@
 """Keyset pagination over a real table, and cursors that cannot be forged."""
 
+import uuid
+
 import pytest
 
 from fedimpute_shared.pagination import CursorCodec
@@ -40,6 +42,20 @@ async def test_tampered_cursor_is_400(client, token_issuer):
         response = await client.get("/widgets", params={"cursor": bad}, headers=admin)
         assert response.status_code == 400, bad
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_signed_cursor_with_values_of_the_wrong_type_is_400(client, token_issuer, settings):
+    """A cursor signed with the right key but holding values that do not fit the sort columns
+    (an old cursor after a schema change, say) is a bad request, not a server error."""
+    admin = {"Authorization": "Bearer " + token_issuer.access_token(roles=["admin"])}
+    await _create(client, admin, ["a", "b"])
+    codec = CursorCodec(settings.cursor_secret.get_secret_value())
+    for values in (["a", "not-a-uuid"], ["a", ["a", "list"]], [{"a": 1}, str(uuid.uuid4())]):
+        response = await client.get(
+            "/widgets", params={"cursor": codec.encode(values)}, headers=admin
+        )
+        assert response.status_code == 400, values
+        assert "cursor is malformed" in response.json()["detail"]
 
 
 async def test_limit_bounds_are_validated(client, token_issuer):

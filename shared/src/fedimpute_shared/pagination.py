@@ -118,14 +118,20 @@ def _to_json(value: Any) -> Any:
 
 
 def _from_json(column: InstrumentedAttribute[Any], value: Any) -> Any:
+    # Outside the ``try``: a sort column without a Python type is a bug in the caller (a 500),
+    # not a bad cursor from the client.
+    python_type = column.type.python_type
+    if value is None or isinstance(value, python_type):
+        return value
+    # Cursors only ever hold JSON scalars (see ``_to_json``); anything else (a list, an object)
+    # would reach the type's constructor and fail there with an unrelated error.
+    if not isinstance(value, str | int | float):
+        raise BadRequest("the pagination cursor is malformed")
     try:
-        python_type = column.type.python_type
-        if value is None or isinstance(value, python_type):
-            return value
         if python_type is datetime:
-            return datetime.fromisoformat(value)
+            return datetime.fromisoformat(str(value))
         return python_type(value)
-    except (ValueError, TypeError, NotImplementedError):
+    except (ValueError, TypeError):
         raise BadRequest("the pagination cursor is malformed") from None
 
 
