@@ -134,10 +134,10 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def pause_script(mean_ms: float) -> str:
-    """A wrk Lua script: every connection waits a uniform random 0.5 to 1.5 times ``mean_ms`` before
-    each request (random, so the connections do not fall into step)."""
-    path = Path(tempfile.gettempdir()) / f"wrk-pause-{os.getpid()}-{mean_ms:.0f}.lua"
+def pause_script(mean_ms: float, directory: str) -> str:
+    """A wrk Lua script: every connection waits a uniform random 0.5 to 1.5 times ``mean_ms``
+    before each request (random, so the connections do not fall into step)."""
+    path = Path(directory) / "pause.lua"
     low, high = max(1, round(mean_ms * 0.5)), max(2, round(mean_ms * 1.5))
     path.write_text(
         f"math.randomseed(os.time())\nfunction delay() return math.random({low}, {high}) end\n"
@@ -156,25 +156,26 @@ def wrk(
 ) -> Load:
     """One wrk run; ``pause_ms`` paces every connection (wrk times each request from when it is
     sent, so the pause is not counted as latency)."""
-    script = ["-s", pause_script(pause_ms)] if pause_ms else []
-    out = subprocess.run(
-        [
-            "wrk",
-            *script,
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-H",
-            f"Authorization: Bearer {token}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    with tempfile.TemporaryDirectory() as directory:
+        script = ["-s", pause_script(pause_ms, directory)] if pause_ms else []
+        out = subprocess.run(
+            [
+                "wrk",
+                *script,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-H",
+                f"Authorization: Bearer {token}",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", out)
     if "Non-2xx" in out or (errors and any(int(n) for n in errors.groups())):
         raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
