@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PORT_OFFSET = 20000
+# Another checkout may run its own fleet tests at the same time: give it another offset.
+PORT_OFFSET = int(os.environ.get("TEST_FLEET_PORT_OFFSET", "20000"))
 
 
 @dataclass
