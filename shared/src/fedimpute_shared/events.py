@@ -28,6 +28,11 @@ __all__ = [
     "FileExpiring",
     "FileValidated",
     "HealthStatus",
+    "JobCancelled",
+    "JobCompleted",
+    "JobFailed",
+    "JobStatus",
+    "JobStatusChanged",
     "OutboxEvent",
     "ServiceDeactivated",
     "ServiceHealthChanged",
@@ -135,6 +140,60 @@ class FileExpiring(Event):
     owner_id: uuid.UUID
     filename: str
     expires_at: datetime
+
+
+JobStatus = Literal[
+    "pending", "submitting", "queued", "running", "cancelling", "completed", "failed", "cancelled"
+]
+
+
+class _JobEvent(Event):
+    """What every job event says about the job (job-processor)."""
+
+    job_id: uuid.UUID
+    owner_id: uuid.UUID
+    job_name: str
+    service_id: uuid.UUID
+    service_slug: str
+    batch_id: uuid.UUID | None = None
+
+
+class JobStatusChanged(_JobEvent):
+    """A job moved from one status to another; one event per stored transition."""
+
+    event_type: ClassVar[str] = "job.status_changed"
+
+    previous_status: JobStatus | None
+    status: JobStatus
+    message: str | None = None
+    remote_state: str | None = None
+
+
+class JobCompleted(_JobEvent):
+    """A job finished and its result files are stored in file-manager."""
+
+    event_type: ClassVar[str] = "job.completed"
+
+    result_file_ids: list[uuid.UUID]
+    finished_at: datetime
+
+
+class JobFailed(_JobEvent):
+    """A job failed; ``message`` says why in words the user can act on."""
+
+    event_type: ClassVar[str] = "job.failed"
+
+    message: str
+    finished_at: datetime
+
+
+class JobCancelled(_JobEvent):
+    """A job was cancelled (by its owner, an admin, or the remote service)."""
+
+    event_type: ClassVar[str] = "job.cancelled"
+
+    message: str | None = None
+    finished_at: datetime
 
 
 class OutboxEvent:
