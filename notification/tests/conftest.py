@@ -264,14 +264,10 @@ def publish(redis: Redis, names: dict[str, str]) -> Callable[..., Any]:
 @pytest.fixture
 async def consume(app: FastAPI) -> Callable[..., Any]:
     """Read and process everything new on the stream (the group is created first)."""
-    consumer = app.state.consumer
-    await consumer.ensure_group("0")
+    await app.state.consumer.ensure_group("0")
 
     async def run() -> int:
-        total = 0
-        while count := await consumer.read_new(block_ms=None):
-            total += count
-        return total
+        return await drain(app)
 
     return run
 
@@ -296,3 +292,21 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def started(make_app: Callable[..., FastAPI], **overrides: Any) -> AsyncIterator[FastAPI]:
+    """Another app with changed settings, its lifespan running (``app.state.test_client``)."""
+    application = make_app(**overrides)
+    async with app_client(application) as client:
+        application.state.test_client = client
+        await application.state.consumer.ensure_group("0")
+        yield application
+
+
+async def drain(application: FastAPI) -> int:
+    """Process everything new on the app's stream."""
+    total = 0
+    while count := await application.state.consumer.read_new(block_ms=None):
+        total += count
+    return total

@@ -53,9 +53,6 @@ class DigestWorker:
         row = await session.get(Preference, user_id, with_for_update=True)
         prefs = await preferences.for_user(session, user_id)
         now = utcnow()
-        last = row.last_digest_at if row is not None else None
-        if prefs.digest is Digest.DAILY and not prefs.digest_due(now, last):
-            return 0
         entries = list(
             (
                 await session.scalars(
@@ -66,8 +63,13 @@ class DigestWorker:
                 )
             ).all()
         )
+        if not entries:
+            return 0
+        since = (row.last_digest_at if row is not None else None) or entries[0].created_at
+        if prefs.digest is Digest.DAILY and not prefs.digest_due(now, since):
+            return 0
         contact = await self._directory.contact(user_id)
-        if contact is not None and contact.is_active and entries:
+        if contact is not None and contact.is_active:
             lines = []
             for entry in entries:
                 parts = await templates.render(
@@ -91,4 +93,4 @@ class DigestWorker:
         )
         if row is not None:
             row.last_digest_at = now
-        return 1 if entries and contact is not None else 0
+        return 1 if contact is not None and contact.is_active else 0

@@ -59,7 +59,11 @@ class Dispatcher:
         """An account email goes to the address in the event, whatever the preferences; the
         token stays sealed in the queue until the moment the email is sent."""
         context = event_context(
-            event, app_url=self.settings.public_base_url, link_path=None, username=event.username
+            event,
+            event_type=spec.event_type,
+            app_url=self.settings.public_base_url,
+            link_path=None,
+            username=event.username,
         )
         await queue_email(
             session,
@@ -89,6 +93,7 @@ class Dispatcher:
         link = spec.link(event)
         context = event_context(
             event,
+            event_type=spec.event_type,
             app_url=self.settings.public_base_url,
             link_path=link,
             username=contact.username if contact else None,

@@ -74,12 +74,13 @@ class Preferences:
             ends += timedelta(days=1)
         return ends.astimezone(now.tzinfo)
 
-    def digest_due(self, now: datetime, last_digest_at: datetime | None) -> bool:
-        """Whether today's digest hour has passed since the last digest was sent."""
+    def digest_due(self, now: datetime, since: datetime) -> bool:
+        """Whether a digest hour has passed since ``since`` (the last digest, or the oldest
+        entry waiting for the first one)."""
         local = now.astimezone(ZoneInfo(self.timezone))
         today = local.replace(hour=self.digest_hour, minute=0, second=0, microsecond=0)
         slot = today if local >= today else today - timedelta(days=1)
-        return last_digest_at is None or last_digest_at < slot
+        return since < slot
 
 
 def _from_row(row: Preference) -> Preferences:

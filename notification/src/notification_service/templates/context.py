@@ -33,12 +33,12 @@ def public_fields(value: Any) -> Any:
 
 
 def event_context(
-    event: Event, *, app_url: str, link_path: str | None, username: str | None
+    event: Event, *, event_type: str, app_url: str, link_path: str | None, username: str | None
 ) -> dict[str, Any]:
     """The context of every template rendered for ``event`` (JSON-serialisable: emails keep
     it until they are sent)."""
     return {
-        "event_type": event.event_type,
+        "event_type": event_type,
         "event": public_fields(event.model_dump(mode="json")),
         "username": username or "",
         "app_url": app_url,

@@ -102,7 +102,11 @@ def sample_context(event_type: str, app_url: str) -> dict[str, Any]:
         }
     spec, event = CATALOG[event_type], SAMPLES[event_type]
     context = event_context(
-        event, app_url=app_url, link_path=spec.link(event), username="ada.lovelace"
+        event,
+        event_type=event_type,
+        app_url=app_url,
+        link_path=spec.link(event),
+        username="ada.lovelace",
     )
     if spec.action_path:
         context["action_url"] = account_action_url(app_url, spec.action_path, SAMPLE_TOKEN)
