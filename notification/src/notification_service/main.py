@@ -108,6 +108,7 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         # Also on app.state, for tests and operators' scripts that drive the workers directly.
         app.state.consumer, app.state.email_sender = consumer, email
         app.state.webhook_sender, app.state.digest_worker = webhooks, digests
+        app.state.hub, app.state.broker = hub, broker
         try:
             yield {
                 "broker": broker,

@@ -92,7 +92,10 @@ class Broker:
             )
         except ResponseError:
             return []  # a malformed id from the client: nothing to replay
-        return [(_text(entry_id), _text(fields[b"m"])) for entry_id, fields in entries]
+        return [
+            (_text(entry_id), _with_id(_text(entry_id), _text(fields[b"m"])))
+            for entry_id, fields in entries
+        ]
 
     async def latest_id(self, user_id: uuid.UUID) -> str:
         """The id of the user's newest message, ``0-0`` when there is none."""
@@ -120,9 +123,15 @@ class Broker:
                 if message is None or message.get("type") != "message":
                     continue
                 user, message_id, text = _text(message["data"]).split(" ", 2)
-                deliver(uuid.UUID(user), message_id, text)
+                deliver(uuid.UUID(user), message_id, _with_id(message_id, text))
         finally:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def _with_id(message_id: str, body: str) -> str:
+    """The message as the client gets it: its JSON object with ``id`` first (spliced, so a
+    message fanned out to thousands of connections is serialised once)."""
+    return f'{{"id":"{message_id}",{body[1:]}' if len(body) > 2 else f'{{"id":"{message_id}"}}'
 
 
 def _text(value: bytes | str) -> str:

@@ -97,7 +97,8 @@ class Hub:
                 self._drop_slow(connection)
 
     def _drop_slow(self, connection: Connection) -> None:
-        self._metrics.ws_dropped.inc()
+        if connection.close_code is None:
+            self._metrics.ws_dropped.inc()
         connection.request_close(CLOSE_SLOW, "too slow: reconnect with the last id you saw")
 
     async def heartbeat(self) -> None:
