@@ -221,10 +221,14 @@ async def test_a_client_that_never_reads_is_dropped_without_blocking_others(
 
 async def test_fan_out_across_replicas(make_app, db, users, redis, token_issuer, publish):
     owner = users.add()
-    async with running(make_app) as replica_a, running(make_app) as replica_b, connect(
-        f"{replica_a.state.ws_base}/notifications/ws",
-        additional_headers=bearer(token_issuer.access_token(owner)),
-    ) as ws:
+    async with (
+        running(make_app) as replica_a,
+        running(make_app) as replica_b,
+        connect(
+            f"{replica_a.state.ws_base}/notifications/ws",
+            additional_headers=bearer(token_issuer.access_token(owner)),
+        ) as ws,
+    ):
         await receive(ws, "ready")
         await publish(job_status(owner, "queued"))
         await drain(replica_b)  # replica B consumed the event; A's client hears it
