@@ -15,6 +15,7 @@ from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
+from fedimpute_shared.permissions import Role
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -32,6 +33,7 @@ from user_service.accounts.schemas import (
     PasswordChange,
     ProfileUpdate,
     UserFilters,
+    UserList,
     UserOut,
 )
 from user_service.dependencies import (
@@ -259,6 +261,25 @@ async def revoke_role(
     live = await tokens_repository.live_ids(session, user.id)
     background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Who holds a role is read by notification alone (it tells admins about alerts and services).
+RoleReader = Annotated[Principal, Depends(require_services("notification"))]
+MAX_HOLDERS = 1000
+
+
+@internal_router.get(
+    "",
+    summary="Active users holding any of the given roles (notification only)",
+    responses=problem_responses(Forbidden),
+)
+async def internal_role_holders(
+    session: SessionDep,
+    caller: RoleReader,
+    role: Annotated[list[Role], Query(min_length=1, max_length=4)],
+) -> UserList:
+    users = await roles_repository.holders(session, [str(r) for r in role], MAX_HOLDERS)
+    return UserList(items=[UserOut.model_validate(u) for u in users])
 
 
 @internal_router.get(
