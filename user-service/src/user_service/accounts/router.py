@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
@@ -39,7 +39,6 @@ from user_service.dependencies import (
     Account,
     Admin,
     PasswordsDep,
-    RedisDep,
     SettingsDep,
     TargetUser,
 )
@@ -48,8 +47,7 @@ from user_service.request_meta import MetaDep
 from user_service.roles import repository as roles_repository
 from user_service.roles import service as roles
 from user_service.roles.schemas import GrantOut
-from user_service.tokens import repository as tokens_repository
-from user_service.tokens.revocation import announce_revoked
+from user_service.tokens.revocation import RevocationsDep
 
 me_router = APIRouter(prefix="/users/me", tags=["account"])
 admin_router = APIRouter(prefix="/users", tags=["admin"])
@@ -186,13 +184,10 @@ async def deactivate_user(
     user: TargetUser,
     admin: Admin,
     meta: MetaDep,
-    settings: SettingsDep,
-    redis: RedisDep,
-    background: BackgroundTasks,
+    revocations: RevocationsDep,
 ) -> AdminUserOut:
     await service.set_active(session, user, False, admin_id=admin.user_id, meta=meta)
-    live = await tokens_repository.live_ids(session, user.id)
-    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
+    await revocations.user_tokens(session, user.id)
     return _admin_view(user, await roles_repository.all_grants(session, user.id))
 
 

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, BackgroundTasks, Response, status
+from fastapi import APIRouter, Response, status
 
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.problems import Conflict, NotFound, Unprocessable, problem_responses
-from user_service.dependencies import Admin, RedisDep, SettingsDep, TargetUser
+from user_service.dependencies import Admin, TargetUser
 from user_service.request_meta import MetaDep
 from user_service.roles import repository as roles_repository
 from user_service.roles import service as roles
 from user_service.roles.schemas import GrantIn, GrantOut, RoleOut
-from user_service.tokens import repository as tokens_repository
-from user_service.tokens.revocation import announce_revoked
+from user_service.tokens.revocation import RevocationsDep
 
 router = APIRouter(prefix="/users", tags=["admin"])
 
@@ -56,12 +55,9 @@ async def revoke_role(
     user: TargetUser,
     admin: Admin,
     meta: MetaDep,
-    settings: SettingsDep,
-    redis: RedisDep,
-    background: BackgroundTasks,
+    revocations: RevocationsDep,
 ) -> Response:
     await roles.revoke_role(session, user, grant_id, admin_id=admin.user_id, meta=meta)
     # Gateways drop the user's cached API-token JWTs, which carry the old scopes.
-    live = await tokens_repository.live_ids(session, user.id)
-    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
+    await revocations.user_tokens(session, user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
