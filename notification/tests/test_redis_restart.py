@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="ne
 
 
 def start_redis(port: int, directory) -> subprocess.Popen:
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [
             "redis-server",
             "--port",
@@ -38,7 +38,6 @@ def start_redis(port: int, directory) -> subprocess.Popen:
         ],
         stdout=subprocess.DEVNULL,
     )
-    return process
 
 
 async def wait_for(predicate, timeout=20):
