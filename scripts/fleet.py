@@ -474,11 +474,9 @@ async def up(args: argparse.Namespace) -> None:
                 [PYTHON, "-m", "sandbox", *sim.args, "--port", str(sim.port)],
                 {"PYTHONUNBUFFERED": "1"},
             )
+        sink = ["--port", str(MAIL_SINK_PORT), "--maildir", str(MAIL_DIR)]
         await fleet.start(
-            "mail-sink",
-            [PYTHON, "-m", "sandbox.mailsink", "--port", str(MAIL_SINK_PORT)]
-            + ["--maildir", str(MAIL_DIR)],
-            {"PYTHONUNBUFFERED": "1"},
+            "mail-sink", [PYTHON, "-m", "sandbox.mailsink", *sink], {"PYTHONUNBUFFERED": "1"}
         )
         async with httpx.AsyncClient(timeout=30) as client:
             for spec in backends:
