@@ -24,6 +24,9 @@ from fedimpute_shared.db import utcnow
 
 __all__ = [
     "EVENT_STREAM",
+    "AlertRaised",
+    "AlertResolved",
+    "AlertSeverity",
     "Event",
     "FileExpiring",
     "FileValidated",
@@ -140,6 +143,49 @@ class FileExpiring(Event):
     owner_id: uuid.UUID
     filename: str
     expires_at: datetime
+
+
+AlertSeverity = Literal["warning", "critical"]
+
+
+class AlertRaised(Event):
+    """A monitoring alert opened (monitoring); notification sends it to the admins.
+
+    One alert per rule and subject is open at a time (deduplicated): a condition that stays
+    true raises one ``alert.raised``, and one ``alert.resolved`` when it clears.
+    """
+
+    event_type: ClassVar[str] = "alert.raised"
+
+    alert_id: uuid.UUID
+    rule: str  # the configured rule's name ("external-service-unhealthy")
+    # What the rule watches: service_down, error_rate, latency_p95, external_unhealthy,
+    # disk_usage, job_failure_rate, consumer_lag (docs/monitoring.md lists them).
+    kind: str
+    severity: AlertSeverity
+    # What the alert is about: a fleet service ("file-manager"), an external service's slug
+    # ("sandbox-wes"), "host", or a consumer group of the event stream ("notification").
+    subject: str
+    summary: str  # one line for a person: "sandbox-wes is unhealthy (3 min)"
+    value: float | None = None  # the observed value that crossed the threshold
+    threshold: float | None = None
+    started_at: datetime
+
+
+class AlertResolved(Event):
+    """A monitoring alert closed (monitoring): its condition cleared, or its rule was removed."""
+
+    event_type: ClassVar[str] = "alert.resolved"
+
+    alert_id: uuid.UUID
+    rule: str
+    kind: str
+    severity: AlertSeverity
+    subject: str
+    summary: str  # the summary the alert was raised with
+    started_at: datetime
+    resolved_at: datetime
+    reason: Literal["cleared", "rule_removed"]
 
 
 JobStatus = Literal[

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from fedimpute_shared.events import (
+    AlertRaised,
+    AlertResolved,
     Event,
     FileExpiring,
     FileValidated,
@@ -86,6 +88,16 @@ def _file_link(event: Event) -> str:
 def _service_link(event: Event) -> str:
     assert isinstance(event, ServiceHealthChanged | ServiceDeactivated)
     return f"/services/{event.service_slug}"
+
+
+def _alert_link(event: Event) -> str:
+    assert isinstance(event, AlertRaised | AlertResolved)
+    return f"/monitoring/alerts/{event.alert_id}"
+
+
+def _alert_state(event: Event) -> tuple[uuid.UUID, str, str]:
+    assert isinstance(event, AlertRaised | AlertResolved)
+    return event.alert_id, "alert", event.event_type
 
 
 def _job_status(event: Event) -> tuple[uuid.UUID, str, str]:
@@ -186,6 +198,24 @@ _SPECS = [
         _ALL,
         link=_service_link,
         roles=("admin", "service_admin"),
+    ),
+    EventSpec(
+        "alert.raised",
+        AlertRaised,
+        Category.ALERTS,
+        Audience.ADMINS,
+        _ALL,
+        link=_alert_link,
+        told_as=_alert_state,
+    ),
+    EventSpec(
+        "alert.resolved",
+        AlertResolved,
+        Category.ALERTS,
+        Audience.ADMINS,
+        _ALL,
+        link=_alert_link,
+        told_as=_alert_state,
     ),
     _account("user.password_reset_requested", "/reset-password"),
     _account("user.email_verification_requested", "/verify-email"),

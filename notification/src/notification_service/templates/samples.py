@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fedimpute_shared.events import (
+    AlertRaised,
+    AlertResolved,
     Event,
     FileExpiring,
     FileValidated,
@@ -59,7 +61,21 @@ _ACCOUNT = {
     "expires_at": datetime(2026, 12, 1, 10, 30, tzinfo=UTC),
 }
 
+_ALERT = {
+    "producer": "monitoring",
+    "occurred_at": _AT,
+    "alert_id": uuid.UUID("3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"),
+    "rule": "external-service-unhealthy",
+    "kind": "external_unhealthy",
+    "severity": "critical",
+    "subject": "afrigen-d",
+    "summary": "afrigen-d is unhealthy (3 min)",
+    "started_at": _AT,
+}
+
 SAMPLES: dict[str, Event] = {
+    "alert.raised": AlertRaised(**_ALERT),
+    "alert.resolved": AlertResolved(**_ALERT, resolved_at=_AT, reason="cleared"),
     "job.status_changed": JobStatusChanged(**_JOB, previous_status="queued", status="running"),
     "job.completed": JobCompleted(
         **_JOB, result_file_ids=[uuid.uuid5(uuid.NAMESPACE_URL, "r1")], finished_at=_AT
