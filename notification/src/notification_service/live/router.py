@@ -19,7 +19,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import State
 
 from fedimpute_shared.auth import TokenError, TokenVerifier
@@ -96,6 +96,8 @@ async def _from_first_message(
     """Wait for ``{"type": "auth", ...}``; None (after closing 4401) if it does not come."""
     try:
         text = await asyncio.wait_for(websocket.receive_text(), settings.ws_auth_timeout_seconds)
+    except WebSocketDisconnect:
+        return None
     except (TimeoutError, KeyError, RuntimeError):
         await websocket.close(CLOSE_UNAUTHORIZED, "authenticate first: send an auth message")
         return None
@@ -112,7 +114,7 @@ async def _from_first_message(
             identity = await _verify(state.token_verifier, token)
         else:
             raise Unauthorized("the auth message needs a 'token' or a 'ticket'")
-    except Unauthorized as exc:
+    except ProblemError as exc:  # refused, or the token keys unavailable
         await websocket.close(CLOSE_UNAUTHORIZED, (exc.detail or "unauthorized")[:120])
         return None
     last_id = message.get("last_id")
@@ -170,8 +172,8 @@ async def live(websocket: WebSocket) -> None:
             }
         )
     )
-    await _catch_up(hub, state.broker, connection, last_id, settings.ws_send_queue_size // 2)
     try:
+        await _catch_up(hub, state.broker, connection, last_id, settings.ws_send_queue_size // 2)
         await hub.serve(connection, _Client(connection, state, settings).handle)
     finally:
         hub.remove(connection)
@@ -207,7 +209,7 @@ class _Client:
             if not isinstance(token, str):
                 raise Unauthorized("the auth message needs a 'token'")
             identity = await _verify(self._state.token_verifier, token)
-        except Unauthorized as exc:
+        except ProblemError as exc:
             self._reply(type="error", detail=exc.detail)
             return
         if identity.user_id != self._connection.user_id:
