@@ -121,6 +121,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], within: float = 60) -
 
 def event_entry(owner: uuid.UUID, job_id: uuid.UUID, round_no: int, status: str) -> dict[str, str]:
     from fedimpute_shared.events import JobStatusChanged
+    from fedimpute_shared.outbox import event_fields
 
     event = JobStatusChanged(
         producer="job-processor",
@@ -133,15 +134,7 @@ def event_entry(owner: uuid.UUID, job_id: uuid.UUID, round_no: int, status: str)
         status=status,
         message=str(round_no),
     )
-    payload = event.envelope()
-    return {
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
-        "version": str(event.version),
-        "producer": event.producer,
-        "occurred_at": payload["occurred_at"],
-        "payload": json.dumps(payload),
-    }
+    return event_fields(event)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -28,6 +28,7 @@ from fedimpute_shared.events import (
     JobStatusChanged,
     UserPasswordResetRequested,
 )
+from fedimpute_shared.outbox import event_fields
 from fedimpute_shared.testing.tokens import bearer
 
 pytestmark = pytest.mark.fleet
@@ -60,18 +61,7 @@ def new_user(api):
 
 def publish(stream, event: Event) -> None:
     """An entry as an outbox relay writes it (docs/architecture.md, "The event stream")."""
-    payload = event.envelope()
-    stream.xadd(
-        "fedimpute:events",
-        {
-            "event_id": str(event.event_id),
-            "event_type": event.event_type,
-            "version": str(event.version),
-            "producer": event.producer,
-            "occurred_at": payload["occurred_at"],
-            "payload": json.dumps(payload),
-        },
-    )
+    stream.xadd("fedimpute:events", event_fields(event))
 
 
 def job(owner: uuid.UUID, job_id: uuid.UUID) -> dict:

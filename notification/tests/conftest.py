@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from redis.asyncio import Redis
 
 from fedimpute_shared.embedded import free_port
 from fedimpute_shared.events import Event
+from fedimpute_shared.outbox import event_fields
 from fedimpute_shared.sealed import generate_keypair
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
@@ -238,17 +238,7 @@ def user_token(token_issuer: TokenIssuer) -> Callable[..., dict[str, str]]:
 # ---------------------------------------------------------------------------- events
 
 
-def entry_of(event: Event) -> dict[str, str]:
-    """The stream entry a producer's outbox relay writes (docs/architecture.md)."""
-    payload = event.envelope()
-    return {
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
-        "version": str(event.version),
-        "producer": event.producer,
-        "occurred_at": payload["occurred_at"],
-        "payload": json.dumps(payload),
-    }
+entry_of = event_fields  # the stream entry a producer's outbox relay writes
 
 
 @pytest.fixture
