@@ -104,7 +104,9 @@ def _cwltool_version() -> str:
     except WesPeerMissing:
         return "unknown"
     found = sorted(venv.glob("lib/python*/site-packages/cwltool-*.dist-info"))
-    return found[-1].name.removeprefix("cwltool-").removesuffix(".dist-info") if found else "unknown"
+    return (
+        found[-1].name.removeprefix("cwltool-").removesuffix(".dist-info") if found else "unknown"
+    )
 
 
 # The stock run_cwltool() runs cwltool's Docker image; this one runs the cwltool installed next to
@@ -125,8 +127,12 @@ def local_cwltool_run_sh(dest: Path) -> Path:
     sapporo documents ``--run-sh`` as the place to adapt how engines run; only that function
     changes, so cancel, outputs and state handling stay sapporo's own.
     """
-    site = subprocess.run(
-        [peer_bin("sapporo") / "python", "-c", "import sapporo,os;print(os.path.dirname(sapporo.__file__))"],
+    site = subprocess.run(  # noqa: S603 - our own installed interpreter
+        [
+            peer_bin("sapporo") / "python",
+            "-c",
+            "import sapporo,os;print(os.path.dirname(sapporo.__file__))",
+        ],
         capture_output=True,
         text=True,
         check=True,
