@@ -18,6 +18,8 @@ from fedimpute_shared.testing.tokens import TokenIssuer
 from service_registry.config import Settings
 from service_registry.main import MIGRATIONS_DIR, create_app
 
+from .remotes import FakeRemote
+
 
 @pytest.fixture(scope="session")
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
@@ -49,6 +51,24 @@ async def client(
     make_app: Callable[..., FastAPI], db: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(make_app()) as c:
+        yield c
+
+
+@pytest.fixture
+async def remote() -> AsyncIterator[FakeRemote]:
+    """A real HTTP server on loopback playing a remote service (see remotes.py)."""
+    server = FakeRemote()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def api(
+    make_app: Callable[..., FastAPI], db: AsyncSession
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that may call loopback services (the remotes and simulators)."""
+    async with app_client(make_app(allow_private_urls=True)) as c:
         yield c
 
 

@@ -5,10 +5,8 @@ import logging
 
 import pytest
 
-from fedimpute_shared.testing.client import app_client
-
 from .conftest import service_body
-from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, FakeRemote, json_body, respond
+from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, json_body, respond
 
 APP_PATH = "/api/v2/server/apps/imputationserver2"
 TOKEN = "cg-admin-token-do-not-leak"
@@ -85,20 +83,6 @@ PANEL = {
     "chromosomes": ["20"],
     "location": "file:///srv/node/panels/sim-ooa-chr20",
 }
-
-
-@pytest.fixture
-async def remote():
-    server = FakeRemote()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def api(make_app, db):
-    async with app_client(make_app(allow_private_urls=True)) as c:
-        yield c
 
 
 async def create(api, admin, **overrides):

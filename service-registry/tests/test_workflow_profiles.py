@@ -5,10 +5,8 @@ import json
 
 import pytest
 
-from fedimpute_shared.testing.client import app_client
-
 from .conftest import bearer, service_body
-from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, FakeRemote, json_body
+from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, json_body
 
 WES_FIELDS = {
     "kind": "ga4gh_wes",
@@ -38,20 +36,6 @@ SAPPORO_LIKE = WES_SERVICE_INFO | {
     },
 }
 NODE_WORKFLOW = "https://node.example/workflows/imputation.cwl"
-
-
-@pytest.fixture
-async def remote():
-    server = FakeRemote()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def api(make_app, db):
-    async with app_client(make_app(allow_private_urls=True)) as c:
-        yield c
 
 
 async def synced_node(api, admin, remote, info=SAPPORO_LIKE, slug="node"):
