@@ -28,7 +28,7 @@ async def api(make_app, db):
         yield c
 
 
-async def check_and_sync(api, admin, slug, base_url, expected_api):
+async def check_and_sync(api, admin, slug, base_url, expected_api, *, recheck=True):
     """Register ``base_url``, check its health, sync its capabilities; returns the service id."""
     body = service_body(slug=slug, base_url=base_url, **WES_FIELDS)
     created = await api.post("/services", json=body, headers=admin)
@@ -44,8 +44,9 @@ async def check_and_sync(api, admin, slug, base_url, expected_api):
     assert (await api.get(f"/services/{service_id}", headers=admin)).json()[
         "api_url"
     ] == expected_api
-    again = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
-    assert again["status"] == "healthy"
+    if recheck:  # now straight at the stored API root
+        again = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
+        assert again["status"] == "healthy"
     return service_id
 
 
@@ -69,7 +70,8 @@ async def test_sapporo_at_its_root(api, admin, real_wes_server):
     await check_and_sync(api, admin, "root-only-2", node.base_url + "/ga4gh/wes/v1", node.base_url)
 
 
-async def test_wes_service_registered_either_way(api, admin, real_wes_server):
+async def test_wes_service_registered_by_its_root(api, admin, real_wes_server):
+    # Its service-info runs `cwl-runner --version` each time (seconds): one registration, the
+    # harder one (the API is only under /ga4gh/wes/v1 and must be found there).
     node = real_wes_server("wes-service")
-    await check_and_sync(api, admin, "ref-root", node.base_url, node.api_url)
-    await check_and_sync(api, admin, "ref-api", node.api_url, node.api_url)
+    await check_and_sync(api, admin, "ref-root", node.base_url, node.api_url, recheck=False)
