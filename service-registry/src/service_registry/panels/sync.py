@@ -16,6 +16,7 @@ by hand are never touched; synced panels that vanished are marked unavailable.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
@@ -79,11 +80,9 @@ async def sync(
         # One overall deadline: a remote that trickles bytes must not hold the request open.
         async with asyncio.timeout(settings.health_check_timeout_seconds * 2):
             if service.kind is ServiceKind.MICHIGAN:
-                source, remote, builds, extra = await _from_cloudgene(
-                    client, service, settings, token
-                )
+                offer = await _from_cloudgene(client, service, settings, token)
             else:
-                source, remote, builds, extra = await _from_wes(client, service, settings)
+                offer = await _from_wes(client, service, settings)
     except CloudgeneAuthNeeded as exc:
         raise BadRequest(
             f"Cloudgene hides its apps from this caller ({exc}): send an administrator's "
@@ -95,33 +94,42 @@ async def sync(
         raise GatewayTimeout("the service did not answer in time") from None
     except TransportError as exc:
         raise BadGateway(f"could not reach the service: {exc}") from None
-    report = await _upsert(session, service, remote)
-    if builds:
-        service.supported_builds = builds
-    report.source = source
-    report.supported_builds = builds or None
+    report = await _upsert(session, service, offer.panels)
+    if offer.builds:
+        service.supported_builds = offer.builds
+    report.source = offer.source
+    report.supported_builds = offer.builds or None
     report.cloudgene_app_id = service.cloudgene_app_id
     report.cloudgene_app_version = service.cloudgene_app_version
-    report.skipped = extra.get("skipped", [])
-    report.capabilities = extra.get("capabilities")
+    report.skipped = offer.skipped
+    report.capabilities = offer.capabilities
     await session.flush()
     return report
 
 
+@dataclass
+class _Offer:
+    """What a remote says it offers, before it is matched with our rows."""
+
+    source: str
+    panels: list[RemotePanel]
+    builds: list[str]
+    skipped: list[str] = field(default_factory=list)
+    capabilities: Capabilities | None = None
+
+
 async def _from_cloudgene(
     client: ProbeClient, service: ImputationService, settings: Settings, token: str | None
-) -> tuple[str, list[RemotePanel], list[str], dict[str, Any]]:
+) -> _Offer:
     listing = await read_cloudgene(
         client, service.base_url, service.cloudgene_app_id, probe_limits(settings), token
     )
     service.cloudgene_app_id = listing.app_id
     service.cloudgene_app_version = listing.app_version
-    return listing.source, listing.panels, listing.builds, {}
+    return _Offer(listing.source, listing.panels, listing.builds)
 
 
-async def _from_wes(
-    client: ProbeClient, service: ImputationService, settings: Settings
-) -> tuple[str, list[RemotePanel], list[str], dict[str, Any]]:
+async def _from_wes(client: ProbeClient, service: ImputationService, settings: Settings) -> _Offer:
     api_url, _, info = await locate_wes(client, target_of(service), probe_limits(settings))
     capabilities = capabilities_from(info, api_url, utcnow())
     service.api_url = api_url
@@ -143,7 +151,7 @@ async def _from_wes(
     ]
     builds: list[str] = sorted({p.build for p in published if p.build})
     source = f"{api_url}/service-info" + (f" (tags.{PANELS_TAG})" if published or skipped else "")
-    return source, panels, builds, {"skipped": skipped, "capabilities": capabilities}
+    return _Offer(source, panels, builds, skipped, capabilities)
 
 
 async def _upsert(
