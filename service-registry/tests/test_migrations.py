@@ -1,5 +1,6 @@
-"""Migration 0002 on data an older registry left: WES pseudo-panels made from workflow types go,
-Cloudgene panel slugs lose their version (kept as data). Also proves 0002 downgrades."""
+"""The migrations build exactly the models' schema, going down removes every table, and 0002
+cleans what an older registry left (WES pseudo-panels made from workflow types go, Cloudgene
+panel slugs lose their version, kept as data)."""
 
 import asyncio
 import uuid
@@ -9,8 +10,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fedimpute_shared.migrations import alembic_config
-from fedimpute_shared.testing.database import migrated_database
+from fedimpute_shared.testing.database import (
+    migrated_database,
+    schema_drift,
+    tables_after_downgrade,
+)
 from service_registry.main import MIGRATIONS_DIR
+from service_registry.models import Base
+
+
+async def test_migrations_match_the_models(engine):
+    assert await schema_drift(engine, Base.metadata) == []
+
+
+async def test_down_migration_removes_every_table(postgres_admin_url):
+    remaining = await tables_after_downgrade(postgres_admin_url, "service-registry", MIGRATIONS_DIR)
+    assert remaining == {"alembic_version"}
+
 
 SERVICE = (
     "INSERT INTO imputation_services (id, name, slug, kind, base_url, protocol_options,"
