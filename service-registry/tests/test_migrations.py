@@ -1,6 +1,6 @@
 """The migrations build exactly the models' schema, going down removes every table, and 0002
 cleans what an older registry left (WES pseudo-panels made from workflow types go, Cloudgene
-panel slugs lose their version, kept as data)."""
+panel slugs lose their version, kept as data) — migration 0003."""
 
 import asyncio
 import uuid
@@ -50,10 +50,10 @@ async def _execute(url, statements):
         await engine.dispose()
 
 
-async def test_0002_cleans_what_an_older_sync_left(postgres_admin_url):
+async def test_0003_cleans_what_an_older_sync_left(postgres_admin_url):
     async with migrated_database(postgres_admin_url, "registry-migration", MIGRATIONS_DIR) as url:
         config = alembic_config(MIGRATIONS_DIR, url)
-        await asyncio.to_thread(command.downgrade, config, "0001")
+        await asyncio.to_thread(command.downgrade, config, "0002")
         wes, cg = uuid.uuid4(), uuid.uuid4()
         await _execute(
             url,

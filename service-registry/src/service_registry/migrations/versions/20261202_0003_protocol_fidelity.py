@@ -7,9 +7,9 @@
   version recorded and a slug without it (unless that slug is taken), so a new version updates
   the same row.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-29 19:10:00
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 19:10:00
 """
 
 import re
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
