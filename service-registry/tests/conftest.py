@@ -53,15 +53,6 @@ async def client(
 
 
 @pytest.fixture
-async def remote() -> AsyncIterator[FakeRemote]:
-    """A real HTTP server on loopback playing a remote service (see remotes.py)."""
-    server = FakeRemote()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def api(
     make_app: Callable[..., FastAPI], db: AsyncSession
 ) -> AsyncIterator[httpx.AsyncClient]:
