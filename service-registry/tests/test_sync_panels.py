@@ -388,3 +388,22 @@ async def test_sync_is_for_writers(api, researcher, admin, remote):
     assert (
         await api.post(f"/services/{service['id']}/sync-panels", headers=researcher)
     ).status_code == 403
+
+
+async def test_nul_characters_from_the_remote_are_a_502_not_a_500(api, admin, remote):
+    service = await create(api, admin, slug="node", base_url=remote.url, **WES_FIELDS)
+    remote.routes["/ga4gh/wes/v1/service-info"] = json_body(wes_info(name="bad\u0000name"))
+    response = await sync(api, admin, service)
+    assert response.status_code == 502
+    assert "NUL" in response.json()["detail"]
+    cloudgene = await create(api, admin, slug="cg", base_url=remote.url)
+    remote.routes[APP_PATH] = json_body(cloudgene_app([("apps@x\u0000y@1", "X", ["afr"])]))
+    assert (await sync(api, admin, cloudgene)).status_code == 502
+    assert await panels_of(api, admin, cloudgene["id"]) == {}
+
+
+async def test_a_token_with_a_nul_is_refused(api, admin, remote):
+    service = await create(api, admin, base_url=remote.url)
+    response = await sync(api, admin, service, cloudgene_token="tok\u0000en")
+    assert response.status_code == 422
+    assert remote.heads == []

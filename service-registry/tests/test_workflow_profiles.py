@@ -133,6 +133,7 @@ async def test_engine_is_refused_on_a_wes_1_0_node(api, admin, remote):
         ({"template": "starter-kit-flagstat", "params": {"input": {"from": "build"}}}, 422),
         ({"template": "starter-kit-flagstat", "params": {"input": {"from": "input_files"}}}, 422),
         ({"template": "starter-kit-flagstat", "surprise": 1}, 422),
+        ({"template": "starter-kit-flagstat", "tags": {"job": "a\u0000b"}}, 422),
         (
             {
                 "template": "starter-kit-flagstat",
@@ -150,6 +151,7 @@ async def test_engine_is_refused_on_a_wes_1_0_node(api, admin, remote):
         "no-input-files",
         "bad-encoding",
         "unknown-field",
+        "nul",
         "mixed-param",
     ],
 )

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import utcnow
 from fedimpute_shared.problems import BadGateway, BadRequest, GatewayTimeout
+from fedimpute_shared.text import SafeInput, no_nul_anywhere
 from service_registry.config import Settings
 from service_registry.health.http import ProbeClient, TransportError
 from service_registry.health.probes import ProbeFailure, locate_wes
@@ -40,7 +41,7 @@ from service_registry.workflows.capabilities import (
 )
 
 
-class SyncRequest(BaseModel):
+class SyncRequest(SafeInput):
     """Optional body of ``POST /services/{id}/sync-panels``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -124,6 +125,7 @@ async def _from_cloudgene(
     listing = await read_cloudgene(
         client, service.base_url, service.cloudgene_app_id, probe_limits(settings), token
     )
+    _storable([listing.app_id, listing.app_version, [vars(p) for p in listing.panels]], "app form")
     service.cloudgene_app_id = listing.app_id
     service.cloudgene_app_version = listing.app_version
     return _Offer(listing.source, listing.panels, listing.builds)
@@ -131,6 +133,7 @@ async def _from_cloudgene(
 
 async def _from_wes(client: ProbeClient, service: ImputationService, settings: Settings) -> _Offer:
     api_url, _, info = await locate_wes(client, target_of(service), probe_limits(settings))
+    _storable(info, "service-info")
     capabilities = capabilities_from(info, api_url, utcnow())
     service.api_url = api_url
     service.capabilities = capabilities.model_dump(mode="json")
@@ -152,6 +155,14 @@ async def _from_wes(client: ProbeClient, service: ImputationService, settings: S
     builds: list[str] = sorted({p.build for p in published if p.build})
     source = f"{api_url}/service-info" + (f" (tags.{PANELS_TAG})" if published or skipped else "")
     return _Offer(source, panels, builds, skipped, capabilities)
+
+
+def _storable(document: Any, what: str) -> None:
+    """A remote document with a NUL character cannot go into PostgreSQL: a clear 502, not a 500."""
+    try:
+        no_nul_anywhere(document)
+    except ValueError:
+        raise ProbeFailure(f"the {what} contains NUL characters", 200) from None
 
 
 async def _upsert(

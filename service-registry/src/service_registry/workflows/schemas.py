@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from fedimpute_shared.text import SafeInput
+
 JobField = Literal[
     "input_files",  # the job's input VCFs: signed URLs (url delivery) or attachment file names
     "panel_location",  # the panel's `location` on the node (published in service-info tags)
@@ -47,7 +49,7 @@ ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{
 TagText = Annotated[str, StringConstraints(max_length=500)]
 
 
-class _Strict(BaseModel):
+class _Strict(SafeInput):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
 

@@ -60,6 +60,9 @@ def upgrade() -> None:
             server_default=sa.text("'{}'::varchar[]"),
         ),
     )
+    # The defaults only filled the existing rows; the application sets these columns itself.
+    op.alter_column("imputation_services", "capabilities", server_default=None)
+    op.alter_column("reference_panels", "chromosomes", server_default=None)
     connection = op.get_bind()
     connection.execute(
         sa.text(
