@@ -98,6 +98,10 @@ class SandboxSpec:
     args: list[str]
     base_port: int
     registration: dict[str, Any]
+    # Body of sync-panels (the sandbox Cloudgene hides its apps from anonymous callers, as CG3
+    # does, so the demo syncs with the sandbox user's token) and the WES workflow profile.
+    sync: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
 
     @property
     def port(self) -> int:
@@ -128,6 +132,7 @@ SANDBOX = [
                 "supported_formats": ["vcf"],
             },
         },
+        sync={"cloudgene_token": "cloudgene-token-alice"},
     ),
     SandboxSpec(
         "sandbox-wes",
@@ -143,6 +148,7 @@ SANDBOX = [
                 "longitude": 18.42,
             },
         },
+        profile={"template": "sandbox-imputation"},
     ),
     SandboxSpec(
         "sandbox-starter-kit",
@@ -157,6 +163,11 @@ SANDBOX = [
                 "latitude": 0.35,
                 "longitude": 32.58,
             },
+        },
+        profile={
+            "template": "sandbox-imputation",
+            "workflow_type": "NEXTFLOW",
+            "workflow_type_version": "21.04.0",
         },
     ),
 ]
@@ -419,17 +430,30 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
         created = await client.post(f"{registry}/services", json=body, headers=headers)
         if created.status_code not in (201, 409):
             raise SystemExit(f"registering {sim.slug} failed: {created.status_code} {created.text}")
-        synced = await client.post(f"{registry}/services/{sim.slug}/sync-panels", headers=headers)
-        panels = (
-            synced.json().get("created", []) + synced.json().get("unchanged", [])
-            if synced.status_code == 200
-            else []
+        synced = await client.post(
+            f"{registry}/services/{sim.slug}/sync-panels", json=sim.sync or None, headers=headers
         )
+        report = synced.json() if synced.status_code == 200 else {}
+        if sim.profile:
+            await client.put(
+                f"{registry}/services/{sim.slug}/workflow-profile",
+                json=sim.profile,
+                headers=headers,
+            )
         await client.post(f"{registry}/services/{sim.slug}/health/check", headers=headers)
-        lines.append(
-            f"{sim.slug:<22} http://127.0.0.1:{sim.port}  panels: {', '.join(panels) or '-'}"
-        )
+        lines.append(f"{sim.slug:<22} http://127.0.0.1:{sim.port}  {_offer(report)}")
     return lines
+
+
+def _offer(report: dict[str, Any]) -> str:
+    """What a synced service offers: its panels, or a WES node's workflow languages."""
+    panels = sorted(report.get("created", []) + report.get("unchanged", []))
+    workflows = (report.get("capabilities") or {}).get("workflow_type_versions", {})
+    if workflows and not panels:
+        return "workflows: " + ", ".join(
+            f"{kind} {' '.join(versions)}" for kind, versions in sorted(workflows.items())
+        )
+    return f"panels: {', '.join(panels) or '-'}"
 
 
 # ---------------------------------------------------------------------------- main

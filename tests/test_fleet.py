@@ -13,9 +13,9 @@ SERVICES = {"api-gateway": 8000, "user-service": 8001, "service-registry": 8002}
 def test_summary_names_the_registered_simulators(fleet):
     out = fleet.output
     assert "FedImpute is up" in out
-    assert "sandbox-michigan       http://127.0.0.1:28101  panels: " in out
+    assert f"sandbox-michigan       {fleet.url(8101)}  panels: " in out
     assert "h3africa-v6hc-s" in out
-    assert "sandbox-starter-kit    http://127.0.0.1:28103  panels: nextflow-21.04.0, wdl-1.0" in out
+    assert f"sandbox-starter-kit    {fleet.url(8103)}  workflows: NEXTFLOW 21.04.0, WDL 1.0" in out
     assert (fleet.var / "secrets.json").exists()
 
 
@@ -33,6 +33,12 @@ def test_registry_health_checked_the_simulators(fleet):
         f"{fleet.url(8002)}/services", headers={"Authorization": f"Bearer {token}"}
     ).json()["items"]
     health = {s["slug"]: s["health"]["status"] for s in services}
+    profiles = {s["slug"]: (s["workflow_profile"] or {}).get("workflow_type") for s in services}
+    assert profiles == {
+        "sandbox-michigan": None,
+        "sandbox-starter-kit": "NEXTFLOW",
+        "sandbox-wes": "WDL",
+    }
     assert health == {
         "sandbox-michigan": "healthy",
         "sandbox-starter-kit": "healthy",
