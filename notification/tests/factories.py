@@ -71,6 +71,7 @@ class PasswordReset(AccountMail):
     """user.password_reset_requested as user-service writes it (the delivery contract)."""
 
     event_type = "user.password_reset_requested"
+    version = 2
 
 
 def password_reset(public_key: str, token: str, **overrides: Any) -> PasswordReset:

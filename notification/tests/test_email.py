@@ -2,16 +2,17 @@
 delivery once it is back, final failures, account emails with sealed tokens, quiet hours and
 the daily digest."""
 
+import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
 
 from fedimpute_shared.sealed import generate_keypair
 from notification_service.models import DeliveryStatus, EmailMessage
 
-from .conftest import APP_URL, DELIVERY_PUBLIC, drain, started
-from .factories import job_completed, password_reset
+from .conftest import APP_URL, DELIVERY_PUBLIC, drain, entry_of, started
+from .factories import PasswordReset, job_completed, password_reset
 
 
 async def send(app):
@@ -231,3 +232,49 @@ async def test_an_admin_template_is_used_and_a_broken_one_falls_back(
     await consume()
     await send(app)
     assert smtp.messages[-1]["Subject"] == "[FedImpute] Job “fallback” completed"
+
+
+class AccountUnlock(PasswordReset):
+    event_type = "user.account_unlock_requested"
+    version = 1
+    locked_until: datetime
+
+
+class RegistrationAttempted(PasswordReset):
+    event_type = "user.registration_attempted"
+    version = 1
+
+
+async def test_unlock_and_registration_attempt_emails_carry_their_links(
+    app, db, users, publish, consume, smtp
+):
+    sealed = password_reset(DELIVERY_PUBLIC, "unlock-token-7").model_dump()
+    until = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    await publish(AccountUnlock(**(sealed | {"event_id": uuid.uuid4(), "locked_until": until})))
+    attempt = password_reset(DELIVERY_PUBLIC, "reset-token-8", email="bob@example.org").model_dump()
+    await publish(RegistrationAttempted(**(attempt | {"event_id": uuid.uuid4()})))
+    await consume()
+    await send(app)
+    unlock, registration = sorted(smtp.messages, key=lambda m: m["To"])
+    unlock_text, _ = parts(unlock)
+    assert f"{APP_URL}/unlock?token=unlock-token-7" in unlock_text
+    assert "locked until 2030-01-01 12:00 UTC" in unlock_text
+    registration_text, _ = parts(registration)
+    assert f"{APP_URL}/reset-password?token=reset-token-8" in registration_text
+    assert "already belongs to your account" in registration_text
+
+
+async def test_a_reset_with_a_clear_token_is_dead_lettered_never_mailed(
+    app, db, users, publish, consume, smtp
+):
+    from notification_service.models import DeadLetter
+
+    clear = entry_of(password_reset(DELIVERY_PUBLIC, "x"))
+    payload = json.loads(clear["payload"]) | {"version": 1, "reset_token": "in-clear-123"}
+    del payload["sealed_token"]
+    await publish(clear | {"version": "1", "payload": json.dumps(payload)})
+    await consume()
+    await send(app)
+    assert smtp.messages == []
+    letter = (await db.scalars(select(DeadLetter))).one()
+    assert "version 1" in letter.reason

@@ -32,6 +32,7 @@ __all__ = [
     "CATALOG",
     "IGNORED",
     "AccountMail",
+    "AccountUnlockMail",
     "Audience",
     "EventSpec",
     "spec_for",
@@ -47,6 +48,12 @@ class AccountMail(Event):
     username: str
     sealed_token: str
     expires_at: datetime
+
+
+class AccountUnlockMail(AccountMail):
+    """``user.account_unlock_requested``: also when the lock ends by itself."""
+
+    locked_until: datetime
 
 
 class Audience(StrEnum):
@@ -118,17 +125,18 @@ def _service_health(event: Event) -> tuple[uuid.UUID, str, str]:
 _ALL = frozenset(Channel)
 _NO_EMAIL = frozenset({Channel.IN_APP, Channel.WEBHOOK})
 _EMAIL_ONLY = frozenset({Channel.EMAIL})
-_ACCOUNT_VERSIONS = frozenset({1, 2})
 
 
-def _account(event_type: str, path: str) -> EventSpec:
+def _account(
+    event_type: str, path: str, version: int, model: type[AccountMail] = AccountMail
+) -> EventSpec:
     return EventSpec(
         event_type,
-        AccountMail,
+        model,
         Category.SECURITY,
         Audience.ACCOUNT,
         _EMAIL_ONLY,
-        versions=_ACCOUNT_VERSIONS,
+        versions=frozenset({version}),
         action_path=path,
     )
 
@@ -217,8 +225,13 @@ _SPECS = [
         link=_alert_link,
         told_as=_alert_state,
     ),
-    _account("user.password_reset_requested", "/reset-password"),
-    _account("user.email_verification_requested", "/verify-email"),
+    # Version 1 of these two carried the token in clear: refused (dead-lettered) on purpose.
+    _account("user.password_reset_requested", "/reset-password", 2),
+    _account("user.email_verification_requested", "/verify-email", 2),
+    _account("user.account_unlock_requested", "/unlock", 1, AccountUnlockMail),
+    # Someone tried to register with this address: if it was the owner, the link resets the
+    # password.
+    _account("user.registration_attempted", "/reset-password", 1),
 ]
 
 CATALOG: dict[str, EventSpec] = {spec.event_type: spec for spec in _SPECS}

@@ -20,7 +20,7 @@ from fedimpute_shared.events import (
     ServiceDeactivated,
     ServiceHealthChanged,
 )
-from notification_service.events.catalog import CATALOG, AccountMail
+from notification_service.events.catalog import CATALOG, AccountMail, AccountUnlockMail
 from notification_service.templates.context import event_context
 
 __all__ = ["DIGEST", "SAMPLE_TOKEN", "account_action_url", "sample_context"]
@@ -96,8 +96,9 @@ SAMPLES: dict[str, Event] = {
     "service.deactivated": ServiceDeactivated(**_SERVICE, reason="unhealthy for 30 days in a row"),
 }
 for _type, _spec in CATALOG.items():
-    if _spec.model is AccountMail:
-        SAMPLES[_type] = AccountMail(**_ACCOUNT)
+    if issubclass(_spec.model, AccountMail):
+        _extra = {"locked_until": _AT} if _spec.model is AccountUnlockMail else {}
+        SAMPLES[_type] = _spec.model(**_ACCOUNT, **_extra)
 
 
 def account_action_url(app_url: str, path: str, token: str) -> str:
