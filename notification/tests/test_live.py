@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import socket
+import uuid
 
 import httpx
 import pytest
@@ -239,3 +240,24 @@ async def test_ticket_needs_a_token(live):
     response = await live.state.http.post("/notifications/ws/tickets")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_only_quiet_connections_get_heartbeats(clock):
+    from datetime import timedelta
+
+    from prometheus_client import CollectorRegistry
+
+    from notification_service.live.hub import Connection, Hub
+    from notification_service.metrics import NotificationMetrics
+
+    hub = Hub(NotificationMetrics(CollectorRegistry()), send_timeout=1, heartbeat_seconds=10)
+    later = clock.now() + timedelta(hours=1)
+    quiet, busy = (Connection(None, uuid.uuid4(), later, 8) for _ in range(2))
+    hub.add(quiet)
+    hub.add(busy)
+    await clock.advance(10)
+    busy.offer('{"type":"job_status"}', "5-0")
+    await hub.heartbeat()
+    assert '"heartbeat"' in quiet.queue.get_nowait()
+    assert busy.queue.get_nowait() == '{"type":"job_status"}'
+    assert busy.queue.empty()

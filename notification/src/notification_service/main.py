@@ -76,7 +76,11 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
             replay_size=settings.ws_replay_size,
             replay_hours=settings.ws_replay_hours,
         )
-        hub = Hub(metrics, send_timeout=settings.ws_send_timeout_seconds)
+        hub = Hub(
+            metrics,
+            send_timeout=settings.ws_send_timeout_seconds,
+            heartbeat_seconds=settings.ws_heartbeat_seconds,
+        )
         processor = EventProcessor(
             core.sessionmaker,
             Dispatcher(directory, settings),

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from starlette.websockets import WebSocket
 
+from fedimpute_shared.clock import current_clock
 from fedimpute_shared.db import utcnow
 from notification_service.live.broker import Broker, stream_id_key
 from notification_service.metrics import NotificationMetrics
@@ -40,6 +41,7 @@ class Connection:
     expires_at: datetime  # when its credentials expire (a renewal moves it)
     queue_size: int
     last_id: str = "0-0"  # the newest message id queued for it
+    last_queued: float = 0.0  # when something was last queued for it (monotonic)
     close_code: int | None = None
     close_reason: str = ""
     queue: asyncio.Queue[str] = field(init=False)
@@ -58,6 +60,7 @@ class Connection:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             return False
+        self.last_queued = current_clock().monotonic()
         return True
 
     def request_close(self, code: int, reason: str) -> None:
@@ -67,10 +70,13 @@ class Connection:
 
 
 class Hub:
-    def __init__(self, metrics: NotificationMetrics, *, send_timeout: float) -> None:
+    def __init__(
+        self, metrics: NotificationMetrics, *, send_timeout: float, heartbeat_seconds: float
+    ) -> None:
         self._by_user: dict[uuid.UUID, set[Connection]] = {}
         self._metrics = metrics
         self._send_timeout = send_timeout
+        self._heartbeat = heartbeat_seconds
 
     @property
     def connections(self) -> int:
@@ -102,14 +108,16 @@ class Hub:
         connection.request_close(CLOSE_SLOW, "too slow: reconnect with the last id you saw")
 
     async def heartbeat(self) -> None:
-        """Every connection gets a heartbeat; one whose credentials expired is closed."""
+        """A heartbeat for every connection that was sent nothing for a heartbeat interval
+        (a busy one needs none); one whose credentials expired is closed."""
         now = utcnow()
+        quiet_since = current_clock().monotonic() - self._heartbeat * 0.9
         beat = json.dumps({"type": "heartbeat", "at": now.isoformat()})
         for peers in list(self._by_user.values()):
             for connection in list(peers):
                 if connection.expires_at <= now:
                     connection.request_close(CLOSE_UNAUTHORIZED, "credentials expired")
-                elif not connection.offer(beat):
+                elif connection.last_queued <= quiet_since and not connection.offer(beat):
                     self._drop_slow(connection)
 
     async def resync(self, broker: Broker) -> None:
