@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install up test lint format typecheck check bench seed clean
+.PHONY: install node-install up test lint format typecheck check bench bench-imputation seed clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -19,7 +19,13 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml */pyproject.toml
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed ## install everything into .venv (nothing else)
+install: $(VENV)/.installed node-install ## install everything into .venv, and the imputation node
+
+# The imputation node (imputation-node/): Debian's beagle, bcftools, tabix, Java and jq when one is
+# missing, and its own virtualenv (imputation-node/.venv: sapporo and cwltool pin libraries the
+# platform also uses, so they never enter .venv).
+node-install: $(UV)
+	$(MAKE) --no-print-directory -C imputation-node install UV=$(CURDIR)/$(UV) PYTHON=$(PYTHON)
 
 up: install ## start the whole fleet (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)
 	$(PY) scripts/fleet.py up
@@ -46,5 +52,8 @@ seed: install ## register the real public imputation services (inactive) in the 
 bench: install
 	$(PY) bench/health_sweep.py
 
+bench-imputation: install ## accuracy and node overhead of the imputation node (see docs/benchmarks.md)
+	$(PY) bench/imputation.py
+
 clean:
-	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache imputation-node/.venv imputation-node/var

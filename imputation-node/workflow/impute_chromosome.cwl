@@ -2,6 +2,8 @@
 cwlVersion: v1.2
 class: Workflow
 label: QC, phasing + imputation, r² filter and statistics of one chromosome
+requirements:
+  StepInputExpressionRequirement: {}
 inputs:
   target: File
   panel: Directory
@@ -39,7 +41,10 @@ steps:
     in:
       target: compress/vcf_gz
       panel: panel
-      chromosome: qc/chromosome
+      chromosome:
+        source: qc/chromosome
+        loadContents: true
+        valueFrom: $(self.contents)
       output_prefix: output_prefix
       threads: threads
       memory_gb: memory_gb
@@ -50,7 +55,10 @@ steps:
     run: tools/r2_filter.cwl
     in:
       imputed: beagle/imputed
-      chromosome: qc/chromosome
+      chromosome:
+        source: qc/chromosome
+        loadContents: true
+        valueFrom: $(self.contents)
       output_prefix: output_prefix
       r2_filter: r2_filter
     out: [dose_vcf]
@@ -59,7 +67,10 @@ steps:
     in:
       imputed: beagle/imputed
       r2_filter: r2_filter
-      chromosome: qc/chromosome
+      chromosome:
+        source: qc/chromosome
+        loadContents: true
+        valueFrom: $(self.contents)
       output_prefix: output_prefix
     out: [stats_json]
 outputs:

@@ -1,9 +1,9 @@
 """``imputation-node``: start the node, generate panels, measure accuracy.
 
-    imputation-node serve [--data-dir DIR] [--host H] [--port P] [--public-url URL] ...
-    imputation-node panel --size ci|demo [--data-dir DIR] [--seed N]
-    imputation-node accuracy --imputed X.vcf.gz --truth T.vcf.gz --sites S.sites.vcf.gz
-    imputation-node service-info [--data-dir DIR] ...   (print what serve would publish)
+imputation-node serve [--data-dir DIR] [--host H] [--port P] [--public-url URL] ...
+imputation-node panel --size ci|demo [--data-dir DIR] [--seed N]
+imputation-node accuracy --imputed X.vcf.gz --truth T.vcf.gz --sites S.sites.vcf.gz
+imputation-node service-info [--data-dir DIR] ...   (print what serve would publish)
 """
 
 from __future__ import annotations
@@ -52,14 +52,23 @@ def serve(args: argparse.Namespace) -> None:
     print(f"workflow: {settings.workflow_url}", flush=True)
     env = os.environ | sapporo_environment(settings, paths, os.environ.get("PATH", os.defpath))
     python = sys.executable
-    os.execve(python, [python, "-m", "imputation_node.server"], env)
+    # The server replaces this process, so signals to the node reach it directly.
+    os.execve(python, [python, "-m", "imputation_node.server"], env)  # noqa: S606
 
 
 def make_panel(args: argparse.Namespace) -> None:
     from imputation_node import panel
 
     layout = panel.generate(args.size, args.data_dir.resolve(), args.seed)
-    print(json.dumps({"panel": str(layout.panel_dir), "target": str(layout.target), "truth": str(layout.truth)}))
+    print(
+        json.dumps(
+            {
+                "panel": str(layout.panel_dir),
+                "target": str(layout.target),
+                "truth": str(layout.truth),
+            }
+        )
+    )
 
 
 def accuracy(args: argparse.Namespace) -> None:
@@ -76,17 +85,28 @@ def show_service_info(args: argparse.Namespace) -> None:
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="panels, runs, config")
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="panels, runs, config"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1122)
-    parser.add_argument("--public-url", default="", help="how clients reach the node (default http://HOST:PORT)")
+    parser.add_argument(
+        "--public-url", default="", help="how clients reach the node (default http://HOST:PORT)"
+    )
     parser.add_argument("--organization-name", default="FedImpute imputation node")
     parser.add_argument("--organization-url", default="https://example.org")
     parser.add_argument("--node-id", default="org.fedimpute.imputation-node")
     parser.add_argument("--max-threads", type=int, default=2)
     parser.add_argument("--max-memory-gb", type=int, default=8)
-    parser.add_argument("--download-timeout", type=float, default=30.0, help="seconds without a byte from an input URL")
-    parser.add_argument("--download-deadline", type=float, default=1800.0, help="seconds for one input in all")
+    parser.add_argument(
+        "--download-timeout",
+        type=float,
+        default=30.0,
+        help="seconds without a byte from an input URL",
+    )
+    parser.add_argument(
+        "--download-deadline", type=float, default=1800.0, help="seconds for one input in all"
+    )
     parser.add_argument("--max-input-bytes", type=int, default=10 * 1024**3)
     parser.add_argument(
         "--local-input-dir", action="append", default=[],
@@ -97,9 +117,13 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imputation-node", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    serve_parser = sub.add_parser("serve", help="start the node (generates the CI panel first if missing)")
+    serve_parser = sub.add_parser(
+        "serve", help="start the node (generates the CI panel first if missing)"
+    )
     _node_flags(serve_parser)
-    serve_parser.add_argument("--no-ci-panel", action="store_true", help="do not generate the CI panel")
+    serve_parser.add_argument(
+        "--no-ci-panel", action="store_true", help="do not generate the CI panel"
+    )
     serve_parser.set_defaults(handler=serve)
     info_parser = sub.add_parser("service-info", help="print the service-info serve would publish")
     _node_flags(info_parser)

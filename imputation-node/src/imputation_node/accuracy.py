@@ -41,13 +41,11 @@ def _records(path: Path) -> Iterator[tuple[list[str], list[str]]]:
 
 
 def _info(field_text: str) -> dict[str, str]:
-    return dict(i.split("=", 1) if "=" in i else (i, "") for i in field_text.split(";"))
+    return {key: value for key, _, value in (i.partition("=") for i in field_text.split(";"))}
 
 
 def panel_frequencies(sites: Path) -> dict[tuple[int, str, str], float]:
-    return {
-        (int(f[1]), f[3], f[4]): float(_info(f[7])["AF"]) for _, f in _records(sites)
-    }
+    return {(int(f[1]), f[3], f[4]): float(_info(f[7])["AF"]) for _, f in _records(sites)}
 
 
 def truth_counts(truth: Path) -> tuple[list[str], dict[tuple[int, str, str], list[int]]]:

@@ -160,9 +160,7 @@ def service_info(settings: NodeSettings, panels: list[dict[str, Any]]) -> dict[s
         "workflow_type_versions": {"CWL": {"workflow_type_version": ["v1.2"]}},
         "supported_wes_versions": ["1.1.0"],
         "supported_filesystem_protocols": ["http", "https", "file"],
-        "workflow_engine_versions": {
-            "cwltool": {"workflow_engine_version": [cwltool_version]}
-        },
+        "workflow_engine_versions": {"cwltool": {"workflow_engine_version": [cwltool_version]}},
         "default_workflow_engine_parameters": {},
         "tags": {
             PANELS_TAG: json.dumps(panels, separators=(",", ":")),

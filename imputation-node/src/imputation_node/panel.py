@@ -112,7 +112,9 @@ def out_of_africa() -> msprime.Demography:
     demography.set_symmetric_migration_rate(["afr", "eas"], 1.9e-5)
     demography.set_symmetric_migration_rate(["eur", "eas"], 9.6e-5)
     demography.add_population_split(time=t_eu_as, derived=["eur", "eas"], ancestral="ooa")
-    demography.add_symmetric_migration_rate_change(time=t_eu_as, populations=["afr", "ooa"], rate=25e-5)
+    demography.add_symmetric_migration_rate_change(
+        time=t_eu_as, populations=["afr", "ooa"], rate=25e-5
+    )
     demography.add_population_split(time=t_ooa, derived=["ooa"], ancestral="afr")
     demography.add_population_parameters_change(time=t_growth, initial_size=7_300, population="afr")
     return demography
@@ -161,7 +163,10 @@ def generate(size: str, root: Path, seed: int = DEFAULT_SEED) -> Layout:
     staging.heldout_dir.mkdir(parents=True)
 
     ancestry = msprime.sim_ancestry(
-        samples={pop: n + shape.target_per_population for pop, n in zip(POPULATIONS, shape.reference_per_population, strict=True)},
+        samples={
+            pop: n + shape.target_per_population
+            for pop, n in zip(POPULATIONS, shape.reference_per_population, strict=True)
+        },
         demography=out_of_africa(),
         sequence_length=shape.length,
         recombination_rate=RECOMBINATION_RATE,
@@ -216,7 +221,11 @@ def _split_people(ts: Any, shape: PanelSize) -> list[Person]:
         seen[pop] += 1
         n_ref = shape.reference_per_population[POPULATIONS.index(pop)]
         reference = rank < n_ref
-        label = f"{pop.upper()}{rank + 1:04d}" if reference else f"TGT_{pop.upper()}{rank - n_ref + 1:03d}"
+        label = (
+            f"{pop.upper()}{rank + 1:04d}"
+            if reference
+            else f"TGT_{pop.upper()}{rank - n_ref + 1:03d}"
+        )
         first, second = (sample_index[int(n)] for n in individual.nodes)
         people.append(Person(label, pop, (first, second), reference))
     return people
@@ -236,7 +245,7 @@ def _header(columns: list[str], info: bool, phased_note: str) -> bytes:
         "##fileformat=VCFv4.2",
         "##source=fedimpute-imputation-node simulated out-of-Africa panel (msprime)",
         f"##contig=<ID={CONTIG},length={CONTIG_LENGTH},assembly={BUILD}>",
-        f"##FORMAT=<ID=GT,Number=1,Type=String,Description=\"Genotype ({phased_note})\">",
+        f'##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype ({phased_note})">',
     ]
     if info:
         lines += [
@@ -274,9 +283,7 @@ class _Bgzip:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file = path.open("wb")
-        self._process = subprocess.Popen(
-            ["bgzip", "-c"], stdin=subprocess.PIPE, stdout=self._file
-        )
+        self._process = subprocess.Popen(["bgzip", "-c"], stdin=subprocess.PIPE, stdout=self._file)
         assert self._process.stdin is not None
         self.stream: IO[bytes] = self._process.stdin
 

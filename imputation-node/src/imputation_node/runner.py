@@ -65,7 +65,9 @@ def check_params(params: dict[str, Any], policy: Policy) -> None:
     if not isinstance(targets, list) or not targets:
         raise RunError('target_vcfs must be a non-empty list of {"class": "File", "location": ...}')
     if len(targets) > MAX_TARGETS:
-        raise RunError(f"target_vcfs has {len(targets)} files; at most {MAX_TARGETS} (one per chromosome)")
+        raise RunError(
+            f"target_vcfs has {len(targets)} files; at most {MAX_TARGETS} (one per chromosome)"
+        )
     for index, target in enumerate(targets):
         if not isinstance(target, dict) or target.get("class") != "File":
             raise RunError(f'target_vcfs[{index}] must be {{"class": "File", "location": ...}}')
@@ -127,7 +129,9 @@ def fetch(url: str, destination: Path, label: str, policy: Policy) -> None:
     started = time.monotonic()
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS) as client,
+            httpx.Client(
+                timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
+            ) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code >= 400:
@@ -174,10 +178,9 @@ def fetch(url: str, destination: Path, label: str, policy: Policy) -> None:
 def cwltool_command(policy: Policy, run_dir: Path, params_path: Path) -> list[str]:
     tmp = run_dir / "tmp"
     tmp.mkdir(exist_ok=True)
+    # The console script: `python -m cwltool` exits 0 even when the workflow fails.
     return [
-        sys.executable,
-        "-m",
-        "cwltool",
+        str(Path(sys.executable).with_name("cwltool")),
         "--no-container",
         "--disable-color",
         "--outdir",

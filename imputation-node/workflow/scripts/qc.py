@@ -69,6 +69,7 @@ DROP_REASONS = (
 MAX_LINE = 64 * 1024 * 1024  # a longer line is not a VCF record we can use
 MAX_HEADER_LINES = 100_000
 CONTIG_LINE = re.compile(r"^##contig=<(.*)>\s*$")
+FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
 
 
 class InputError(Exception):
@@ -138,7 +139,9 @@ def load_panel(panel_dir: Path, build: str, population: str, chromosome: str) ->
                 continue
             fields = line.split("\t", 8)
             info = dict(item.split("=", 1) for item in fields[7].split(";") if "=" in item)
-            sites[int(fields[1])] = PanelSite(fields[3], fields[4], float(info.get(info_key, "nan")))
+            sites[int(fields[1])] = PanelSite(
+                fields[3], fields[4], float(info.get(info_key, "nan"))
+            )
     entry = contigs[contig]
     return Panel(
         panel_id,
@@ -172,7 +175,9 @@ def open_target(path: Path, label: str) -> IO[str]:
             if kind == "a plain-text VCF"
             else "give a bgzip-compressed VCF (.vcf.gz)"
         )
-        raise InputError(f"{label} is {kind}, not bgzip-compressed, so it cannot be indexed: {hint}")
+        raise InputError(
+            f"{label} is {kind}, not bgzip-compressed, so it cannot be indexed: {hint}"
+        )
     is_bgzf = len(head) >= 16 and head[3] & 4 and head[12:14] == b"BC"
     if not is_bgzf:
         raise InputError(
@@ -202,14 +207,12 @@ def read_header(stream: IO[str], label: str) -> Header:
             break
         if line.startswith("#CHROM"):
             columns = line.rstrip("\r\n").split("\t")
-            if columns[:8] != ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]:
+            if columns[:8] != FIXED_COLUMNS:
                 break
             return Header(lines, columns[9:], contigs)
         lines.append(line)
         if match := CONTIG_LINE.match(line):
-            attrs = dict(
-                part.split("=", 1) for part in match.group(1).split(",") if "=" in part
-            )
+            attrs = dict(part.split("=", 1) for part in match.group(1).split(",") if "=" in part)
             if "ID" in attrs and attrs.get("length", "").isdigit():
                 contigs[attrs["ID"]] = int(attrs["length"])
     raise InputError(f"{label} has no valid #CHROM header line: it is not a VCF")
@@ -316,7 +319,9 @@ def decide(record: Record, panel: Panel, options: Options, tally: Tally) -> str 
     called = [c for c in calls if c is not None]
     alt_count = sum((a == "1") + (b == "1") for a, _, b in called)
     alt_freq = alt_count / (2 * len(called)) if called else None
-    outcome, swapped = classify_alleles(record.ref, record.alt, site, alt_freq, options.af_threshold)
+    outcome, swapped = classify_alleles(
+        record.ref, record.alt, site, alt_freq, options.af_threshold
+    )
     if outcome == "flip" and options.drop_strand_flips:
         outcome = "strand_flip"
     if outcome not in ("match", "flip"):
@@ -421,10 +426,7 @@ def run_qc(
             f"##contig=<ID={panel.contig},length={panel.length},assembly={panel.build}>\n"
             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
             f"##fedimpute_qc=<panel={panel.panel_id},population={population}>\n"
-            + "\t".join(
-                ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"]
-                + header.samples
-            )
+            + "\t".join([*FIXED_COLUMNS, "FORMAT", *header.samples])
             + "\n"
         )
         tally = Tally()
@@ -439,12 +441,19 @@ def run_qc(
             if line := decide(group[0], panel, options, tally):
                 out.write(line)
     if tally.kept == 0:
+        where = (
+            f"{tally.sites_in:,} sites of {label} ({chrom}:{first_pos:,}-{last_pos:,}) against "
+            f"panel {panel.panel_id} ({panel.contig}:{panel.start:,}-{panel.end:,}, {panel.build})"
+        )
+        if tally.dropped["not_in_panel"] == tally.sites_in:
+            raise InputError(
+                f"no overlap with the panel: none of the {where} is a panel site. Check the "
+                "build, the chromosome and the region"
+            )
         raise InputError(
-            f"no overlap with the panel: none of the {tally.sites_in:,} sites of {label} "
-            f"({chrom}:{first_pos:,}-{last_pos:,}) passed QC against panel {panel.panel_id} "
-            f"({panel.contig}:{panel.start:,}-{panel.end:,}, {panel.build}); dropped: "
+            f"no site passed QC: {where}; dropped: "
             + ", ".join(f"{k} {v:,}" for k, v in tally.dropped.items() if v)
-            + ". Check the build, the chromosome and the region"
+            + ". Check the alleles' strand and the genotype calls"
         )
     report = {
         "file": label,

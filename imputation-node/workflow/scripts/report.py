@@ -68,7 +68,14 @@ def render_html(qc: dict[str, Any], stats: dict[str, Any]) -> str:
         for c in chromosomes
     ]  # fmt: skip
     stat_rows = [
-        [s["chromosome"], b["maf_bin"], b["sites"], b["imputed"], b["passing_r2_filter"], b["mean_dr2"]]
+        [
+            s["chromosome"],
+            b["maf_bin"],
+            b["sites"],
+            b["imputed"],
+            b["passing_r2_filter"],
+            b["mean_dr2"],
+        ]
         for s in stats["chromosomes"]
         for b in s["by_maf"]
     ]
@@ -84,7 +91,10 @@ def render_html(qc: dict[str, Any], stats: dict[str, Any]) -> str:
         f"panel's strand: {qc['totals']['flipped']:,}; REF/ALT swapped: {qc['totals']['swapped']:,}; "
         f"dropped: {qc['totals']['dropped_total']:,}.</p>"
         "<h2>QC per chromosome (sites dropped by reason)</h2>"
-        + table(["chromosome", "file", "samples", "sites in", "kept", "flipped", "swapped", *reasons], qc_rows)
+        + table(
+            ["chromosome", "file", "samples", "sites in", "kept", "flipped", "swapped", *reasons],
+            qc_rows,
+        )
         + f"<h2>Imputation (r² filter: DR2 &ge; {stats['r2_filter']})</h2>"
         + table(["chromosome", "MAF", "sites", "imputed", "passing filter", "mean DR2"], stat_rows)
         + "</body></html>\n"
@@ -101,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     stats_chromosomes = load(args.stats)
     qc = {"chromosomes": qc_chromosomes, "totals": qc_totals(qc_chromosomes)}
     r2_filter = stats_chromosomes[0]["r2_filter"] if stats_chromosomes else None
-    stats = {"r2_filter": r2_filter, "chromosomes": stats_chromosomes, "totals": stats_totals(stats_chromosomes)}
+    stats = {
+        "r2_filter": r2_filter,
+        "chromosomes": stats_chromosomes,
+        "totals": stats_totals(stats_chromosomes),
+    }
     Path(f"{args.prefix}.qc_report.json").write_text(json.dumps(qc, indent=2) + "\n")
     Path(f"{args.prefix}.qc_report.html").write_text(render_html(qc, stats))
     Path(f"{args.prefix}.imputation_stats.json").write_text(json.dumps(stats, indent=2) + "\n")

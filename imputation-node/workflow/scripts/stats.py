@@ -25,11 +25,14 @@ def maf_bin(af: float) -> str:
 
 
 def info_fields(info: str) -> dict[str, str]:
-    return dict(item.split("=", 1) if "=" in item else (item, "") for item in info.split(";"))
+    return {key: value for key, _, value in (item.partition("=") for item in info.split(";"))}
 
 
 def summarise(path: Path, r2_filter: float) -> dict[str, Any]:
-    bins = {label: {"sites": 0, "imputed": 0, "passing_r2_filter": 0, "dr2_sum": 0.0} for _, label in MAF_BINS}
+    bins = {
+        label: {"sites": 0, "imputed": 0, "passing_r2_filter": 0, "dr2_sum": 0.0}
+        for _, label in MAF_BINS
+    }
     total = {"sites": 0, "imputed": 0, "genotyped": 0, "passing_r2_filter": 0}
     with gzip.open(path, "rt") as stream:
         for line in stream:
@@ -69,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True)
     args = parser.parse_args(argv)
     stats = {"chromosome": args.chromosome, **summarise(args.imputed, args.r2_filter)}
-    Path(f"{args.prefix}.{args.chromosome}.stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    Path(f"{args.prefix}.{args.chromosome}.stats.json").write_text(
+        json.dumps(stats, indent=2) + "\n"
+    )
     return 0
 
 

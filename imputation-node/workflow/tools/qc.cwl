@@ -7,7 +7,8 @@ doc: |
   duplicate, off-panel, multiallelic, allele-mismatched, strand-ambiguous (by allele frequency),
   poorly called and monomorphic sites, flips strand flips (or drops them) and recodes REF/ALT
   swaps to the panel's orientation. Writes the kept sites (GT only, plain VCF), a JSON report
-  and the panel's name of the chromosome. Bad input ends the step with one ERROR line.
+  and the panel's name of the chromosome (a file: an output
+  expression would fail noisily after a QC error). Bad input ends the step with one ERROR line.
 requirements:
   InitialWorkDirRequirement:
     listing:
@@ -65,8 +66,6 @@ outputs:
     type: File
     outputBinding: {glob: "*.qc.json"}
   chromosome:
-    type: string
-    outputBinding:
-      glob: chromosome.txt
-      loadContents: true
-      outputEval: $(self[0].contents)
+    type: File
+    doc: the panel's name of the chromosome (read by the next steps with loadContents)
+    outputBinding: {glob: chromosome.txt}
