@@ -11,6 +11,8 @@ What it does, in order (DESIGN.md §7):
 4. Starts the sandbox simulators (a Cloudgene server, a spec WES node, a Starter Kit node),
    registers them in the service registry with their panels (through the real API, as the demo
    admin), and prints where everything is.
+4b. Starts the real imputation node (``imputation-node/``: sapporo + cwltool + Beagle, when
+   ``make install`` has installed it) and registers it as a WES service.
 5. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
 
 Nothing here is used in production: there, ``docker-compose.microservices.yml`` runs the same
@@ -412,6 +414,56 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
     return lines
 
 
+# ---------------------------------------------------------------------------- imputation node
+
+IMPUTATION_NODE = ROOT / "imputation-node" / ".venv" / "bin" / "imputation-node"
+IMPUTATION_NODE_SLUG = "imputation-node"
+
+
+async def imputation_node(
+    fleet: Fleet, client: httpx.AsyncClient, keys: dict[str, Any], services: list[ServiceSpec]
+) -> str:
+    """Start the real imputation node (its own virtualenv, its data under var/imputation-node;
+    it generates the CI panel on first start) and register it as a GA4GH WES service. The
+    registry reads the node's panels from its service-info tags when it syncs panels."""
+    if not IMPUTATION_NODE.exists():
+        return f"{IMPUTATION_NODE_SLUG:<22} not installed (make install)"
+    port = 8110 + PORT_OFFSET
+    url = f"http://127.0.0.1:{port}"
+    command = [str(IMPUTATION_NODE), "serve", "--data-dir", str(VAR / "imputation-node")]
+    await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(port)], {})
+    await wait_ready(
+        client, fleet, IMPUTATION_NODE_SLUG, f"{url}/ga4gh/wes/v1/service-info", within=120
+    )
+    if not {"user-service", "service-registry"} <= {s.name for s in services}:
+        return f"{IMPUTATION_NODE_SLUG:<22} {url}  (not registered: no registry)"
+    registry = FLEET[1].url
+    headers = {"Authorization": f"Bearer {await admin_token(client, keys['admin_password'])}"}
+    body = {
+        "name": "Imputation node (sapporo + Beagle 5.4, simulated panel)",
+        "slug": IMPUTATION_NODE_SLUG,
+        "kind": "ga4gh_wes",
+        "base_url": url,
+        "description": "The real imputation node from imputation-node/ (development fleet)",
+        "limits": {"min_samples": 1, "supported_builds": ["hg38"], "supported_formats": ["vcf"]},
+    }
+    created = await client.post(f"{registry}/services", json=body, headers=headers)
+    if created.status_code not in (201, 409):
+        raise SystemExit(
+            f"registering the imputation node failed: {created.status_code} {created.text}"
+        )
+    synced = await client.post(
+        f"{registry}/services/{IMPUTATION_NODE_SLUG}/sync-panels", headers=headers
+    )
+    panels = (
+        synced.json().get("created", []) + synced.json().get("unchanged", [])
+        if synced.is_success
+        else []
+    )
+    await client.post(f"{registry}/services/{IMPUTATION_NODE_SLUG}/health/check", headers=headers)
+    return f"{IMPUTATION_NODE_SLUG:<22} {url}  panels: {', '.join(panels) or '-'}"
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -466,6 +518,7 @@ async def up(args: argparse.Namespace) -> None:
                     client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
                 )
             registered = await demo_registration(client, keys, services)
+            registered.append(await imputation_node(fleet, client, keys, services))
         print_summary(infra, services, keys, registered)
         if args.check:
             return
@@ -506,7 +559,7 @@ def print_summary(
     missing = [s.name for s in FLEET if not s.installed]
     if missing:
         lines += [f"  not built yet: {', '.join(missing)}"]
-    lines += ["Sandbox simulators registered in the service registry:"] + [
+    lines += ["Simulators and the imputation node registered in the service registry:"] + [
         f"  {r}" for r in registered
     ]
     lines += [

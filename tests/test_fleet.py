@@ -1,9 +1,13 @@
 """`make up` end to end: the launcher started the fleet from scratch (embedded Postgres and
-Redis, databases, migrations, services, simulators) and registered the simulators with their
-panels through the real API; every service answers."""
+Redis, databases, migrations, services, simulators, the imputation node) and registered the
+simulators and the node with their panels through the real API; every service answers."""
+
+import json
 
 import httpx
 import pytest
+
+from .conftest import PORT_OFFSET
 
 pytestmark = pytest.mark.fleet
 
@@ -13,9 +17,13 @@ SERVICES = {"api-gateway": 8000, "user-service": 8001, "service-registry": 8002}
 def test_summary_names_the_registered_simulators(fleet):
     out = fleet.output
     assert "FedImpute is up" in out
-    assert "sandbox-michigan       http://127.0.0.1:28101  panels: " in out
+    assert f"sandbox-michigan       http://127.0.0.1:{8101 + PORT_OFFSET}  panels: " in out
     assert "h3africa-v6hc-s" in out
-    assert "sandbox-starter-kit    http://127.0.0.1:28103  panels: nextflow-21.04.0, wdl-1.0" in out
+    assert (
+        f"sandbox-starter-kit    http://127.0.0.1:{8103 + PORT_OFFSET}  panels: nextflow-21.04.0, wdl-1.0"
+        in out
+    )
+    assert f"imputation-node        http://127.0.0.1:{8110 + PORT_OFFSET}  panels: " in out
     assert (fleet.var / "secrets.json").exists()
 
 
@@ -34,7 +42,18 @@ def test_registry_health_checked_the_simulators(fleet):
     ).json()["items"]
     health = {s["slug"]: s["health"]["status"] for s in services}
     assert health == {
+        "imputation-node": "healthy",
         "sandbox-michigan": "healthy",
         "sandbox-starter-kit": "healthy",
         "sandbox-wes": "healthy",
     }
+
+
+def test_the_imputation_node_runs_beside_the_simulators_with_its_ci_panel(fleet):
+    info = httpx.get(f"{fleet.url(8110)}/ga4gh/wes/v1/service-info").json()
+    [panel] = json.loads(info["tags"]["fedimpute.reference_panels"])
+    assert panel["id"] == "sim-ooa-chr20"
+    assert (
+        panel["location"]
+        == (fleet.var / "imputation-node" / "panels" / "sim-ooa-chr20").resolve().as_uri()
+    )
