@@ -83,7 +83,7 @@ def serve_blob(port: int) -> None:
 
 
 def free_port() -> int:
-    from fedimpute_shared.testing.infra import free_port as _free_port
+    from fedimpute_shared.embedded import free_port as _free_port
 
     return _free_port()
 

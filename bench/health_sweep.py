@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared" / "src"))
 
+from fedimpute_shared.embedded import free_port  # noqa: E402
 from fedimpute_shared.testing.database import migrated_database  # noqa: E402
-from fedimpute_shared.testing.infra import free_port, postgres_admin_url  # noqa: E402
+from fedimpute_shared.testing.infra import postgres_admin_url  # noqa: E402
 
 SERVICE_INFO = json.dumps(
     {

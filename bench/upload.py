@@ -91,7 +91,7 @@ class OwnFileManager:
     admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
 
     def start(self) -> tuple[str, str, int]:
-        from fedimpute_shared.testing.infra import free_port
+        from fedimpute_shared.embedded import free_port
         from fedimpute_shared.testing.tokens import TokenIssuer
 
         self.issuer = TokenIssuer()

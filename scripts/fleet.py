@@ -24,12 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterable
@@ -38,6 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from fedimpute_shared.embedded import embedded_postgres, embedded_redis, port_open, to_asyncpg
+from fedimpute_shared.embedded import free_port as any_free_port
+from fedimpute_shared.fleet import DATABASES, FleetService
+from fedimpute_shared.fleet import FLEET as TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 # The dev fleet's state (databases, keys, secrets, files). FLEET_VAR_DIR and FLEET_PORT_OFFSET let
@@ -50,37 +53,40 @@ COLOURS = ["36", "35", "33", "32", "34", "31", "96", "95", "93", "92"]
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str
-    package: str
-    base_port: int
-    database: str | None
-    env_name: str  # <ENV_NAME>_URL is how other services find it
+    """A fleet-table entry (``fedimpute_shared.fleet``) placed on this run's ports."""
+
+    entry: FleetService
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def package(self) -> str:
+        return self.entry.package
+
+    @property
+    def database(self) -> str | None:
+        return self.entry.database
 
     @property
     def port(self) -> int:
-        return self.base_port + PORT_OFFSET
+        return self.entry.port + PORT_OFFSET
 
     @property
     def installed(self) -> bool:
-        return importlib.util.find_spec(self.package) is not None
+        return self.entry.installed
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
 
-FLEET = [
-    ServiceSpec("user-service", "user_service", 8001, "user_management_db", "USER_SERVICE"),
-    ServiceSpec(
-        "service-registry", "service_registry", 8002, "service_registry_db", "SERVICE_REGISTRY"
-    ),
-    ServiceSpec("job-processor", "job_processor", 8003, "job_processing_db", "JOB_PROCESSOR"),
-    ServiceSpec("file-manager", "file_manager", 8004, "file_management_db", "FILE_MANAGER"),
-    ServiceSpec("notification", "notification_service", 8005, "notification_db", "NOTIFICATION"),
-    ServiceSpec("monitoring", "monitoring_service", 8006, "monitoring_db", "MONITORING"),
-    ServiceSpec("api-gateway", "api_gateway", 8000, None, "API_GATEWAY"),
-]
-DATABASES = [s.database for s in FLEET if s.database]
+# Started in this order; the gateway (the front door) last, once the backends are ready.
+FLEET = sorted((ServiceSpec(entry) for entry in TABLE), key=lambda s: s.name == "api-gateway")
+BY_NAME = {s.name: s for s in FLEET}
+USER_SERVICE = BY_NAME["user-service"]
+REGISTRY = BY_NAME["service-registry"]
 
 
 @dataclass(frozen=True)
@@ -157,21 +163,9 @@ SANDBOX = [
 # ---------------------------------------------------------------------------- infrastructure
 
 
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
-
-
 def free_port(preferred: int) -> int:
-    if not port_open("127.0.0.1", preferred):
-        return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """``preferred`` when nothing listens there, else any free port."""
+    return any_free_port() if port_open("127.0.0.1", preferred) else preferred
 
 
 @dataclass
@@ -194,8 +188,6 @@ class Infrastructure:
 def start_infrastructure() -> Infrastructure:
     """The configured Postgres/Redis, else embedded real ones under var/."""
     from sqlalchemy.engine import make_url
-
-    from fedimpute_shared.testing.infra import embedded_postgres, embedded_redis, to_asyncpg
 
     stoppers: list[Any] = []
     if configured_db := os.environ.get("DATABASE_URL"):
@@ -264,8 +256,8 @@ def service_environment(
         "HOST": "127.0.0.1",
         "PORT": str(spec.port),
         "REDIS_URL": infra.redis_url,
-        "JWKS_URL": f"{FLEET[0].url}/.well-known/jwks.json",
-        "USER_SERVICE_URL": FLEET[0].url,
+        "JWKS_URL": f"{USER_SERVICE.url}/.well-known/jwks.json",
+        "USER_SERVICE_URL": USER_SERVICE.url,
         "SERVICE_CLIENT_SECRET": keys["client_secrets"][spec.name],
         "CURSOR_SECRET": keys["cursor_secret"],
         "LOG_JSON": os.environ.get("LOG_JSON", "false"),
@@ -273,7 +265,7 @@ def service_environment(
         "PYTHONUNBUFFERED": "1",
     }
     for other in FLEET:
-        env[f"{other.env_name}_URL"] = other.url
+        env[other.entry.url_env] = other.url
     if spec.database:
         env["DATABASE_URL"] = infra.database_url(spec.database)
     if spec.name == "user-service":
@@ -380,7 +372,7 @@ async def wait_ready(
 
 async def admin_token(client: httpx.AsyncClient, password: str) -> str:
     response = await client.post(
-        f"{FLEET[0].url}/auth/login", json={"login": "admin", "password": password}
+        f"{USER_SERVICE.url}/auth/login", json={"login": "admin", "password": password}
     )
     response.raise_for_status()
     token: str = response.json()["access_token"]
@@ -544,7 +536,7 @@ async def demo_registration(
             "(the sandbox is not registered: user-service and service-registry are both needed)"
         ]
     token = await admin_token(client, keys["admin_password"])
-    return await register_sandbox(client, token, FLEET[1].url)
+    return await register_sandbox(client, token, REGISTRY.url)
 
 
 def print_summary(

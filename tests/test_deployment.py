@@ -8,33 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fedimpute_shared.fleet import FLEET, fleet_service
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.microservices.yml").read_text())
 SERVICES = COMPOSE["services"]
 BUILT = {name: spec for name, spec in SERVICES.items() if "build" in spec}
-PORTS = {
-    "api-gateway": 8000,
-    "user-service": 8001,
-    "service-registry": 8002,
-    "job-processor": 8003,
-    "file-manager": 8004,
-    "notification": 8005,
-    "monitoring": 8006,
-}
-DATABASES = {
-    "user-service": "user_management_db",
-    "service-registry": "service_registry_db",
-    "job-processor": "job_processing_db",
-    "file-manager": "file_management_db",
-    "notification": "notification_db",
-    "monitoring": "monitoring_db",
-}
+# The fleet table is the truth; the deployment files are checked against it.
+PORTS = {s.name: s.port for s in FLEET}
+DATABASES = {s.name: s.database for s in FLEET if s.database}
 
 
 def package_of(service: str) -> str:
-    return {"notification": "notification_service", "monitoring": "monitoring_service"}.get(
-        service, service.replace("-", "_")
-    )
+    return fleet_service(service).package
 
 
 def test_every_built_service_exists_in_the_repository():
@@ -105,6 +91,24 @@ def test_service_urls_point_at_compose_services():
 def test_init_script_creates_every_database():
     sql = (ROOT / "deploy/postgres/init-databases.sql").read_text()
     assert set(re.findall(r"CREATE DATABASE (\w+);", sql)) == set(DATABASES.values())
+
+
+def test_every_built_service_is_in_the_fleet_table():
+    assert set(BUILT) <= {s.name for s in FLEET}
+    for entry in FLEET:
+        folder = ROOT / entry.name
+        assert folder.is_dir(), f"{entry.name} has no folder"
+        if (folder / "pyproject.toml").exists():
+            assert f'name = "{entry.project}"' in (folder / "pyproject.toml").read_text()
+            assert (folder / "src" / entry.package).is_dir(), entry.package
+
+
+def test_compose_gives_each_service_the_urls_of_the_fleet_table():
+    for name, spec in BUILT.items():
+        for key, value in spec["environment"].items():
+            target = next((s for s in FLEET if s.url_env == key), None)
+            if target is not None:
+                assert value == f"http://{target.name}:{target.port}", f"{name}.{key}"
 
 
 def test_example_env_lists_every_required_variable():

@@ -7,6 +7,8 @@ import secrets
 import httpx
 import pytest
 
+from fedimpute_shared.testing.tokens import bearer
+
 pytestmark = pytest.mark.fleet
 
 PASSWORD = "Correct-Horse-Battery-Staple-42"
@@ -44,10 +46,6 @@ def user(api):
         "/api/auth/login", json={"login": f"{name}@EXAMPLE.org", "password": PASSWORD}
     ).json()
     return {"name": name, "id": registered.json()["id"], **tokens}
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_user_sees_the_registry_with_a_real_token(api, user):

@@ -12,39 +12,21 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from api_gateway.config import Settings
+from api_gateway.config import UPSTREAMS, Settings
 from api_gateway.main import create_app
+from fedimpute_shared.fleet import fleet_service
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.infra import flush_redis
-from fedimpute_shared.testing.tokens import TokenIssuer
+from fedimpute_shared.testing.tokens import TokenIssuer, bearer
 
 from .support import GATEWAY_SECRET, ApiToken, Server, UpstreamLog, echo_service
 
-SERVICES = (
-    "user-service",
-    "service-registry",
-    "job-processor",
-    "file-manager",
-    "notification",
-    "monitoring",
-)
+SERVICES = tuple(s.name for s in UPSTREAMS)
 REDIS_DB = 2
-_URL_SETTING = {
-    "user-service": "user_service_url",
-    "service-registry": "service_registry_url",
-    "job-processor": "job_processor_url",
-    "file-manager": "file_manager_url",
-    "notification": "notification_url",
-    "monitoring": "monitoring_url",
-}
 
 
 def url_setting(service: str) -> str:
-    return _URL_SETTING[service]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    return fleet_service(service).url_setting
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +98,9 @@ def settings(upstreams: dict[str, str], token_issuer: TokenIssuer, redis_db_url:
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> Callable[..., FastAPI]:
-    def build(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update=overrides))
-
-    return build
+def app_factory() -> Callable[[Settings], FastAPI]:
+    """For the shared ``make_app(**overrides)`` fixture (validated settings overrides)."""
+    return create_app
 
 
 @pytest.fixture

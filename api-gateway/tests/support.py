@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from fedimpute_shared.testing.infra import free_port
+from fedimpute_shared.embedded import free_port
 from fedimpute_shared.testing.tokens import TokenIssuer
 
 GATEWAY_SECRET = "test-gateway-client-secret-0123456789"

@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 
 from api_gateway.api_tokens import REVOCATION_CHANNEL
 from fedimpute_shared.testing.client import app_client
+from fedimpute_shared.testing.tokens import bearer
 
-from .conftest import bearer
 from .support import ApiToken, problem, seen_header
 
 FORGERIES = {
@@ -207,7 +207,7 @@ async def test_without_the_revocation_channel_nothing_is_cached(
 
 
 async def test_api_tokens_give_503_when_user_service_is_down(make_app, api_tokens):
-    from fedimpute_shared.testing.infra import free_port
+    from fedimpute_shared.embedded import free_port
 
     raw, _ = new_api_token(api_tokens)
     async with app_client(make_app(user_service_url=f"http://127.0.0.1:{free_port()}")) as client:

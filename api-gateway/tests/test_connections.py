@@ -1,12 +1,12 @@
-"""The upstream connection pool: reuse, caps, and connections that must not be reused."""
+"""The upstream connection pool (fedimpute_shared.transport, as the gateway uses it): reuse, caps, and connections that must not be reused."""
 
 import asyncio
 
 import httpx
 import pytest
 
-from api_gateway.connections import PooledTransport
-from fedimpute_shared.testing.infra import free_port
+from fedimpute_shared.embedded import free_port
+from fedimpute_shared.transport import PooledTransport
 
 
 async def get(transport: PooledTransport, url: str, **timeouts: float) -> httpx.Response:

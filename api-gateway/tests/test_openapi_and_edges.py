@@ -70,7 +70,7 @@ async def test_operation_ids_stay_unique(client):
 
 
 async def test_unavailable_services_are_listed_and_retried(make_app, upstreams):
-    from fedimpute_shared.testing.infra import free_port
+    from fedimpute_shared.embedded import free_port
 
     app = make_app(monitoring_url=f"http://127.0.0.1:{free_port()}")
     async with app_client(app) as client:
@@ -214,7 +214,7 @@ async def test_health_and_readiness_check_redis(client):
 
 
 async def test_readiness_fails_without_redis(make_app):
-    from fedimpute_shared.testing.infra import free_port
+    from fedimpute_shared.embedded import free_port
 
     async with app_client(make_app(redis_url=f"redis://127.0.0.1:{free_port()}/2")) as client:
         ready = await client.get("/ready")

@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
+from fedimpute_shared.embedded import free_port
 from fedimpute_shared.testing.client import app_client
-from fedimpute_shared.testing.infra import free_port
+from fedimpute_shared.testing.tokens import bearer
 
-from .conftest import bearer
 from .support import (
     Server,
     UpstreamLog,

@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from fedimpute_shared.testing.infra import free_port
+from fedimpute_shared.embedded import free_port
 
 from .conftest import SERVICES, url_setting
 from .support import CHUNK, GATEWAY_SECRET

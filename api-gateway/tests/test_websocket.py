@@ -6,9 +6,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from fedimpute_shared.testing.infra import free_port
-
-from .conftest import bearer
+from fedimpute_shared.embedded import free_port
+from fedimpute_shared.testing.tokens import bearer
 
 
 def ws_url(http_url: str, path: str) -> str:

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import (
     AsyncSession,
 )
 
+from fedimpute_shared.embedded import free_port
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
-from fedimpute_shared.testing.infra import free_port
-from fedimpute_shared.testing.tokens import TokenIssuer
+from fedimpute_shared.testing.tokens import TokenIssuer, bearer
 from file_manager.config import Settings
 from file_manager.main import MIGRATIONS_DIR, create_app
 from file_manager.models import StoredFile
@@ -54,11 +54,9 @@ def settings(database_url: str, token_issuer: TokenIssuer, storage_dir: Path) ->
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> Callable[..., FastAPI]:
-    def build(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update=overrides))
-
-    return build
+def app_factory() -> Callable[[Settings], FastAPI]:
+    """For the shared ``make_app(**overrides)`` fixture (validated settings overrides)."""
+    return create_app
 
 
 @pytest.fixture
@@ -70,10 +68,6 @@ async def app(make_app: Callable[..., FastAPI]) -> FastAPI:
 async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(app) as c:
         yield c
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

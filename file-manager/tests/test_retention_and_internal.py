@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from fedimpute_shared.config import validated_copy
 from fedimpute_shared.db import utcnow
 from file_manager.models import FileAccessLog, OutboxEvent, StoredFile
 from file_manager.retention.reaper import Reaper
@@ -84,7 +85,7 @@ async def test_reapers_on_several_replicas_never_double_work(client, app, alice,
     await _age(db, expires_at=utcnow() + timedelta(hours=1))
     storage = app.state.storage
     maker = app.state.reaper.sessionmaker
-    small = settings.model_copy(update={"reaper_batch_size": 3})
+    small = validated_copy(settings, reaper_batch_size=3)
     replicas = [Reaper(maker, storage, small) for _ in range(4)]
     runs = await asyncio.gather(*(r.run_once() for r in replicas))
     assert sum(r.warned for r in runs) == 30

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
 
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
-from fedimpute_shared.testing.tokens import TokenIssuer
+from fedimpute_shared.testing.tokens import TokenIssuer, bearer
 from service_registry.config import Settings
 from service_registry.main import MIGRATIONS_DIR, create_app
 
@@ -37,11 +37,9 @@ def settings(database_url: str, token_issuer: TokenIssuer) -> Settings:
 
 
 @pytest.fixture
-def make_app(settings: Settings) -> Callable[..., FastAPI]:
-    def build(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update=overrides))
-
-    return build
+def app_factory() -> Callable[[Settings], FastAPI]:
+    """For the shared ``make_app(**overrides)`` fixture (validated settings overrides)."""
+    return create_app
 
 
 @pytest.fixture
@@ -50,10 +48,6 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with app_client(make_app()) as c:
         yield c
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -8,8 +8,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from fedimpute_shared.config import validated_copy
+from fedimpute_shared.db import advisory_lock
 from service_registry.health.http import probe_client
-from service_registry.health.worker import SWEEP_LOCK_KEY, HealthWorker, advisory_lock
+from service_registry.health.worker import SWEEP_LOCK_KEY, HealthWorker
+from service_registry.metrics import RegistryMetrics
 from service_registry.models import HealthStatus, ImputationService, ServiceHealthCheck, ServiceKind
 
 from .remotes import WES_SERVICE_INFO, FakeRemote, hang, json_body
@@ -35,12 +38,11 @@ async def remotes():
 
 @pytest.fixture
 def worker_settings(settings):
-    return settings.model_copy(
-        update={
-            "allow_private_urls": True,
-            "health_check_timeout_seconds": 0.5,
-            "health_check_concurrency": 4,
-        }
+    return validated_copy(
+        settings,
+        allow_private_urls=True,
+        health_check_timeout_seconds=0.5,
+        health_check_concurrency=4,
     )
 
 
@@ -53,7 +55,7 @@ def make_worker(engine, worker_settings):
             async_sessionmaker(engine, expire_on_commit=False),
             client,
             settings,
-            CollectorRegistry(),
+            RegistryMetrics(CollectorRegistry()),
         )
 
     return build

@@ -6,10 +6,7 @@ import httpx
 import pytest
 
 from fedimpute_shared.auth import JWKSCache, TokenError, TokenVerifier
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from fedimpute_shared.testing.tokens import bearer
 
 
 async def test_valid_access_token_is_accepted(client, token_issuer):

@@ -20,9 +20,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
 )
 
+from fedimpute_shared.config import validated_copy
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
 from fedimpute_shared.testing.infra import flush_redis
+from fedimpute_shared.testing.tokens import bearer
 from user_service.bootstrap import create_admin
 from user_service.config import Settings
 from user_service.main import MIGRATIONS_DIR, create_app, passwords_for
@@ -106,7 +108,7 @@ def make_app(settings: Settings, default_app: FastAPI) -> Callable[..., FastAPI]
     """The default app, or a new one with changed settings (run it with ``app_client``)."""
 
     def build(**overrides: Any) -> FastAPI:
-        return create_app(settings.model_copy(update=overrides)) if overrides else default_app
+        return create_app(validated_copy(settings, **overrides)) if overrides else default_app
 
     return build
 
@@ -125,10 +127,6 @@ async def redis(redis_test_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_test_url)
     yield client
     await client.aclose()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def registration(**overrides: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from fedimpute_shared.auth import JWKSCache, TokenError, TokenVerifier
-from user_service.config import FLEET_SERVICES
+from fedimpute_shared.fleet import SERVICE_NAMES
 from user_service.models import AuditEvent
 from user_service.tokens.schemas import ServiceTokenIn
 from user_service.tokens.service import check_client
@@ -64,7 +64,7 @@ async def test_secrets_come_from_configuration(make_app, db):
     from fedimpute_shared.testing.client import app_client
 
     secrets = {
-        name: SecretStr(f"{name}-0123456789abcdef0123456789abcdef") for name in FLEET_SERVICES
+        name: SecretStr(f"{name}-0123456789abcdef0123456789abcdef") for name in SERVICE_NAMES
     }
     async with app_client(make_app(service_client_secrets=secrets)) as c:
         old = await c.post("/internal/service-tokens", json=service_token_request("monitoring"))

@@ -187,29 +187,3 @@ def test_generate_signing_key_command(settings, tmp_path, capsys):
     assert "RS256" in capsys.readouterr().out
     assert _cli(settings, ["generate-signing-key", str(path)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
-
-
-async def test_migrations_match_the_models(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from user_service.models import Base
-
-    def diff(connection):
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
-        )
-        return compare_metadata(context, Base.metadata)
-
-    async with engine.connect() as conn:
-        assert await conn.run_sync(diff) == []
-
-
-async def test_down_migration_runs(postgres_admin_url):
-    from alembic import command
-
-    from fedimpute_shared.migrations import alembic_config
-    from fedimpute_shared.testing.database import migrated_database
-
-    async with migrated_database(postgres_admin_url, "user-service-down", MIGRATIONS_DIR) as url:
-        await asyncio.to_thread(command.downgrade, alembic_config(MIGRATIONS_DIR, url), "base")

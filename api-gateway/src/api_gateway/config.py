@@ -8,18 +8,18 @@ array or a comma-separated string.
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Self
+from typing import Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
 
 from api_gateway.ratelimit import parse_rate
 from api_gateway.routes import RoutePattern
 from api_gateway.trust import TrustedProxies
-from fedimpute_shared.config import ServiceSettings
+from fedimpute_shared.config import ListSetting, ServiceSettings
+from fedimpute_shared.fleet import FLEET, fleet_service
 
-StrList = Annotated[list[str], NoDecode]
+StrList = ListSetting[str]
+UPSTREAMS = tuple(s for s in FLEET if s.name != "api-gateway")
 
 # Route patterns: "<METHODS> <PATH>", METHODS is "*" or "GET|HEAD"; in PATH "*" matches one
 # segment and a final "**" any number (zero included). See routes.RoutePattern.
@@ -51,26 +51,18 @@ DEFAULT_UPLOAD_ROUTES = ["POST|PUT|PATCH /api/files/**"]
 DEFAULT_DOWNLOAD_ROUTES = ["GET|HEAD /api/files/**", "GET|HEAD /api/jobs/*/results/**"]
 
 
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            return json.loads(text)
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return value
-
-
 class Settings(ServiceSettings):
     service_name: str = "api-gateway"
     port: int = 8000
     redis_url: str | None = "redis://127.0.0.1:6379/0"
 
-    # Upstreams (comma-separated replicas). USER_SERVICE_URL comes from ServiceSettings.
-    service_registry_url: str = "http://127.0.0.1:8002"
-    job_processor_url: str = "http://127.0.0.1:8003"
-    file_manager_url: str = "http://127.0.0.1:8004"
-    notification_url: str = "http://127.0.0.1:8005"
-    monitoring_url: str = "http://127.0.0.1:8006"
+    # Upstreams (comma-separated replicas), one field per service of the fleet table (checked
+    # by test_paths_and_routes). USER_SERVICE_URL comes from ServiceSettings.
+    service_registry_url: str = fleet_service("service-registry").local_url
+    job_processor_url: str = fleet_service("job-processor").local_url
+    file_manager_url: str = fleet_service("file-manager").local_url
+    notification_url: str = fleet_service("notification").local_url
+    monitoring_url: str = fleet_service("monitoring").local_url
 
     # Passive health: after this many consecutive connect failures a replica is skipped ...
     upstream_max_failures: int = Field(default=3, ge=1)
@@ -128,19 +120,6 @@ class Settings(ServiceSettings):
     openapi_refresh_seconds: float = Field(default=300, gt=0)
     openapi_retry_seconds: float = Field(default=15, gt=0)
 
-    @field_validator(
-        "public_routes",
-        "login_routes",
-        "upload_routes",
-        "download_routes",
-        "trusted_proxies",
-        "cors_origins",
-        mode="before",
-    )
-    @classmethod
-    def _lists(cls, value: Any) -> Any:
-        return _split(value)
-
     @field_validator("cors_origins")
     @classmethod
     def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
@@ -164,14 +143,7 @@ class Settings(ServiceSettings):
 
     def upstream_urls(self) -> dict[str, list[str]]:
         """Each service's replica URLs, by service name."""
-        raw = {
-            "user-service": self.user_service_url,
-            "service-registry": self.service_registry_url,
-            "job-processor": self.job_processor_url,
-            "file-manager": self.file_manager_url,
-            "notification": self.notification_url,
-            "monitoring": self.monitoring_url,
-        }
+        raw = {service.name: str(getattr(self, service.url_setting)) for service in UPSTREAMS}
         return {
             name: [u.strip() for u in value.split(",") if u.strip()] for name, value in raw.items()
         }

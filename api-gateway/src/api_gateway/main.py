@@ -3,7 +3,6 @@ opens the upstream pools, the rate limiter and the background tasks."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,7 +20,6 @@ from starlette.types import Receive, Scope, Send
 
 from api_gateway.api_tokens import ApiTokenExchanger, RevocationListener
 from api_gateway.config import Settings
-from api_gateway.connections import PooledTransport
 from api_gateway.gateway import Gateway
 from api_gateway.identity import EdgeAuthenticator
 from api_gateway.metrics import GatewayMetrics
@@ -33,11 +31,12 @@ from api_gateway.trust import TrustedProxies
 from api_gateway.upstreams import UpstreamTransport, build_pools
 from api_gateway.websocket import proxy_websocket
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
+from fedimpute_shared.body_limit import streams_body
 from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create_http_client
+from fedimpute_shared.transport import PooledTransport
 
 logger = logging.getLogger(__name__)
 
-_STOP_TIMEOUT_SECONDS = 3.0
 # Idle upstream connections are dropped before the services' uvicorn closes them (its
 # keep-alive timeout is 5 s), so a request is never sent on a socket the server is closing.
 UPSTREAM_KEEPALIVE_SECONDS = 4.0
@@ -100,7 +99,11 @@ CORS_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class ProxyEndpoint:
-    """The ASGI app behind the catch-all HTTP and WebSocket routes."""
+    """The ASGI app behind the catch-all HTTP and WebSocket routes.
+
+    It streams bodies through and enforces its own per-route limits (``MAX_JSON_BODY_BYTES``
+    for API calls, none for uploads), so the app factory's body limit does not apply to it.
+    """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gateway: Gateway = scope["state"]["gateway"]
@@ -143,7 +146,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
-        metrics = GatewayMetrics(core.metrics.registry)
+        metrics: GatewayMetrics = core.service_metrics
         pools = build_pools(
             settings.upstream_urls(),
             max_failures=settings.upstream_max_failures,
@@ -189,44 +192,29 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
             trusted=TrustedProxies(settings.trusted_proxies),
             metrics=metrics,
         )
-        tasks = [
-            asyncio.create_task(
-                openapi.run(
-                    client,
-                    pools,
-                    refresh_seconds=settings.openapi_refresh_seconds,
-                    retry_seconds=settings.openapi_retry_seconds,
-                ),
-                name="openapi-refresh",
-            )
-        ]
+        core.tasks.run(
+            "openapi-refresh",
+            lambda: openapi.run(
+                client,
+                pools,
+                refresh_seconds=settings.openapi_refresh_seconds,
+                retry_seconds=settings.openapi_retry_seconds,
+            ),
+        )
         revocations = RevocationListener(core.redis, exchanger) if core.redis else None
         if revocations is not None:
-            tasks.append(asyncio.create_task(revocations.run(), name="api-token-revocations"))
+            # redis-py may swallow a cancellation mid-read: the listener also ends on a flag.
+            core.tasks.run("api-token-revocations", revocations.run, on_stop=revocations.stop)
         app.state.gateway = gateway
         app.state.revocations = revocations
         try:
             yield {"gateway": gateway}
         finally:
-            if revocations is not None:
-                revocations.stop()
-            await _stop(tasks)
             await client.aclose()
             if limiting:
                 await limiting[1].aclose()
 
     return lifespan
-
-
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    done, pending = await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_SECONDS)
-    for task in pending:
-        logger.warning("background task %s did not stop in time", task.get_name())
-    for task in done:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            logger.warning("background task %s ended with %r", task.get_name(), error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -241,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[],
         service_lifespan=_lifespan(settings, openapi),
         uses_redis=True,
+        metrics=GatewayMetrics,
         openapi_url="/api/openapi.json",
     )
     # /api/openapi.json serves the merged public document, not the gateway's own few routes.
@@ -248,7 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.openapi = openapi
     # Last in the routing table: everything the gateway does not answer itself is proxied (or
     # refused) after normalisation, whatever shape the raw path has.
-    proxy = ProxyEndpoint()
+    proxy = streams_body(ProxyEndpoint())
     app.router.routes.extend(
         [
             Route("/{path:path}", endpoint=proxy, include_in_schema=False),

@@ -6,12 +6,12 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.auth import Principal, require_scopes
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Scope
 from file_manager.config import Settings
+from file_manager.metrics import FileMetrics
 from file_manager.storage import Storage
 from file_manager.validation.queue import ValidationQueue
 
@@ -30,6 +30,6 @@ def public_base(request: Request, settings: Settings) -> str:
 Reader = Annotated[Principal, Depends(require_scopes(Scope.FILES_READ))]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.FILES_WRITE))]
 SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
+MetricsDep = Annotated[FileMetrics, Depends(from_state("metrics"))]
 StorageDep = Annotated[Storage, Depends(from_state("storage"))]
 QueueDep = Annotated[ValidationQueue, Depends(from_state("validation_queue"))]
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(from_state("sessionmaker"))]

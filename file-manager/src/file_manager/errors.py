@@ -11,24 +11,8 @@ class InsufficientStorage(ProblemError):
     status, slug = 507, "quota-exceeded"
 
 
-class UnsupportedMediaType(ProblemError):
-    status, slug = 415, "unsupported-media-type"
-
-
-class PreconditionFailed(ProblemError):
-    status, slug = 412, "precondition-failed"
-
-
 class Locked(ProblemError):
     status, slug = 423, "locked"
-
-
-class Gone(ProblemError):
-    status, slug = 410, "gone"
-
-
-class RangeNotSatisfiable(ProblemError):
-    status, slug = 416, "range-not-satisfiable"
 
 
 class ChecksumMismatch(ProblemError):

@@ -14,7 +14,8 @@ from file_manager.config import Settings
 from file_manager.files.router import router as files_router
 from file_manager.internal.router import router as internal_router
 from file_manager.metrics import FileMetrics
-from file_manager.retention.reaper import Reaper, periodic
+from file_manager.models import OutboxEvent
+from file_manager.retention.reaper import Reaper
 from file_manager.storage import LocalStorage
 from file_manager.uploads.resumable import DigestCache
 from file_manager.uploads.router import router as uploads_router
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         storage = LocalStorage(settings.storage_dir)
-        metrics = app.state.file_metrics
+        metrics: FileMetrics = core.service_metrics
         validator = Validator(core.sessionmaker, storage, settings, metrics)
         queue = ValidationQueue(validator.validate, settings.validation_concurrency)
         reaper = Reaper(core.sessionmaker, storage, settings)
@@ -49,28 +50,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         # Also on app.state, for operators' scripts and tests that drive the workers directly.
         app.state.validation_queue, app.state.reaper, app.state.storage = queue, reaper, storage
+        if settings.reaper_enabled:
+            # Replicas may all sweep: each batch is claimed with FOR UPDATE SKIP LOCKED.
+            core.tasks.every("retention", sweep, interval=settings.reaper_interval_seconds)
         queue.start()
         try:
-            async with periodic(
-                sweep, settings.reaper_interval_seconds, enabled=settings.reaper_enabled
-            ):
-                yield {
-                    "storage": storage,
-                    "validation_queue": queue,
-                    "validator": validator,
-                    "reaper": reaper,
-                    "tus_digests": DigestCache(),
-                }
+            yield {
+                "storage": storage,
+                "validation_queue": queue,
+                "validator": validator,
+                "reaper": reaper,
+                "tus_digests": DigestCache(),
+            }
         finally:
             await queue.stop()
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="FedImpute file-manager",
         description=DESCRIPTION,
         routers=[uploads_router, tus_router, files_router, internal_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=lifespan,
+        metrics=FileMetrics.register,
+        outbox=OutboxEvent,
     )
-    app.state.file_metrics = FileMetrics.register(app.state.metrics.registry)
-    return app

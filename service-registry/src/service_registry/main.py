@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
+from fedimpute_shared.tasks import jittered
 from service_registry.config import Settings
 from service_registry.discovery.router import router as discovery_router
 from service_registry.health.http import probe_client
@@ -19,6 +18,8 @@ from service_registry.health.router import internal_router as internal_health_ro
 from service_registry.health.router import router as health_router
 from service_registry.health.service import CheckCoordinator, OnDemandChecker
 from service_registry.health.worker import HealthWorker
+from service_registry.metrics import RegistryMetrics
+from service_registry.models import OutboxEvent
 from service_registry.panels.router import router as panels_router
 from service_registry.panels.sync_router import router as sync_router
 from service_registry.services.router import router as services_router
@@ -44,29 +45,26 @@ def _registry_lifespan(settings: Settings) -> ServiceLifespan:
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         client = probe_client(settings.allow_private_urls, settings.health_check_timeout_seconds)
         worker = HealthWorker(
-            core.engine, core.sessionmaker, client, settings, core.metrics.registry
+            core.engine, core.sessionmaker, client, settings, core.service_metrics
         )
-        background: set[asyncio.Task[object]] = set()
         if settings.health_worker_enabled:
-            background.add(asyncio.create_task(worker.run_forever(), name="health-worker"))
-        try:
-            yield {
-                "probe_http": client,
-                "health_checker": OnDemandChecker(
-                    core.sessionmaker,
-                    client,
-                    CheckCoordinator(settings.on_demand_reuse_seconds),
-                    settings,
-                ),
-                "health_worker": worker,
-                "background_tasks": background,
-            }
-        finally:
-            for task in list(background):
-                task.cancel()
-            for task in list(background):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # The sweep takes its own advisory lock (an on-demand sweep takes it too).
+            interval = jittered(
+                settings.health_check_interval_seconds, settings.health_check_jitter_ratio
+            )
+            core.tasks.every(
+                "health-sweep", worker.sweep_once, interval=interval, first_after=interval
+            )
+        yield {
+            "probe_http": client,
+            "health_checker": OnDemandChecker(
+                core.sessionmaker,
+                client,
+                CheckCoordinator(settings.on_demand_reuse_seconds),
+                settings,
+            ),
+            "health_worker": worker,
+        }
 
     return lifespan
 
@@ -87,5 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_registry_lifespan(settings),
+        metrics=RegistryMetrics,
+        outbox=OutboxEvent,
         openapi_tags=TAGS,
     )

@@ -1,23 +1,40 @@
 """fedimpute_shared: what every FedImpute service has in common, and nothing else.
 
-Public modules (import from them directly):
+Public modules (import from them directly; each lists its public names in ``__all__``, and
+anything else, or any module starting with ``_``, is private):
 
-- ``config``        ServiceSettings (pydantic-settings) with the production secret guard
-- ``app``           create_service_app(): errors, middleware, /health, /ready, /metrics, lifespan
-- ``db``            engine/sessionmaker, SessionDep, session_scope, MetaData naming, mixins
-- ``deps``          from_state(): lifespan resources as typed dependencies
+- ``fleet``         the fleet table: every service's name, package, port, database, URL variable
+- ``config``        ServiceSettings (pydantic-settings) with the production secret guard;
+                    ListSetting (JSON or comma lists); validated_copy()
+- ``app``           create_service_app(): errors, middleware, body limit, /health, /ready,
+                    /metrics, /docs, lifespan, background tasks, outbox relay; service_cli()
+- ``tasks``         BackgroundTasks: periodic and long-running background work, restarts,
+                    advisory-lock "one replica does it"
+- ``outbox``        OutboxRelay: outbox rows to the Redis stream ``fedimpute:events``
+- ``events``        versioned domain events, the outbox table mixin and add_to_outbox()
+- ``db``            engine/sessionmaker, SessionDep, session_scope, advisory_lock, utcnow,
+                    MetaData naming, mixins
+- ``clock``         the replaceable clock utcnow() and background sleeps read
+- ``deps``          from_state(): lifespan resources as typed dependencies; SessionmakerDep,
+                    TasksDep
 - ``migrations``    Alembic env.py body and upgrade_to_head()
 - ``problems``      RFC 9457 errors (ProblemError and its subclasses) and their handlers
+- ``body_limit``    the request-body limit and streams_body for routes that stream
+- ``text``          NUL-safe text types for request schemas (SafeInput, Line, NoNul...)
 - ``auth``          JWKS-verified tokens: CurrentUser, ServiceCaller, require_roles/scopes
 - ``permissions``   Role and Scope names, default role permissions
 - ``http``          create_http_client(), ServiceTokenProvider, ServiceTokenAuth
+- ``transport``     PooledTransport: the httpx transport with O(1) connection reuse
+- ``urls``          outbound URL safety: check_outbound_url, resolve_allowed, GuardedTransport
 - ``pagination``    Page, page_params, paginate() with signed cursors, CodecDep
-- ``events``        versioned domain events and the transactional outbox
-- ``urls``          outbound URL safety (no private/loopback/metadata targets)
 - ``logs``          JSON logs with request ids and secret redaction
 - ``observability`` request-id/metrics/access-log middleware, Metrics
 - ``health``        readiness checks
-- ``testing``       pytest helpers: Postgres databases, Redis, token issuer with a JWKS server
+- ``docs``          /docs and /redoc with assets from an installed package (no CDN)
+- ``context``       the request id and user id of the current request (contextvars)
+- ``embedded``      real PostgreSQL and Redis started under var/ (``make up``, tests)
+- ``testing``       pytest helpers: Postgres databases, Redis, token issuer with a JWKS server,
+                    a manual clock, the shared fixtures (``testing.pytest_plugin``)
 
 Exceptions all derive from ``problems.ProblemError`` (HTTP errors) or are documented where raised
 (``auth.TokenError``, ``config.DefaultSecretError``, ``urls.UnsafeURLError``).

@@ -38,6 +38,22 @@ from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 from fedimpute_shared.context import user_id_var
 from fedimpute_shared.problems import Forbidden, ServiceUnavailable, Unauthorized
 
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "CLOCK_LEEWAY_SECONDS",
+    "CurrentUser",
+    "JWKSCache",
+    "Principal",
+    "ServiceCaller",
+    "TokenError",
+    "TokenVerifier",
+    "current_user",
+    "require_roles",
+    "require_scopes",
+    "require_services",
+    "service_caller",
+]
+
 logger = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "ES256")

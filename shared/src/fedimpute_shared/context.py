@@ -10,6 +10,15 @@ import re
 import uuid
 from contextvars import ContextVar
 
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "accept_request_id",
+    "current_request_id",
+    "new_request_id",
+    "request_id_var",
+    "user_id_var",
+]
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a client's request id only when it is short and plain, so it is safe to log and echo.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

@@ -8,14 +8,17 @@
 - :func:`get_session` is the request dependency (``SessionDep``): it commits when the handler
   returns and rolls back when it raises. Logic code never commits; it may ``flush()``.
 - :func:`session_scope` gives background tasks the same commit-or-rollback discipline.
+- :func:`advisory_lock` takes a Postgres advisory lock (``lock_key("...")`` names one), so one
+  replica of a service does a job at a time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -25,6 +28,24 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
+
+from fedimpute_shared.clock import current_clock
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "SessionDep",
+    "Timestamps",
+    "UUIDPrimaryKey",
+    "advisory_lock",
+    "create_engine",
+    "create_sessionmaker",
+    "get_session",
+    "lock_key",
+    "new_metadata",
+    "session_scope",
+    "str_enum",
+    "utcnow",
+]
 
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
@@ -41,8 +62,9 @@ def new_metadata() -> MetaData:
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now in UTC: the only clock the platform uses."""
-    return datetime.now(UTC)
+    """Timezone-aware now in UTC: the only wall clock the platform reads (a test may replace
+    it, see :mod:`fedimpute_shared.clock`)."""
+    return current_clock().now()
 
 
 def str_enum(enum: type[StrEnum], length: int) -> SAEnum:
@@ -123,10 +145,26 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def database_is_reachable(engine: AsyncEngine) -> bool:
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a job's name (``"outbox-relay"``)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@asynccontextmanager
+async def advisory_lock(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
+    """Try a session-level advisory lock on a dedicated connection; yields whether we got it.
+
+    Advisory locks are per database, and every service has its own, so a key only has to be
+    unique within a service. If the process dies while holding the lock, its connection closes
+    and Postgres releases the lock.
+    """
+    async with engine.connect() as conn:
+        acquired = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+        await conn.commit()
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()

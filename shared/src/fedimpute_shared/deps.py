@@ -10,9 +10,18 @@ lifespan state; :func:`from_state` turns one of them into a dependency, so a ser
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fedimpute_shared.tasks import BackgroundTasks
+
+__all__ = [
+    "SessionmakerDep",
+    "TasksDep",
+    "from_state",
+]
 
 
 def from_state(name: str) -> Callable[[Request], Any]:
@@ -23,3 +32,11 @@ def from_state(name: str) -> Callable[[Request], Any]:
 
     get.__name__ = f"state_{name}"
     return get
+
+
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(from_state("sessionmaker"))]
+"""The session factory, for work that must commit apart from the request's session (an audit
+entry of a refused request, a streamed upload finished in its own transaction)."""
+
+TasksDep = Annotated[BackgroundTasks, Depends(from_state("tasks"))]
+"""The app's background tasks: ``tasks.spawn(name, coroutine)`` runs work a request asked for."""

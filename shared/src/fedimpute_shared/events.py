@@ -1,10 +1,11 @@
 """Domain events: versioned Pydantic contracts and the transactional outbox (DESIGN.md §5).
 
 A producer calls :func:`add_to_outbox` in the same transaction as the change the event
-describes, so the event exists if and only if the change was committed. A relay (a later issue)
-publishes outbox rows to a Redis Stream named after :data:`EVENT_STREAM`; consumers deduplicate on
-``event_id``. Every event type is a subclass of :class:`Event` with a fixed ``event_type`` and
-``version``; changing a payload incompatibly means a new version, never an edit.
+describes, so the event exists if and only if the change was committed. The relay
+(:mod:`fedimpute_shared.outbox`) publishes outbox rows, in order, to the Redis stream
+:data:`EVENT_STREAM`; consumers deduplicate on ``event_id``. Every event type is a subclass of
+:class:`Event` with a fixed ``event_type`` and ``version``; changing a payload incompatibly means
+a new version, never an edit.
 """
 
 from __future__ import annotations
@@ -14,12 +15,26 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from fedimpute_shared.db import utcnow
+
+__all__ = [
+    "EVENT_STREAM",
+    "Event",
+    "FileExpiring",
+    "FileValidated",
+    "HealthStatus",
+    "OutboxEvent",
+    "ServiceDeactivated",
+    "ServiceHealthChanged",
+    "UserEmailVerificationRequested",
+    "UserPasswordResetRequested",
+    "add_to_outbox",
+]
 
 EVENT_STREAM = "fedimpute:events"
 
@@ -123,11 +138,28 @@ class FileExpiring(Event):
 
 
 class OutboxEvent:
-    """Model mixin for a service's ``outbox_events`` table (each service declares its own)."""
+    """Model mixin for a service's ``outbox_events`` table (each service declares its own).
+
+    ``seq`` (assigned by Postgres in insertion order) is the order the relay publishes in;
+    ``created_at`` alone cannot be (equal timestamps within a transaction, a frozen test clock).
+    """
 
     __tablename__ = "outbox_events"
 
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # What the relay reads each round: the unpublished rows in order.
+        return (
+            Index(
+                "ix_outbox_events_pending",
+                "seq",
+                postgresql_where=text("published_at IS NULL"),
+            ),
+        )
+
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False)
     event_type: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int]
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -16,6 +16,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+__all__ = [
+    "CHECK_TIMEOUT_SECONDS",
+    "ReadinessCheck",
+    "database_check",
+    "health_router",
+    "redis_check",
+]
+
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 """Returns None when fine, else a short reason; must not raise."""
 

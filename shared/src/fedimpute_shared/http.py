@@ -18,6 +18,14 @@ from pydantic import SecretStr
 
 from fedimpute_shared.context import REQUEST_ID_HEADER, current_request_id
 
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "SERVICE_TOKEN_PATH",
+    "ServiceTokenAuth",
+    "ServiceTokenProvider",
+    "create_http_client",
+]
+
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 SERVICE_TOKEN_PATH = "/internal/service-tokens"
 # Renew a service token this many seconds before it expires, so an in-flight call never

@@ -16,6 +16,14 @@ from typing import Any
 
 from fedimpute_shared.context import request_id_var, user_id_var
 
+__all__ = [
+    "JsonFormatter",
+    "PlainFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "redact",
+]
+
 _REDACTIONS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[REDACTED]"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",\s]+"), r"\1[REDACTED]"),

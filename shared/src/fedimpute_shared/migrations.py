@@ -20,6 +20,14 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+__all__ = [
+    "alembic_config",
+    "alembic_heads",
+    "run_migrations",
+    "upgrade_to_head",
+    "upgrade_to_head_async",
+]
+
 
 def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Config:
     """An Alembic config for a service's migrations folder (shipped inside its package, so

@@ -20,6 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fedimpute_shared.context import REQUEST_ID_HEADER, accept_request_id, request_id_var
 
+__all__ = [
+    "Metrics",
+    "ObservabilityMiddleware",
+    "metrics_endpoint",
+]
+
 access_logger = logging.getLogger("fedimpute.access")
 
 # Latency buckets sized for API calls: 1 ms .. 30 s.

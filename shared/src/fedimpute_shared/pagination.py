@@ -26,6 +26,17 @@ from sqlalchemy.orm import InstrumentedAttribute
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.problems import BadRequest
 
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "CodecDep",
+    "CursorCodec",
+    "Page",
+    "PageParams",
+    "page_params",
+    "paginate",
+]
+
 T = TypeVar("T")
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+__all__ = [
+    "DEFAULT_ROLE_PERMISSIONS",
+    "Role",
+    "Scope",
+    "scopes_for_roles",
+]
+
 
 class Role(StrEnum):
     ADMIN = "admin"

@@ -19,6 +19,33 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_TYPE_BASE",
+    "BadGateway",
+    "BadRequest",
+    "Conflict",
+    "FieldProblem",
+    "Forbidden",
+    "GatewayTimeout",
+    "Gone",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "Problem",
+    "ProblemError",
+    "RangeNotSatisfiable",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+    "UnsupportedMediaType",
+    "field_problems",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+]
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://fedimpute.dev/problems/"
 
@@ -111,8 +138,24 @@ class Conflict(ProblemError):
     status, slug = 409, "conflict"
 
 
+class Gone(ProblemError):
+    status, slug = 410, "gone"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug = 412, "precondition-failed"
+
+
 class PayloadTooLarge(ProblemError):
     status, slug = 413, "payload-too-large"
+
+
+class UnsupportedMediaType(ProblemError):
+    status, slug = 415, "unsupported-media-type"
+
+
+class RangeNotSatisfiable(ProblemError):
+    status, slug = 416, "range-not-satisfiable"
 
 
 class Unprocessable(ProblemError):

@@ -5,10 +5,13 @@ Two layers:
 
 1. :func:`check_outbound_url` when a URL is stored: http(s) only, no credentials in it, and no
    literal loopback/private/link-local/metadata address or local host name.
-2. :class:`GuardedTransport` when a connection is opened: every address the host name resolves
-   to is checked *at connect time* and the socket goes to the checked address, so DNS tricks
+2. :func:`resolve_allowed` when a connection is opened: every address the host name resolves
+   to is checked *at connect time* and the socket goes to a checked address, so DNS tricks
    (a public name resolving to 127.0.0.1, rebinding between check and use) and redirects to
-   private addresses are refused too.
+   private addresses are refused too. :class:`GuardedTransport` is the httpx transport that
+   does this for every connection (use it for any httpx call to a URL an administrator or a
+   remote service gave us: job-processor's calls to imputation servers and result downloads);
+   the registry's probe client calls :func:`resolve_allowed` itself.
 
 ``allow_private=True`` (the development fleet, whose sandbox runs on loopback) lifts the
 private-address rule; cloud-metadata endpoints stay refused whatever the setting.
@@ -24,7 +27,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
-import httpx
+
+from fedimpute_shared.transport import PooledTransport
+
+__all__ = [
+    "GuardedTransport",
+    "IPAddress",
+    "UnsafeURLError",
+    "address_refusal",
+    "check_outbound_url",
+    "resolve_allowed",
+]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -88,6 +101,33 @@ def check_outbound_url(url: str, *, allow_private: bool) -> str:
     return url.strip().rstrip("/")
 
 
+async def resolve_allowed(
+    host: str,
+    port: int,
+    *,
+    allow_private: bool,
+    timeout: float | None,  # noqa: ASYNC109 (a resolver deadline, passed on)
+) -> list[IPAddress]:
+    """Every address ``host`` resolves to, when all of them may be called.
+
+    Raises :class:`UnsafeURLError` when one of them may not (the message names it), and
+    ``OSError``/``TimeoutError`` when the name does not resolve in time.
+    """
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+        )
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    for ip in addresses:
+        if reason := address_refusal(ip, allow_private=allow_private):
+            raise UnsafeURLError(f"refused to connect to {host}: {reason}")
+    return addresses
+
+
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks every address, then connects to a checked address."""
 
@@ -103,10 +143,14 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
-        for ip in addresses:
-            if reason := address_refusal(ip, allow_private=self._allow_private):
-                raise httpcore.ConnectError(f"refused to connect to {host}: {reason}")
+        try:
+            addresses = await resolve_allowed(
+                host, port, allow_private=self._allow_private, timeout=timeout
+            )
+        except UnsafeURLError as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        except (OSError, TimeoutError) as exc:
+            raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
         return await self._inner.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )
@@ -123,29 +167,22 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:  # noqa: ASYNC109
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
+class GuardedTransport(PooledTransport):
+    """An httpx transport whose connections go only to allowed addresses.
+
+    TLS still verifies the certificate against the host name (the socket goes to a checked
+    address, the handshake names the host).
+    """
+
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        max_connections_per_origin: int = 100,
+        keepalive_expiry: float = 30,
+    ) -> None:
+        super().__init__(
+            max_connections_per_origin=max_connections_per_origin,
+            keepalive_expiry=keepalive_expiry,
+            network_backend=_GuardedBackend(httpcore.AnyIOBackend(), allow_private=allow_private),
         )
-    except (OSError, TimeoutError) as exc:
-        raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
-    addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-    if not addresses:
-        raise httpcore.ConnectError(f"could not resolve {host}")
-    return addresses
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """An httpx transport whose connections go only to allowed addresses."""
-
-    def __init__(self, *, allow_private: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # httpx does not expose httpcore's network_backend option; the pool holds it here.
-        pool = self._pool
-        pool._network_backend = _GuardedBackend(pool._network_backend, allow_private=allow_private)

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import json
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode
 
-from fedimpute_shared.config import DefaultSecretError, ServiceSettings
+from fedimpute_shared.config import DefaultSecretError, ListSetting, ServiceSettings
+from fedimpute_shared.fleet import SERVICE_NAMES
 from fedimpute_shared.permissions import Role
 
-# Every service of the fleet: the client ids that may obtain service tokens, and the audiences
-# a service token may be addressed to.
-FLEET_SERVICES = (
-    "api-gateway",
-    "user-service",
-    "service-registry",
-    "job-processor",
-    "file-manager",
-    "notification",
-    "monitoring",
-)
 _DEV_CLIENT_SECRET = "dev-service-secret-change-me"  # the shared SERVICE_CLIENT_SECRET default
 _DEV_VAULT_KEY_ID = "dev-1"
 # 32 bytes, base64: the development vault key. Refused in production (see _refuse_dev_vault_key).
@@ -37,7 +25,7 @@ _DEV_VAULT_KEY = base64.b64encode(b"fedimpute-dev-vault-key-32bytes!").decode()
 
 
 def _dev_client_secrets() -> dict[str, SecretStr]:
-    return {name: SecretStr(_DEV_CLIENT_SECRET) for name in FLEET_SERVICES}
+    return {name: SecretStr(_DEV_CLIENT_SECRET) for name in SERVICE_NAMES}
 
 
 class Settings(ServiceSettings):
@@ -51,7 +39,7 @@ class Settings(ServiceSettings):
     jwt_signing_key_file: Path = Path("var/user-service/jwt-signing-key.pem")
     # More PEM keys (public or private), comma-separated: published in the JWKS and accepted,
     # never used to sign. Put the previous key here after a rotation (and the next one before).
-    jwt_verification_key_files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    jwt_verification_key_files: ListSetting[Path] = Field(default_factory=list)
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     service_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
 
@@ -96,19 +84,8 @@ class Settings(ServiceSettings):
 
     # ---------------------------------------------------------------- request handling
     # Peers whose X-Forwarded-For is believed (the gateway); CIDRs or addresses.
-    trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1/32", "::1/128"]
-    )
+    trusted_proxies: ListSetting[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     max_body_bytes: int = Field(default=65536, ge=1024)
-
-    @field_validator("jwt_verification_key_files", "trusted_proxies", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        if value.lstrip().startswith("["):
-            return json.loads(value)
-        return [part.strip() for part in value.split(",") if part.strip()]
 
     @field_validator("trusted_proxies")
     @classmethod

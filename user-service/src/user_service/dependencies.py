@@ -12,10 +12,12 @@ from typing import Annotated
 
 from fastapi import Depends
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.auth import CurrentUser, Principal
 from fedimpute_shared.db import SessionDep
+
+# SessionmakerDep: for writes that must survive a refused request (its own session rolls back):
+# audit entries of failed logins, the revocation of a stolen refresh-token family...
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Role, Scope
 from fedimpute_shared.problems import Forbidden, Unauthorized
@@ -29,9 +31,6 @@ SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
 KeyringDep = Annotated[Keyring, Depends(from_state("keyring"))]
 PasswordsDep = Annotated[Passwords, Depends(from_state("passwords"))]
 VaultDep = Annotated[VaultCipher, Depends(from_state("vault"))]
-# For writes that must survive a refused request (its own session rolls back): audit entries of
-# failed logins, the revocation of a stolen refresh-token family...
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(from_state("sessionmaker"))]
 RedisDep = Annotated[Redis | None, Depends(from_state("redis"))]
 
 

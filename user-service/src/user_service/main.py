@@ -1,4 +1,4 @@
-"""The user-service app: routes, keys and password hasher in the lifespan, body size limit."""
+"""The user-service app: routes, and the keys and password hasher in the lifespan."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from fedimpute_shared.app import CoreResources, create_service_app
 from fedimpute_shared.auth import TokenVerifier
@@ -17,10 +16,10 @@ from user_service.accounts.router import internal_router as accounts_internal_ro
 from user_service.audit.router import internal_router as audit_internal_router
 from user_service.audit.router import router as audit_router
 from user_service.auth.router import router as auth_router
-from user_service.body_limit import BodySizeLimit
 from user_service.bootstrap import bootstrap_admin
 from user_service.config import Settings
 from user_service.metrics import UserMetrics
+from user_service.models import OutboxEvent
 from user_service.security.keys import Keyring
 from user_service.security.passwords import Passwords
 from user_service.security.vault_cipher import VaultCipher
@@ -92,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "token_verifier": verifier,
         }
 
-    app = create_service_app(
+    return create_service_app(
         settings,
         title="FedImpute user-service",
         description=DESCRIPTION,
@@ -100,9 +99,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=lifespan,
         uses_redis=True,
+        metrics=UserMetrics,
+        outbox=OutboxEvent,
     )
-    app.state.user_metrics = UserMetrics(app.state.metrics.registry)
-    # Innermost (appended, not add_middleware's insert-at-front), so a 413 still gets the
-    # request id, the access log line and the metrics of the shared observability middleware.
-    app.user_middleware.append(Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes))
-    return app

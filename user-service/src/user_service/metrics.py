@@ -1,12 +1,14 @@
-"""user-service's own counters, in the app's metrics registry (served at /metrics)."""
+"""user-service's own counters: built once per app in its registry (``create_service_app(...,
+metrics=UserMetrics)``), served at /metrics, given to handlers as ``MetricsDep``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from prometheus_client import CollectorRegistry, Counter
 
+from fedimpute_shared.deps import from_state
 from fedimpute_shared.problems import ProblemError
 
 
@@ -41,9 +43,4 @@ def outcome_of(error: ProblemError) -> str:
     return {401: "failure", 403: "denied", 429: "locked"}.get(error.status, "error")
 
 
-async def _metrics(request: Request) -> UserMetrics:
-    metrics: UserMetrics = request.app.state.user_metrics
-    return metrics
-
-
-MetricsDep = Annotated[UserMetrics, Depends(_metrics)]
+MetricsDep = Annotated[UserMetrics, Depends(from_state("metrics"))]

@@ -13,15 +13,22 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
-from fedimpute_shared.problems import Conflict, Forbidden, NotFound, problem_responses
+from fedimpute_shared.problems import (
+    Conflict,
+    Forbidden,
+    Gone,
+    NotFound,
+    RangeNotSatisfiable,
+    problem_responses,
+)
 from file_manager.dependencies import (
+    MetricsDep,
     Reader,
     SettingsDep,
     StorageDep,
     Writer,
     public_base,
 )
-from file_manager.errors import Gone, RangeNotSatisfiable
 from file_manager.files import access, repository, service
 from file_manager.files.schemas import (
     FileFilters,
@@ -75,14 +82,19 @@ async def usage(session: SessionDep, user: Reader, settings: SettingsDep) -> Usa
     responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def download_with_link(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, storage: StorageDep
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    metrics: MetricsDep,
 ) -> Response:
     head = request.method == "HEAD"
     link, file = await service.resolve_link(session, settings, token, consume=not head)
     download = service.content_download(file)
     response = await service.stream_download(storage, download, request, head=head)
     if not head:
-        request.app.state.file_metrics.downloads.labels("link").inc()
+        metrics.downloads.labels("link").inc()
         access.record(
             session,
             file,
@@ -125,7 +137,12 @@ async def delete_file(
     responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def download(
-    file_id: uuid.UUID, request: Request, session: SessionDep, user: Reader, storage: StorageDep
+    file_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    user: Reader,
+    storage: StorageDep,
+    metrics: MetricsDep,
 ) -> Response:
     file = await service.find_owned(session, file_id, user, include_uploading=False)
     head = request.method == "HEAD"
@@ -133,7 +150,7 @@ async def download(
         storage, service.content_download(file), request, head=head
     )
     if not head:
-        request.app.state.file_metrics.downloads.labels("owner").inc()
+        metrics.downloads.labels("owner").inc()
         access.record(
             session,
             file,

@@ -17,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.auth import Principal
 from fedimpute_shared.db import utcnow
-from fedimpute_shared.problems import Conflict, NotFound
+from fedimpute_shared.problems import Conflict, Gone, NotFound, RangeNotSatisfiable
 from file_manager.config import Settings
-from file_manager.errors import Gone, RangeNotSatisfiable
 from file_manager.files import access, repository
 from file_manager.files.schemas import Checksums, FileOut, LinkCreate, LinkCreated, LinkOut
 from file_manager.models import AccessAction, DownloadLink, FileStatus, StoredFile

@@ -15,10 +15,18 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from fedimpute_shared.auth import Principal, require_services
+from fedimpute_shared.body_limit import streams_body
 from fedimpute_shared.db import SessionDep
-from fedimpute_shared.problems import BadRequest, NotFound, PayloadTooLarge, problem_responses
-from file_manager.dependencies import SessionmakerDep, SettingsDep, StorageDep
-from file_manager.errors import Gone, RangeNotSatisfiable
+from fedimpute_shared.deps import SessionmakerDep
+from fedimpute_shared.problems import (
+    BadRequest,
+    Gone,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    problem_responses,
+)
+from file_manager.dependencies import SettingsDep, StorageDep
 from file_manager.files import access, service
 from file_manager.files.schemas import FileOut
 from file_manager.models import AccessAction, FileKind
@@ -87,6 +95,7 @@ async def read_index(
     summary="Store a result (or report/log) file of a user's job; raw body",
     responses=problem_responses(PayloadTooLarge, BadRequest),
 )
+@streams_body
 async def store_result(
     request: Request,
     user_id: UserId,

@@ -9,10 +9,8 @@ run marks the row.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -140,27 +138,3 @@ class Reaper:
         for path in stale:
             path.unlink(missing_ok=True)
         return len(stale)
-
-
-@contextlib.asynccontextmanager
-async def periodic(
-    work: Callable[[], object], interval: float, *, enabled: bool
-) -> AsyncIterator[None]:
-    """Run ``work`` every ``interval`` seconds in the background while the context is open."""
-
-    async def loop() -> None:
-        while True:
-            try:
-                await work()  # type: ignore[misc]
-            except Exception:
-                logger.exception("background run failed; retrying next interval")
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop()) if enabled else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

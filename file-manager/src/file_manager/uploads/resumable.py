@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import session_scope, utcnow
 from fedimpute_shared.events import add_to_outbox
-from fedimpute_shared.problems import BadRequest, Conflict, NotFound, PayloadTooLarge
-from file_manager.errors import ChecksumMismatch, Gone, Locked
+from fedimpute_shared.problems import BadRequest, Conflict, Gone, NotFound, PayloadTooLarge
+from file_manager.errors import ChecksumMismatch, Locked
 from file_manager.files import access, repository
 from file_manager.models import (
     AccessAction,

@@ -21,14 +21,16 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from sqlalchemy import delete
 from starlette.requests import ClientDisconnect
 
+from fedimpute_shared.body_limit import streams_body
 from fedimpute_shared.db import session_scope
+from fedimpute_shared.deps import SessionmakerDep
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 from fedimpute_shared.problems import BadRequest, PayloadTooLarge, Unprocessable, problem_responses
 from file_manager.dependencies import (
+    MetricsDep,
     QueueDep,
-    SessionmakerDep,
     SettingsDep,
     StorageDep,
     Writer,
@@ -84,6 +86,7 @@ def filename_from_disposition(value: str | None) -> str | None:
         }
     },
 )
+@streams_body
 async def upload(
     request: Request,
     user: Writer,
@@ -91,6 +94,7 @@ async def upload(
     storage: StorageDep,
     sessionmaker: SessionmakerDep,
     queue: QueueDep,
+    metrics: MetricsDep,
     filename: Annotated[
         str | None, Query(max_length=2048, description="Raw body: the file name.")
     ] = None,
@@ -121,7 +125,6 @@ async def upload(
         file = await _multipart(ctx, req, request, content_type)
     else:
         file = await _raw(ctx, req, request)
-    metrics = request.app.state.file_metrics
     metrics.uploads.labels("simple").inc()
     metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:

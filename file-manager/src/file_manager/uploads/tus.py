@@ -16,31 +16,29 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
+from fedimpute_shared.body_limit import streams_body
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.problems import (
     BadRequest,
     Conflict,
+    Gone,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     ProblemError,
+    UnsupportedMediaType,
     problem_responses,
 )
 from file_manager.dependencies import (
+    MetricsDep,
     QueueDep,
-    SessionmakerDep,
     SettingsDep,
     StorageDep,
     Writer,
     public_base,
 )
-from file_manager.errors import (
-    ChecksumMismatch,
-    Gone,
-    InsufficientStorage,
-    Locked,
-    PreconditionFailed,
-    UnsupportedMediaType,
-)
+from file_manager.errors import ChecksumMismatch, InsufficientStorage, Locked
 from file_manager.models import FileStatus
 from file_manager.uploads import resumable
 from file_manager.uploads.resumable import DigestCache
@@ -179,6 +177,7 @@ async def upload_offset(
         Conflict, NotFound, Gone, Locked, ChecksumMismatch, UnsupportedMediaType, PayloadTooLarge
     ),
 )
+@streams_body
 async def patch_upload(
     upload_id: uuid.UUID,
     request: Request,
@@ -187,6 +186,7 @@ async def patch_upload(
     storage: StorageDep,
     sessionmaker: SessionmakerDep,
     queue: QueueDep,
+    metrics: MetricsDep,
 ) -> Response:
     _require_tus(request)
     if request.headers.get("content-type", "").split(";")[0].strip() != OFFSET_CONTENT_TYPE:
@@ -204,8 +204,8 @@ async def patch_upload(
     except ClientDisconnect:
         raise BadRequest("the client disconnected; send HEAD to learn the offset") from None
     if file.status is not FileStatus.UPLOADING and patch.offset < file.size_bytes:
-        request.app.state.file_metrics.uploads.labels("tus").inc()
-        request.app.state.file_metrics.upload_bytes.inc(file.size_bytes)
+        metrics.uploads.labels("tus").inc()
+        metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         queue.submit(file.id)
     headers = {"Upload-Offset": str(file.upload_offset)}

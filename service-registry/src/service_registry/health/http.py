@@ -8,24 +8,22 @@ network-bound ideal and one 1.5 to 4 times slower (``bench/health_sweep.py``, ``
 A probe needs far less: one GET, one connection, a bounded body, no cookies, no proxies, no
 redirects followed automatically. ``h11`` does the parsing, which is the part to get right.
 
-Safety (as ``fedimpute_shared.urls.GuardedTransport``): the host name is resolved here and
-every address it resolves to is checked before connecting, and the socket goes to a checked
-address, so private, loopback and cloud-metadata addresses are refused whether they come from
-a literal IP, a DNS answer or a redirect.
+Safety (``fedimpute_shared.urls.resolve_allowed``, as in ``GuardedTransport``): the host name
+is resolved here and every address it resolves to is checked before connecting, and the socket
+goes to a checked address, so private, loopback and cloud-metadata addresses are refused whether
+they come from a literal IP, a DNS answer or a redirect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import socket
 import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import h11
 
-from fedimpute_shared.urls import IPAddress, address_refusal
+from fedimpute_shared.urls import UnsafeURLError, resolve_allowed
 
 _READ_SIZE = 65536
 _MAX_HEADER_BYTES = 16384  # h11's cap on the response head: header bombs stop here
@@ -88,10 +86,14 @@ class ProbeClient:
     async def _connect(
         self, host: str, port: int, secure: bool
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        addresses = await self._resolve(host, port)
-        for address in addresses:
-            if reason := address_refusal(address, allow_private=self.allow_private):
-                raise TransportError(f"refused to connect to {host}: {reason}")
+        try:
+            addresses = await resolve_allowed(
+                host, port, allow_private=self.allow_private, timeout=self.connect_timeout
+            )
+        except UnsafeURLError as exc:
+            raise TransportError(str(exc)) from None
+        except (OSError, TimeoutError) as exc:
+            raise TransportError(f"could not resolve {host}: {_describe(exc)}") from None
         last_error: OSError | None = None
         for address in addresses:
             try:
@@ -106,20 +108,6 @@ class ProbeClient:
             except OSError as exc:  # refused, unreachable, TLS failure...: try the next address
                 last_error = exc
         raise TransportError(f"connection failed: {_describe(last_error)}")
-
-    async def _resolve(self, host: str, port: int) -> list[IPAddress]:
-        try:
-            return [ipaddress.ip_address(host)]
-        except ValueError:
-            pass
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
-        except (OSError, TimeoutError) as exc:
-            raise TransportError(f"could not resolve {host}: {_describe(exc)}") from None
-        return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
 
 
 async def _read_response(

@@ -3,7 +3,6 @@ sweep now, history and uptime; and the internal read for other services."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -11,6 +10,7 @@ from pydantic import AwareDatetime
 
 from fedimpute_shared.auth import ServiceCaller
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import TasksDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import BadRequest, Forbidden, NotFound, problem_responses
 from service_registry.dependencies import Reader, SettingsDep, Writer
@@ -77,13 +77,10 @@ async def check_health_now(
     summary="Sweep every active service now (in the background)",
     responses=problem_responses(Forbidden),
 )
-async def sweep_now(request: Request, user: Writer, worker: Worker) -> SweepAccepted:
+async def sweep_now(user: Writer, worker: Worker, tasks: TasksDep) -> SweepAccepted:
     if worker.sweeping:
         return SweepAccepted(accepted=False, already_running=True)
-    tasks: set[asyncio.Task[object]] = request.state.background_tasks
-    task = asyncio.create_task(worker.sweep_once(), name="health-sweep-on-demand")
-    tasks.add(task)  # keep a reference until done, or the task may be garbage-collected
-    task.add_done_callback(tasks.discard)
+    tasks.spawn("health-sweep-on-demand", worker.sweep_once())
     return SweepAccepted(accepted=True, already_running=False)
 
 

@@ -1,5 +1,5 @@
 """The health worker: every ``HEALTH_CHECK_INTERVAL_SECONDS`` (± jitter) it sweeps every active
-service concurrently.
+service concurrently (a background task registered in ``main.py``).
 
 - ``asyncio.gather`` under a semaphore (``HEALTH_CHECK_CONCURRENCY``) and a hard per-check
   timeout inside each probe: one hanging service costs its own timeout, never the sweep's.
@@ -14,23 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fedimpute_shared.db import session_scope, utcnow
+from fedimpute_shared.db import advisory_lock, session_scope, utcnow
 from service_registry.config import Settings
 from service_registry.health import service as health
 from service_registry.health.http import ProbeClient
 from service_registry.health.probes import ProbeResult, ProbeTarget, probe
 from service_registry.health.recording import Recorded, record_results
+from service_registry.metrics import RegistryMetrics
 from service_registry.services import repository as services
 
 logger = logging.getLogger(__name__)
@@ -51,44 +48,6 @@ class SweepReport:
     by_status: dict[str, int]
 
 
-class _WorkerMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.checks = Counter(
-            "registry_health_checks_total",
-            "Health probes by resulting status.",
-            ["status"],
-            registry=registry,
-        )
-        self.sweeps = Histogram(
-            "registry_health_sweep_seconds",
-            "Duration of a full health sweep.",
-            buckets=(0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
-            registry=registry,
-        )
-        self.skipped = Counter(
-            "registry_health_sweeps_skipped_total",
-            "Sweeps skipped because another replica held the lock.",
-            registry=registry,
-        )
-
-
-@asynccontextmanager
-async def advisory_lock(engine: AsyncEngine, key: int) -> AsyncIterator[bool]:
-    """Try a session-level advisory lock on a dedicated connection; yields whether we got it.
-
-    If this process dies mid-sweep its connection closes and Postgres releases the lock.
-    """
-    async with engine.connect() as conn:
-        acquired = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
-        await conn.commit()
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
-
-
 class HealthWorker:
     def __init__(
         self,
@@ -96,33 +55,18 @@ class HealthWorker:
         sessionmaker: async_sessionmaker[AsyncSession],
         client: ProbeClient,
         settings: Settings,
-        registry: CollectorRegistry,
+        metrics: RegistryMetrics,
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
         self._client = client
         self._settings = settings
-        self._metrics = _WorkerMetrics(registry)
+        self._metrics = metrics
         self._running = asyncio.Lock()
 
     @property
     def sweeping(self) -> bool:
         return self._running.locked()
-
-    async def run_forever(self) -> None:
-        """Sweep, sleep interval ± jitter, repeat; a failed sweep is logged, never fatal."""
-        while True:
-            await asyncio.sleep(self._next_delay())
-            try:
-                await self.sweep_once()
-            except Exception:
-                logger.exception("health sweep failed")
-
-    def _next_delay(self) -> float:
-        interval = self._settings.health_check_interval_seconds
-        jitter = interval * self._settings.health_check_jitter_ratio
-        # Jitter spreads replicas' and restarts' sweeps so they do not line up.
-        return max(0.0, interval + random.uniform(-jitter, jitter))  # noqa: S311 (not crypto)
 
     async def sweep_once(self) -> SweepReport | None:
         """One sweep of every active service; None when another sweep holds the lock.

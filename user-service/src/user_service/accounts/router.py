@@ -13,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
@@ -38,7 +39,6 @@ from user_service.dependencies import (
     Admin,
     PasswordsDep,
     RedisDep,
-    SessionmakerDep,
     SettingsDep,
 )
 from user_service.models import RoleGrant, User

@@ -17,8 +17,8 @@ from pydantic import (
     field_validator,
 )
 
+from fedimpute_shared.text import Line200, SafeInput
 from user_service.roles.schemas import GrantOut
-from user_service.text import Line200, SafeInput
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$"
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from user_service.text import SafeInput
+from fedimpute_shared.text import SafeInput
 
 ActionName = Annotated[
     str, StringConstraints(min_length=3, max_length=100, pattern=r"^[a-z][a-z0-9_.:-]*$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.problems import (
     BadRequest,
     Conflict,
@@ -27,7 +28,7 @@ from user_service.accounts.schemas import (
 from user_service.audit import service as audit
 from user_service.audit.actions import Action
 from user_service.auth import service
-from user_service.dependencies import KeyringDep, PasswordsDep, SessionmakerDep, SettingsDep
+from user_service.dependencies import KeyringDep, PasswordsDep, SettingsDep
 from user_service.metrics import MetricsDep, outcome_of
 from user_service.request_meta import MetaDep
 from user_service.tokens import sessions

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedimpute_shared.db import utcnow
-from user_service.text import SafeInput
+from fedimpute_shared.text import SafeInput
 
 
 class RoleOut(BaseModel):

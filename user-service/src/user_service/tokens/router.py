@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -23,7 +24,6 @@ from user_service.dependencies import (
     Account,
     KeyringDep,
     RedisDep,
-    SessionmakerDep,
     SettingsDep,
 )
 from user_service.metrics import MetricsDep

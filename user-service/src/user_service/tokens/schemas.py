@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedimpute_shared.permissions import Scope
-from user_service.text import Line100, SafeInput
+from fedimpute_shared.text import Line100, SafeInput
 
 
 class TokenResponse(BaseModel):

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.auth import Principal
 from fedimpute_shared.db import session_scope, utcnow
+from fedimpute_shared.fleet import SERVICE_NAMES
 from fedimpute_shared.problems import Conflict, FieldProblem, NotFound, Unauthorized, Unprocessable
 from user_service.audit import service as audit
 from user_service.audit.actions import Action, Outcome
-from user_service.config import FLEET_SERVICES, Settings
+from user_service.config import Settings
 from user_service.models import ApiToken, User
 from user_service.request_meta import RequestMeta
 from user_service.roles.service import Access, effective_access
@@ -196,6 +197,6 @@ async def issue_service_token(
                 details={"audience": body.audience[:100]},
             )
         raise Unauthorized("unknown client or wrong secret")
-    if body.audience not in FLEET_SERVICES:
+    if body.audience not in SERVICE_NAMES:
         raise Unprocessable(f"unknown audience {body.audience!r}; use a service name")
     return issuer.service_token(keyring, settings, body.client_id, body.audience)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from fedimpute_shared.auth import Principal, require_services
 from fedimpute_shared.db import SessionDep
+from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.problems import (
     Forbidden,
     NotFound,
@@ -19,7 +20,6 @@ from fedimpute_shared.problems import (
 from user_service.dependencies import (
     CredentialReader,
     CredentialWriter,
-    SessionmakerDep,
     VaultDep,
 )
 from user_service.metrics import MetricsDep

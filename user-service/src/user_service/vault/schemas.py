@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fedimpute_shared.text import Line200, SafeInput, Secret
 from user_service.models import CredentialType
-from user_service.text import Line200, SafeInput, Secret
 
 
 class _CredentialBase(SafeInput):

@@ -30,6 +30,7 @@ def upgrade() -> None:
     op.create_table(
         "outbox_events",
         sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("seq", sa.BigInteger(), sa.Identity(always=True), nullable=False),
         sa.Column("event_type", sa.String(100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("payload", postgresql.JSONB(), nullable=False),
@@ -37,6 +38,12 @@ def upgrade() -> None:
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index(
+        "ix_outbox_events_pending",
+        "outbox_events",
+        ["seq"],
+        postgresql_where=sa.text("published_at IS NULL"),
     )
 
 

@@ -1,4 +1,9 @@
-"""Keep-alive HTTP/1.1 connections to the upstreams, reused in O(1): an httpx transport.
+"""Keep-alive HTTP/1.1 connections reused in O(1): the platform's own httpx transport.
+
+The gateway sends everything to its upstreams through it, and the outbound-URL guard
+(:class:`fedimpute_shared.urls.GuardedTransport`) is this transport with a network backend that
+checks every address before connecting: both are built only from httpx's and httpcore's public
+interfaces (``AsyncBaseTransport``, ``AsyncHTTP11Connection``, network backends).
 
 httpx's own transport (httpcore's connection pool) rescans every pooled connection, polling
 each idle socket, on every request it assigns; with the dozens of connections a busy gateway
@@ -22,6 +27,8 @@ from typing import Any
 
 import httpcore
 import httpx
+
+__all__ = ["PooledTransport"]
 
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.ConnectTimeout: httpx.ConnectTimeout,
@@ -59,14 +66,19 @@ class _Origin:
     """The connections to one ``scheme://host:port``."""
 
     def __init__(
-        self, origin: httpcore.Origin, limit: int, keepalive: float, ssl: ssl.SSLContext | None
+        self,
+        origin: httpcore.Origin,
+        limit: int,
+        keepalive: float,
+        ssl: ssl.SSLContext | None,
+        network: httpcore.AsyncNetworkBackend,
     ) -> None:
         self.origin = origin
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
         self._keepalive = keepalive
         self._ssl = ssl
-        self._network = httpcore.AnyIOBackend()
+        self._network = network
 
     async def checkout(self, timeouts: dict[str, float | None]) -> _Connection:
         """A free connection (reused, else new), holding one of the origin's slots."""
@@ -133,11 +145,18 @@ class _Body(httpx.AsyncByteStream):
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
+    """``network_backend`` opens the sockets (httpcore's anyio backend by default)."""
+
     def __init__(
-        self, *, max_connections_per_origin: int = 512, keepalive_expiry: float = 30
+        self,
+        *,
+        max_connections_per_origin: int = 512,
+        keepalive_expiry: float = 30,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._limit = max_connections_per_origin
         self._keepalive = keepalive_expiry
+        self._network = network_backend or httpcore.AnyIOBackend()
         self._origins: dict[tuple[bytes, bytes, int], _Origin] = {}
         self._ssl: ssl.SSLContext | None = None
 
@@ -148,7 +167,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         if found is None:
             if url.scheme == "https" and self._ssl is None:
                 self._ssl = httpx.create_ssl_context()
-            found = _Origin(httpcore.Origin(*key), self._limit, self._keepalive, self._ssl)
+            found = _Origin(
+                httpcore.Origin(*key), self._limit, self._keepalive, self._ssl, self._network
+            )
             self._origins[key] = found
         return found
 

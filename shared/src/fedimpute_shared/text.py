@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
+__all__ = ["Line", "Line100", "Line200", "NoNul", "SafeInput", "Secret", "no_nul_anywhere"]
+
 
 def _single_line(value: str) -> str:
     if any(unicodedata.category(ch) == "Cc" for ch in value):
@@ -42,6 +44,12 @@ def no_nul_anywhere(value: Any) -> Any:
 
 _LINE = AfterValidator(_single_line)
 _STRIP = StringConstraints(strip_whitespace=True)
+
+NoNul = Annotated[str, AfterValidator(_no_nul)]
+"""Any text (several lines allowed) without the NUL character; add length bounds beside it."""
+
+Line = Annotated[str, _STRIP, _LINE]
+"""A single line: stripped, no control characters; add bounds (``Annotated[Line, Field(...)]``)."""
 
 # Single lines of text: stripped, bounded, no control characters.
 Line100 = Annotated[str, _STRIP, StringConstraints(min_length=1, max_length=100), _LINE]

