@@ -429,7 +429,7 @@ async def imputation_node(
     )
     if not {"user-service", "service-registry"} <= {s.name for s in services}:
         return f"{IMPUTATION_NODE_SLUG:<22} {url}  (not registered: no registry)"
-    registry = FLEET[1].url
+    registry = REGISTRY.url
     headers = {"Authorization": f"Bearer {await admin_token(client, keys['admin_password'])}"}
     body = {
         "name": "Imputation node (sapporo + Beagle 5.4, simulated panel)",
