@@ -61,6 +61,7 @@ steps:
         valueFrom: $(self.contents)
       output_prefix: output_prefix
       r2_filter: r2_filter
+      threads: threads
     out: [dose_vcf]
   stats:
     run: tools/stats.cwl

@@ -12,16 +12,22 @@ hints:
         specs: ["https://identifiers.org/biotools/bcftools"]
 baseCommand: [sh, -c]
 arguments:
-  - 'bcftools view --no-version -i "INFO/DR2>=$3" -Oz -o "$2" "$1" && bcftools index --tbi "$2"'
+  - >-
+    bcftools view --no-version --threads "$4" -i "INFO/DR2>=$3" -Oz -o "$2" "$1"
+    && bcftools index --tbi "$2"
   - r2_filter
   - $(inputs.imputed.path)
   - $(inputs.output_prefix).$(inputs.chromosome).dose.vcf.gz
   - $(inputs.r2_filter)
+  - $(inputs.threads)
 inputs:
   imputed: File
   chromosome: string
   output_prefix: string
   r2_filter: float
+  threads:
+    type: int
+    default: 1
 outputs:
   dose_vcf:
     type: File
