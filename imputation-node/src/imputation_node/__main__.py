@@ -30,6 +30,9 @@ def _settings(args: argparse.Namespace) -> NodeSettings:
         organization_name=args.organization_name,
         organization_url=args.organization_url,
         node_id=args.node_id,
+        contact_url=args.contact_url,
+        auth_config=args.auth_config,
+        auth_instructions_url=args.auth_instructions_url,
         max_threads=args.max_threads,
         max_memory_gb=args.max_memory_gb,
         download_timeout_seconds=args.download_timeout,
@@ -96,6 +99,11 @@ def _node_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--organization-name", default="FedImpute imputation node")
     parser.add_argument("--organization-url", default="https://example.org")
     parser.add_argument("--node-id", default="org.fedimpute.imputation-node")
+    parser.add_argument("--contact-url", default="", help="default: --organization-url")
+    parser.add_argument(
+        "--auth-config", type=Path, help="sapporo's auth_config.json: require a token on the API"
+    )
+    parser.add_argument("--auth-instructions-url", default="", help="default: --organization-url")
     parser.add_argument("--max-threads", type=int, default=2)
     parser.add_argument("--max-memory-gb", type=int, default=8)
     parser.add_argument(

@@ -49,6 +49,11 @@ class NodeSettings:
     organization_name: str = "FedImpute imputation node"
     organization_url: str = "https://example.org"
     node_id: str = "org.fedimpute.imputation-node"
+    contact_url: str = ""  # default: the organization's URL
+    auth_config: Path | None = (
+        None  # sapporo's auth_config.json (its built-in or external JWT auth)
+    )
+    auth_instructions_url: str = ""  # default: the organization's URL
     max_threads: int = 2
     max_memory_gb: int = 8
     download_timeout_seconds: float = 30.0  # no byte for this long: the input URL does not answer
@@ -154,7 +159,9 @@ def service_info(settings: NodeSettings, panels: list[dict[str, Any]]) -> dict[s
             f"behind sapporo. Runnable workflow: {settings.workflow_url}"
         ),
         "organization": {"name": settings.organization_name, "url": settings.organization_url},
-        "documentationUrl": f"{settings.base_url}{WORKFLOW_ROUTE}/",
+        "contactUrl": settings.contact_url or settings.organization_url,
+        "auth_instructions_url": settings.auth_instructions_url or settings.organization_url,
+        "documentationUrl": settings.workflow_url,
         "version": NODE_VERSION,
         "environment": "production",
         "workflow_type_versions": {"CWL": {"workflow_type_version": ["v1.2"]}},
@@ -227,7 +234,7 @@ def sapporo_environment(
 ) -> dict[str, str]:
     """Sapporo's settings as its SAPPORO_* variables, and a PATH that starts with this
     environment's bin folder (run.sh calls ``sapporo-cli`` by name)."""
-    return {
+    environment = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{path}",
         "SAPPORO_HOST": settings.host,
         "SAPPORO_PORT": str(settings.port),
@@ -238,3 +245,6 @@ def sapporo_environment(
         "SAPPORO_URL_PREFIX": WES_PREFIX,
         "SAPPORO_BASE_URL": f"{settings.base_url}{WES_PREFIX}",
     }
+    if settings.auth_config is not None:
+        environment["SAPPORO_AUTH_CONFIG"] = str(settings.auth_config.resolve())
+    return environment
