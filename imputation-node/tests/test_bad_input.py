@@ -92,6 +92,11 @@ CASES = {
         "target_vcfs[0] is a file on the node outside the folders it accepts inputs from",
         location="file:///etc/hostname",
     ),
+    "output prefix that is a path": Case(
+        lambda t, _: None,
+        "output_prefix must be a plain file name",
+        extra=(("output_prefix", "../../../etc/cron.d/x"),),
+    ),
     "Beagle's jar chosen by the run": Case(
         lambda t, _: None, "beagle_jar is set by the node", extra=(("beagle_jar", "/tmp/x.jar"),)
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -137,3 +138,16 @@ def _first_record(path: Path) -> tuple[list[str], list[str]]:
                 continue
             return header, line.rstrip("\n").split("\t")
     raise AssertionError(f"{path} has no record")
+
+
+def test_a_run_can_be_canceled(node: Node):
+    run_id = node.run_id(
+        node.params([(node.heldout / "target.chr20.vcf.gz").as_uri()], output_prefix="cancel")
+    )
+    for _ in range(120):
+        if httpx.get(f"{node.url}{WES}/runs/{run_id}/status").json()["state"] == "RUNNING":
+            break
+        time.sleep(0.25)
+    assert httpx.post(f"{node.url}{WES}/runs/{run_id}/cancel").json() == {"run_id": run_id}
+    log = node.wait(run_id, within=60)
+    assert log["state"] == "CANCELED"

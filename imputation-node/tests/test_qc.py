@@ -303,6 +303,11 @@ def test_build_population_and_sample_minimum_are_checked(tmp_path, panel):
         run(target, panel, population="eur")
     with pytest.raises(qc.InputError, match=r"has 4 sample\(s\); imputation needs at least 5"):
         run(target, panel, min_samples=5)
+    sites_only = bgzip(
+        tmp_path / "s.vcf.gz", HEADER + "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    )
+    with pytest.raises(qc.InputError, match=r"has 0 sample\(s\); imputation needs at least 1"):
+        run(sites_only, panel, min_samples=0)
     (panel / "chr20.map").unlink()
     with pytest.raises(qc.InputError, match=r"panel tiny lacks chr20\.map"):
         run(target, panel)
@@ -323,6 +328,9 @@ def test_main_writes_outputs_or_one_error_line(tmp_path, panel, monkeypatch, cap
     assert qc.main(["--target", str(bad), *args[:-1], "q"]) == 2
     assert capsys.readouterr().err.strip() == "ERROR: bad.vcf.gz has no variant records"
     assert not list(tmp_path.glob("q.*"))
+    assert qc.main(["--target", str(good), *args[:-1], "../escape"]) == 2
+    assert "ERROR: output_prefix '../escape' is not a plain file name" in capsys.readouterr().err
+    assert not list(tmp_path.parent.glob("escape*"))
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ def serve(args: argparse.Namespace) -> None:
 def make_panel(args: argparse.Namespace) -> None:
     from imputation_node import panel
 
-    layout = panel.generate(args.size, args.data_dir.resolve(), args.seed)
+    seed = panel.DEFAULT_SEED if args.seed is None else args.seed
+    layout = panel.generate(args.size, args.data_dir.resolve(), seed)
     print(
         json.dumps(
             {
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     panel_parser = sub.add_parser("panel", help="generate a simulated panel and its held-out data")
     panel_parser.add_argument("--size", choices=["ci", "demo"], default="ci")
     panel_parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    panel_parser.add_argument("--seed", type=int, default=20_240_605)
+    panel_parser.add_argument("--seed", type=int, help="default: the panel module's fixed seed")
     panel_parser.set_defaults(handler=make_panel)
     accuracy_parser = sub.add_parser("accuracy", help="r² and DR2 by MAF bin against the truth")
     accuracy_parser.add_argument("--imputed", type=Path, required=True)

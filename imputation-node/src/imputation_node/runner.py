@@ -33,6 +33,10 @@ from imputation_node.node import Policy
 
 INPUT_ERROR = 2
 MAX_TARGETS = 50  # more than one file per chromosome is never needed
+OUTPUT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Lines of the steps' logs that say why a run failed: the workflow's scripts ("ERROR: ..."),
+# Beagle ("Error     :  ...") and the JVM (OutOfMemoryError).
+STEP_ERROR = re.compile(r"^(ERROR: |Error\s+:  )|OutOfMemoryError")
 MAX_REDIRECTS = 5
 CHUNK = 1024 * 1024
 
@@ -54,6 +58,12 @@ def check_params(params: dict[str, Any], policy: Policy) -> None:
         raise RunError(
             f"panel {location!r} is not a panel of this node; its panels (service-info tags): "
             f"{offered}"
+        )
+    prefix = params.get("output_prefix", "imputed")
+    if not isinstance(prefix, str) or not OUTPUT_PREFIX.match(prefix):
+        raise RunError(
+            "output_prefix must be a plain file name: letters, digits, '.', '_' and '-' "
+            "(at most 100, starting with a letter or digit)"
         )
     if "beagle_jar" in params and params["beagle_jar"] != policy.beagle_jar:
         raise RunError("beagle_jar is set by the node and cannot be chosen by a run")
@@ -194,16 +204,21 @@ def cwltool_command(policy: Policy, run_dir: Path, params_path: Path) -> list[st
     ]
 
 
-def run_cwltool(command: list[str]) -> int:
-    """Run cwltool, passing its log through and repeating the steps' ERROR lines at the end."""
+def run_cwltool(command: list[str], policy: Policy) -> int:
+    """Run cwltool, passing its log through and repeating the steps' error lines at the end."""
     errors: list[str] = []
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace") as process:
         assert process.stderr is not None
         for line in process.stderr:
             sys.stderr.write(line)
-            if line.startswith("ERROR: ") and line not in errors:
+            if STEP_ERROR.search(line) and line not in errors:
                 errors.append(line)
     if process.returncode != 0:
+        if any("OutOfMemoryError" in line for line in errors):
+            errors.append(
+                "ERROR: Beagle ran out of memory: run again with a larger memory_gb "
+                f"(at most {policy.max_memory_gb} on this node)\n"
+            )
         summary = "".join(errors) or "ERROR: the workflow failed; the log above says where\n"
         sys.stderr.write("\nThe imputation failed:\n" + summary)
     return process.returncode
@@ -228,7 +243,7 @@ def run(policy: Policy, run_dir: Path) -> int:
     params["beagle_jar"] = policy.beagle_jar
     staged = exe / "staged_params.json"
     staged.write_text(json.dumps(params, indent=2))
-    return run_cwltool(cwltool_command(policy, run_dir, staged))
+    return run_cwltool(cwltool_command(policy, run_dir, staged), policy)
 
 
 def main(argv: list[str] | None = None) -> int:

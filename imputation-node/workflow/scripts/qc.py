@@ -70,6 +70,8 @@ MAX_LINE = 64 * 1024 * 1024  # a longer line is not a VCF record we can use
 MAX_HEADER_LINES = 100_000
 CONTIG_LINE = re.compile(r"^##contig=<(.*)>\s*$")
 FIXED_COLUMNS = ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+# Every step names its files after the prefix: a plain name, never a path.
+OUTPUT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class InputError(Exception):
@@ -409,6 +411,7 @@ def run_qc(
     """QC ``target`` into ``out``; raises InputError for input the user must fix."""
     with open_target(target, label) as stream:
         header = read_header(stream, label)
+        min_samples = max(min_samples, 1)  # Beagle has nothing to impute without a sample
         if len(header.samples) < min_samples:
             raise InputError(
                 f"{label} has {len(header.samples)} sample(s); imputation needs at least "
@@ -496,6 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strand-flips", choices=["flip", "drop"], default="flip")
     args = parser.parse_args(argv)
     label = args.label or args.target.name
+    if not OUTPUT_PREFIX.match(args.prefix):
+        print(
+            f"ERROR: output_prefix {args.prefix!r} is not a plain file name: use letters, digits, "
+            "'.', '_' and '-' (at most 100, starting with a letter or digit)",
+            file=sys.stderr,
+        )
+        return 2
     options = Options(args.max_missing, args.af_threshold, args.strand_flips == "drop")
     staging = Path(f"{args.prefix}.qc.partial")
     try:
