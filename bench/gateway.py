@@ -31,14 +31,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
 
 if TYPE_CHECKING:
     from fedimpute_shared.testing.tokens import TokenIssuer
@@ -65,7 +66,7 @@ def serve_blob(port: int) -> None:
     async def blob(request: Request) -> StreamingResponse:
         size = int(request.query_params["size"])
 
-        async def body():  # type: ignore[no-untyped-def]
+        async def body() -> AsyncIterator[bytes]:
             sent = 0
             while sent < size:
                 chunk = block[: min(len(block), size - sent)]
@@ -92,7 +93,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
                 return
@@ -129,8 +130,14 @@ class Load:
     service_cpu_ms: float = 0.0  # CPU time of service-registry per request
 
 
+def _found(match: re.Match[str] | None, text: str) -> re.Match[str]:
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output:\n{text}")
+    return match
+
+
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    number, unit = _found(re.fullmatch(r"([\d.]+)(us|ms|s)", value), value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
@@ -180,8 +187,8 @@ def wrk(
     if "Non-2xx" in out or (errors and any(int(n) for n in errors.groups())):
         raise RuntimeError(f"wrk saw errors against {url}:\n{out}")
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))\s*$", out, re.M))
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    rps = float(_found(re.search(r"Requests/sec:\s+([\d.]+)", out), out)[1])
+    requests = int(_found(re.search(r"(\d+) requests in", out), out)[1])
     return Load(rps, _ms(percentiles["50"]), _ms(percentiles["99"]), requests)
 
 
@@ -193,11 +200,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def measured(
-    url: str, token: str, gateway_pid: int, service_pid: int, **kwargs: float | None
+    url: str,
+    token: str,
+    gateway_pid: int,
+    service_pid: int,
+    *,
+    connections: int,
+    threads: int,
+    seconds: int,
+    pause_ms: float | None = None,
 ) -> Load:
     """One wrk run, with the CPU time the gateway and the service spent per request."""
     before = cpu_seconds(gateway_pid), cpu_seconds(service_pid)
-    load = wrk(url, token, **kwargs)  # type: ignore[arg-type]
+    load = wrk(
+        url, token, connections=connections, threads=threads, seconds=seconds, pause_ms=pause_ms
+    )
     gateway_cpu = cpu_seconds(gateway_pid) - before[0]
     service_cpu = cpu_seconds(service_pid) - before[1]
     load.gateway_cpu_ms = gateway_cpu * 1000 / load.requests
@@ -214,30 +231,6 @@ def median_load(runs: list[Load]) -> Load:
         statistics.median(r.gateway_cpu_ms for r in runs),
         statistics.median(r.service_cpu_ms for r in runs),
     )
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        import psutil
-
-        self._process = psutil.Process(pid)
-        self.baseline = self._process.memory_info().rss
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def curl_speed(url: str, token: str) -> tuple[float, int]:
@@ -367,7 +360,7 @@ def _run(args: argparse.Namespace, database_url: str, issuer: TokenIssuer) -> st
 
         direct_speed, got = curl_speed(f"{blob}/files/blob?size={size}", token)
         assert got == size
-        with PeakRss(gateway_pid) as rss:
+        with PeakRss({"gateway": gateway_pid}, interval=0.01) as rss:
             gateway_speed, got = curl_speed(f"{gateway}/api/files/blob?size={size}", token)
         assert got == size
 
@@ -406,7 +399,7 @@ def report(
     paced99 = steady["gateway"].p99_ms - steady["direct"].p99_ms
     idle50 = one["gateway"].p50_ms - one["direct"].p50_ms
     idle99 = one["gateway"].p99_ms - one["direct"].p99_ms
-    growth = (rss.peak - rss.baseline) / mib
+    growth = (rss.peak["gateway"] - rss.baseline["gateway"]) / mib
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -425,7 +418,7 @@ def report(
         f"--paced-share {args.paced_share:g} --download-gib {args.download_gib:g}"
     )
     rss_cell = (
-        f"{rss.baseline / mib:.0f} MiB before, peak {rss.peak / mib:.0f} MiB "
+        f"{rss.baseline['gateway'] / mib:.0f} MiB before, peak {rss.peak['gateway'] / mib:.0f} MiB "
         f"(+{growth:.1f} MiB for {size / mib:,.0f} MiB streamed)"
     )
     return f"""# api-gateway benchmark

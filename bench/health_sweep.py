@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "shared" / "src"))
 
+from memory import MiB, high_water_mark  # noqa: E402 (bench/memory.py)
+
 from fedimpute_shared.embedded import free_port  # noqa: E402
 from fedimpute_shared.testing.database import migrated_database  # noqa: E402
 from fedimpute_shared.testing.infra import postgres_admin_url  # noqa: E402
@@ -63,6 +65,7 @@ async def serve_simulated(port: int, latency: float) -> None:
 
     class Simulated(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)  # a TCP server's connection
             self.transport = transport
             self.received = b""
 
@@ -73,7 +76,7 @@ async def serve_simulated(port: int, latency: float) -> None:
 
         def answer(self) -> None:
             if not self.transport.is_closing():
-                self.transport.write(response)  # type: ignore[attr-defined]
+                self.transport.write(response)
                 self.transport.close()
 
     server = await loop.create_server(Simulated, "127.0.0.1", port, backlog=4096)
@@ -97,11 +100,12 @@ def wait_port(port: int, within: float = 30) -> None:
     raise SystemExit(f"nothing listens on {port}")
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def metric_value(exposition: str, name: str) -> float:
+    """The value of an unlabelled sample in a Prometheus text exposition."""
+    found = re.search(rf"^{re.escape(name)} (\S+)", exposition, re.M)
+    if found is None:
+        raise RuntimeError(f"{name} is not in /metrics")
+    return float(found.group(1))
 
 
 async def insert_services(database_url: str, sim_url: str, count: int) -> None:
@@ -154,8 +158,8 @@ async def sweeps_from_metrics(
     deadline = time.monotonic() + within
     while len(durations) < wanted and time.monotonic() < deadline:
         body = (await client.get(f"{url}/metrics")).text
-        count = float(re.search(r"^registry_health_sweep_seconds_count (\S+)", body, re.M).group(1))  # type: ignore[union-attr]
-        total = float(re.search(r"^registry_health_sweep_seconds_sum (\S+)", body, re.M).group(1))  # type: ignore[union-attr]
+        count = metric_value(body, "registry_health_sweep_seconds_count")
+        total = metric_value(body, "registry_health_sweep_seconds_sum")
         if count > last_count:
             durations.append((total - last_sum) / (count - last_count))
             last_sum, last_count = total, count
@@ -215,7 +219,7 @@ async def run(args: argparse.Namespace) -> None:
                 durations = await sweeps_from_metrics(
                     client, f"http://127.0.0.1:{registry_port}", args.sweeps, 600
                 )
-            peak = peak_rss_mib(registry.pid)
+            peak = high_water_mark(registry.pid) / MiB
             probe_ms = await response_times(db_url)
             registry.terminate()
             registry.wait(timeout=30)

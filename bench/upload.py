@@ -25,56 +25,25 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil
+from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
 from tusclient import client as tus_client
 
 from file_manager.testdata import VcfSpec, write_sized_vcf
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 1024**3
+T = TypeVar("T")
 MiB = 1024**2
 # Multi-GiB bodies: generous per-operation timeouts (validation of 5 GiB takes minutes).
 LONG = httpx.Timeout(30.0, read=3600.0, write=3600.0)
-
-
-# ------------------------------------------------------------------ memory sampling
-
-
-class PeakRSS:
-    """Samples the resident memory of processes (and separately of their children)."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.peak: dict[str, int] = dict.fromkeys(pids, 0)
-        self.peak_children: dict[str, int] = dict.fromkeys(pids, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for name, proc in self.procs.items():
-                try:
-                    self.peak[name] = max(self.peak[name], proc.memory_info().rss)
-                    children = sum(c.memory_info().rss for c in proc.children(recursive=True))
-                    self.peak_children[name] = max(self.peak_children[name], children)
-                except psutil.Error:
-                    pass
-            self._stop.wait(0.05)
 
 
 # ------------------------------------------------------------------ a file-manager of our own
@@ -146,10 +115,17 @@ class OwnFileManager:
 # ------------------------------------------------------------------ measurements
 
 
-def timed(fn: object, *args: object) -> tuple[float, object]:
+def timed(fn: Callable[..., T], *args: object) -> tuple[float, T]:
     started = time.perf_counter()
-    result = fn(*args)  # type: ignore[operator]
+    result = fn(*args)
     return time.perf_counter() - started, result
+
+
+def checksum(file: dict[str, object]) -> str:
+    """The SHA-256 file-manager computed, from a file's JSON view."""
+    checksums = file["checksums"]
+    assert isinstance(checksums, dict)
+    return str(checksums["sha256"])
 
 
 def sha256_of(path: Path) -> str:
@@ -287,13 +263,13 @@ def run_size(
     cp_s = copy_seconds(path)
     print(f"{gib:g} GiB: {size:,} bytes, {variants:,} variants; cp {cp_s:.1f}s", flush=True)
 
-    with PeakRSS(pids) as rss:
+    with PeakRss(pids) as rss:
         simple_s, meta = timed(simple_upload, base, auth, path)
     assert isinstance(meta, dict)
-    if meta["checksums"]["sha256"] != expected:  # type: ignore[index]
+    if checksum(meta) != expected:
         raise SystemExit("server SHA-256 differs from the file's")
     print(f"  simple upload {simple_s:.1f}s", flush=True)
-    with PeakRSS(pids) as rss_validation:
+    with PeakRss(pids) as rss_validation:
         file = wait_validated(base, auth, str(meta["id"]))
     if file["status"] != "valid":
         raise SystemExit(f"validation failed: {file['validation']}")
@@ -302,13 +278,13 @@ def run_size(
     download_s = download_check(base, auth, str(meta["id"]), expected)
     delete(base, auth, str(meta["id"]))
 
-    with PeakRSS(pids) as rss_tus:
+    with PeakRss(pids) as rss_tus:
         tus_s, tus_id = timed(tus_upload, base, token, path)
     print(f"  tus upload {tus_s:.1f}s", flush=True)
-    with PeakRSS(pids) as rss_validation_tus:
+    with PeakRss(pids) as rss_validation_tus:
         tus_file = wait_validated(base, auth, str(tus_id))
     validation_tus_s = validation_seconds(tus_file)
-    if tus_file["checksums"]["sha256"] != expected:  # type: ignore[index]
+    if checksum(tus_file) != expected:
         raise SystemExit("tus upload SHA-256 differs")
     delete(base, auth, str(tus_id))
 

@@ -107,6 +107,8 @@ async def test_job_processor_reads_a_users_input(client, app, alice, user_id, jo
         f"/internal/files/{meta['id']}/content", params=params, headers=job_processor
     )
     assert content.content == data
+    # Counted like any download (the one serve_content path), and logged for the user.
+    assert 'file_downloads_total{via="service"} 1.0' in (await client.get("/metrics")).text
     index = await client.get(
         f"/internal/files/{meta['id']}/index", params=params, headers=job_processor
     )

@@ -18,6 +18,8 @@ from fedimpute_shared.testing.tokens import TokenIssuer, bearer
 from service_registry.config import Settings
 from service_registry.main import MIGRATIONS_DIR, create_app
 
+from .remotes import FakeRemote
+
 
 @pytest.fixture(scope="session")
 async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
@@ -94,3 +96,28 @@ def new_service(client: httpx.AsyncClient, admin: dict[str, str]) -> Callable[..
         return dict(response.json())
 
     return create
+
+
+@pytest.fixture
+async def start_remote() -> AsyncIterator[Callable[..., Any]]:
+    """``await start_remote({path: behaviour})``: a started fake external service (see
+    remotes.py); every one started is stopped after the test."""
+    servers: list[FakeRemote] = []
+
+    async def start(routes: dict[str, Any] | None = None) -> FakeRemote:
+        server = FakeRemote()
+        server.routes.update(routes or {})
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def remote(start_remote: Callable[..., Any]) -> FakeRemote:
+    """One fake external service; tests set its ``routes``."""
+    server: FakeRemote = await start_remote()
+    return server

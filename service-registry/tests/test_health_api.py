@@ -13,18 +13,14 @@ from service_registry.health import service as health
 from service_registry.models import HealthStatus, ImputationService, OutboxEvent, ServiceHealthCheck
 
 from .conftest import bearer, service_body
-from .remotes import WES_SERVICE_INFO, FakeRemote, json_body, respond
+from .remotes import WES_SERVICE_INFO, json_body, respond
 
 WES_PATH = "/ga4gh/wes/v1/service-info"
 
 
 @pytest.fixture
-async def remote():
-    server = FakeRemote()
-    server.routes[WES_PATH] = json_body(WES_SERVICE_INFO)
-    await server.start()
-    yield server
-    await server.stop()
+async def remote(start_remote):
+    return await start_remote({WES_PATH: json_body(WES_SERVICE_INFO)})
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from .remotes import (
     CLOUDGENE_COUNTERS,
     STARTER_KIT_SERVICE_INFO,
     WES_SERVICE_INFO,
-    FakeRemote,
     close_at_once,
     hang,
     huge,
@@ -31,14 +30,6 @@ LIMITS = ProbeLimits(
 )
 WES_PATH = "/ga4gh/wes/v1/service-info"
 COUNTERS_PATH = "/api/v2/server/counters"
-
-
-@pytest.fixture
-async def remote():
-    server = FakeRemote()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

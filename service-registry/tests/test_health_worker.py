@@ -15,25 +15,19 @@ from service_registry.health.worker import SWEEP_LOCK_KEY, HealthWorker
 from service_registry.metrics import RegistryMetrics
 from service_registry.models import HealthStatus, ImputationService, ServiceHealthCheck, ServiceKind
 
-from .remotes import WES_SERVICE_INFO, FakeRemote, hang, json_body
+from .remotes import WES_SERVICE_INFO, hang, json_body
 
 WES_PATH = "/ga4gh/wes/v1/service-info"
 
 
 @pytest.fixture
-async def remotes():
-    servers = []
+def remotes(start_remote):
+    """``await remotes(behaviour)``: a fake WES node answering service-info with ``behaviour``."""
 
     async def make(behaviour):
-        server = FakeRemote()
-        server.routes[WES_PATH] = behaviour
-        await server.start()
-        servers.append(server)
-        return server
+        return await start_remote({WES_PATH: behaviour})
 
-    yield make
-    for server in servers:
-        await server.stop()
+    return make
 
 
 @pytest.fixture
@@ -178,7 +172,7 @@ async def test_sweep_endpoint_is_for_writers(client, researcher):
     assert (await client.post("/services/health-sweeps", headers=researcher)).status_code == 403
 
 
-async def test_worker_loop_runs_from_the_lifespan(make_app, db, remotes):
+async def test_worker_loop_runs_from_the_lifespan(make_app, db, remotes, clock):
     from fedimpute_shared.testing.client import app_client
 
     ok = await remotes(json_body(WES_SERVICE_INFO))
@@ -186,12 +180,19 @@ async def test_worker_loop_runs_from_the_lifespan(make_app, db, remotes):
     app = make_app(
         allow_private_urls=True,
         health_worker_enabled=True,
-        health_check_interval_seconds=0.1,
+        health_check_interval_seconds=300,
         health_check_jitter_ratio=0,
     )
     async with app_client(app):
-        for _ in range(50):
-            if ok.hits[WES_PATH] >= 2:
-                break
-            await asyncio.sleep(0.05)
-    assert ok.hits[WES_PATH] >= 2
+        await _until(lambda: clock.sleepers == 1)  # the sweep task waits its first interval
+        assert ok.hits[WES_PATH] == 0
+        for sweeps in (1, 2):
+            await clock.advance(300)
+            await _until(lambda: clock.sleepers == 1)  # swept, and waiting again
+            assert ok.hits[WES_PATH] == sweeps
+
+
+async def _until(condition, timeout=10.0):
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)

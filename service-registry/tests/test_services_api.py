@@ -276,3 +276,28 @@ async def test_metrics_label_routes_by_template(client, researcher, new_service)
     metrics = (await client.get("/metrics")).text
     assert 'route="/services/{id_or_slug}",status="200"' in metrics
     assert created["id"] not in metrics
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "Afri\x00Gen"},
+        {"description": "x\x00y"},
+        {"location": {"country": "za", "city": "Cape\x00Town"}},
+    ],
+)
+async def test_nul_characters_are_422_and_nothing_is_stored(client, admin, db, overrides):
+    """Postgres cannot store NUL: it is refused as bad input, never a 500."""
+    response = await client.post("/services", json=service_body(**overrides), headers=admin)
+    assert response.status_code == 422
+    assert "NUL" in response.text
+    assert await db.scalar(select(func.count()).select_from(ImputationService)) == 0
+
+
+async def test_nul_in_a_query_filter_is_422(client, researcher):
+    response = await client.get("/services", params={"country": "z\x00a"}, headers=researcher)
+    assert response.status_code == 422
+    panels = await client.get(
+        "/reference-panels", params={"population": "a\x00"}, headers=researcher
+    )
+    assert panels.status_code == 422

@@ -5,7 +5,7 @@ import pytest
 from fedimpute_shared.testing.client import app_client
 
 from .conftest import service_body
-from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, FakeRemote, json_body, respond
+from .remotes import STARTER_KIT_SERVICE_INFO, WES_SERVICE_INFO, json_body, respond
 
 APP_PATH = "/api/v2/server/apps/imputationserver2"
 
@@ -56,14 +56,6 @@ def cloudgene_app(panels):
             },
         ],
     }
-
-
-@pytest.fixture
-async def remote():
-    server = FakeRemote()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
-from fedimpute_shared.auth import Principal, require_scopes
+from fedimpute_shared.auth import Principal, require_scopes, require_services
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Scope
 from file_manager.config import Settings
@@ -28,6 +29,9 @@ def public_base(request: Request, settings: Settings) -> str:
 
 
 Reader = Annotated[Principal, Depends(require_scopes(Scope.FILES_READ))]
+# The internal routes: job-processor only, acting for the user it names.
+JobProcessor = Annotated[Principal, Depends(require_services("job-processor"))]
+OnBehalfOf = Annotated[uuid.UUID, Query(description="The user on whose behalf the call is made.")]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.FILES_WRITE))]
 SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
 MetricsDep = Annotated[FileMetrics, Depends(from_state("metrics"))]

@@ -11,13 +11,14 @@ from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, create_service_app
 from file_manager.config import Settings
+from file_manager.files.router import internal_router as files_internal_router
 from file_manager.files.router import router as files_router
-from file_manager.internal.router import router as internal_router
 from file_manager.metrics import FileMetrics
 from file_manager.models import OutboxEvent
 from file_manager.retention.reaper import Reaper
 from file_manager.storage import LocalStorage
 from file_manager.uploads.resumable import DigestCache
+from file_manager.uploads.router import internal_router as uploads_internal_router
 from file_manager.uploads.router import router as uploads_router
 from file_manager.uploads.tus import router as tus_router
 from file_manager.validation.queue import ValidationQueue
@@ -69,7 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute file-manager",
         description=DESCRIPTION,
-        routers=[uploads_router, tus_router, files_router, internal_router],
+        routers=[
+            uploads_router,
+            tus_router,
+            files_router,
+            files_internal_router,
+            uploads_internal_router,
+        ],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=lifespan,
         metrics=FileMetrics.register,

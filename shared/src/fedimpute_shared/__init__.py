@@ -31,6 +31,7 @@ anything else, or any module starting with ``_``, is private):
 - ``observability`` request-id/metrics/access-log middleware, Metrics
 - ``health``        readiness checks
 - ``docs``          /docs and /redoc with assets from an installed package (no CDN)
+- ``sealed``        one-time secrets sealed to the notification service's public key
 - ``context``       the request id and user id of the current request (contextvars)
 - ``embedded``      real PostgreSQL and Redis started under var/ (``make up``, tests)
 - ``testing``       pytest helpers: Postgres databases, Redis, token issuer with a JWKS server,

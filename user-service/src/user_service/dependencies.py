@@ -7,6 +7,7 @@ deactivated (or deleted) after it was issued is refused here even though it is s
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from fedimpute_shared.db import SessionDep
 # audit entries of failed logins, the revocation of a stolen refresh-token family...
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Role, Scope
-from fedimpute_shared.problems import Forbidden, Unauthorized
+from fedimpute_shared.problems import Forbidden, NotFound, Unauthorized
 from user_service.config import Settings
 from user_service.models import User
 from user_service.security.keys import Keyring
@@ -68,3 +69,14 @@ Admin = Annotated[Principal, Depends(_admin_with(Scope.USERS_ADMIN))]
 AuditReader = Annotated[Principal, Depends(_admin_with(Scope.AUDIT_READ))]
 CredentialReader = Annotated[User, Depends(_scoped(Scope.CREDENTIALS_READ))]
 CredentialWriter = Annotated[User, Depends(_scoped(Scope.CREDENTIALS_WRITE))]
+
+
+async def _target_user(user_id: uuid.UUID, session: SessionDep, admin: Admin) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+TargetUser = Annotated[User, Depends(_target_user)]
+"""The user named by the path's ``user_id``, for an admin (404 when there is none)."""

@@ -20,6 +20,7 @@ from user_service.bootstrap import bootstrap_admin
 from user_service.config import Settings
 from user_service.metrics import UserMetrics
 from user_service.models import OutboxEvent
+from user_service.roles.router import router as roles_router
 from user_service.security.keys import Keyring
 from user_service.security.passwords import Passwords
 from user_service.security.vault_cipher import VaultCipher
@@ -44,6 +45,7 @@ ROUTERS = [
     me_router,
     audit_router,
     vault_router,
+    roles_router,
     admin_router,
     tokens_internal_router,
     accounts_internal_router,

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from file_manager.files.schemas import FileFilters
-from file_manager.models import DownloadLink, FileStatus, StoredFile
+from file_manager.models import DownloadLink, FileStatus, OutboxEvent, StoredFile
 
 
 def _live() -> Any:
@@ -113,3 +113,10 @@ async def spend_single_use(session: AsyncSession, link_id: uuid.UUID, now: datet
         .returning(DownloadLink.id)
     )
     return (await session.execute(stmt)).first() is not None
+
+
+async def delete_events_of(session: AsyncSession, file_id: uuid.UUID) -> None:
+    """Drop the outbox events about a file that is removed before anyone heard of it."""
+    await session.execute(
+        delete(OutboxEvent).where(OutboxEvent.payload["file_id"].astext == str(file_id))
+    )

@@ -1,7 +1,10 @@
-"""HTTP routes of the files API: list, metadata, content, index, links, deletion.
+"""HTTP routes of the files API: list, metadata, content, index, links, deletion; and the
+internal reads job-processor makes on a user's behalf (``internal_router``).
 
 ``GET /files/download/{token}`` is public (no bearer token: the signed token is the credential);
-the gateway must route it without authentication.
+the gateway must route it without authentication. ``/internal/...`` takes only service tokens
+and is never routed by the gateway: job-processor names the user (``user_id``) and may read only
+that user's files.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from fedimpute_shared.problems import (
     problem_responses,
 )
 from file_manager.dependencies import (
+    JobProcessor,
     MetricsDep,
+    OnBehalfOf,
     Reader,
     SettingsDep,
     StorageDep,
@@ -91,20 +96,8 @@ async def download_with_link(
 ) -> Response:
     head = request.method == "HEAD"
     link, file = await service.resolve_link(session, settings, token, consume=not head)
-    download = service.content_download(file)
-    response = await service.stream_download(storage, download, request, head=head)
-    if not head:
-        metrics.downloads.labels("link").inc()
-        access.record(
-            session,
-            file,
-            f"link:{link.id}",
-            AccessAction.LINK_DOWNLOAD,
-            request=request,
-            size=int(response.headers.get("content-length", 0)),
-            detail=response.headers.get("content-range"),
-        )
-    return response
+    reader = service.ContentReader("link", f"link:{link.id}", AccessAction.LINK_DOWNLOAD)
+    return await service.serve_content(session, storage, file, request, metrics, reader)
 
 
 @router.get(
@@ -145,22 +138,8 @@ async def download(
     metrics: MetricsDep,
 ) -> Response:
     file = await service.find_owned(session, file_id, user, include_uploading=False)
-    head = request.method == "HEAD"
-    response = await service.stream_download(
-        storage, service.content_download(file), request, head=head
-    )
-    if not head:
-        metrics.downloads.labels("owner").inc()
-        access.record(
-            session,
-            file,
-            access.actor_of(user),
-            AccessAction.DOWNLOAD,
-            request=request,
-            size=int(response.headers.get("content-length", 0)),
-            detail=response.headers.get("content-range"),
-        )
-    return response
+    reader = service.ContentReader("owner", access.actor_of(user), AccessAction.DOWNLOAD)
+    return await service.serve_content(session, storage, file, request, metrics, reader)
 
 
 @router.get(
@@ -220,3 +199,52 @@ async def revoke_link(
     file = await service.find_owned(session, file_id, user)
     await service.revoke_link(session, file, link_id, user, request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# ------------------------------------------------------------------ internal (job-processor)
+
+internal_router = APIRouter(prefix="/internal/files", tags=["internal"])
+
+
+@internal_router.get(
+    "/{file_id}", summary="A user's file metadata", responses=problem_responses(NotFound)
+)
+async def internal_get_file(
+    file_id: uuid.UUID, user_id: OnBehalfOf, session: SessionDep, caller: JobProcessor
+) -> FileOut:
+    return service.to_out(await service.find_for_user(session, file_id, user_id))
+
+
+@internal_router.head("/{file_id}/content", include_in_schema=False)
+@internal_router.get(
+    "/{file_id}/content",
+    summary="Read a user's file (streaming, Range supported)",
+    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+)
+async def internal_read_content(
+    file_id: uuid.UUID,
+    user_id: OnBehalfOf,
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    metrics: MetricsDep,
+    caller: JobProcessor,
+) -> Response:
+    file = await service.find_for_user(session, file_id, user_id)
+    reader = service.ContentReader(
+        "service", access.actor_of(caller), AccessAction.DOWNLOAD, on_behalf_of=user_id
+    )
+    return await service.serve_content(session, storage, file, request, metrics, reader)
+
+
+@internal_router.get("/{file_id}/index", summary="A user's file's tabix index")
+async def internal_read_index(
+    file_id: uuid.UUID,
+    user_id: OnBehalfOf,
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    caller: JobProcessor,
+) -> Response:
+    file = await service.find_for_user(session, file_id, user_id)
+    return await service.stream_download(storage, service.index_download(file), request)

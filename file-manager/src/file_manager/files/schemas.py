@@ -8,10 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from fedimpute_shared.text import SafeInput
 from file_manager.models import FileFormat, FileKind, FileStatus
 
 
-class FileFilters(BaseModel):
+class FileFilters(SafeInput):
     kind: FileKind | None = None
     job_id: uuid.UUID | None = None
     status: FileStatus | None = None
@@ -57,7 +58,7 @@ class UsageOut(BaseModel):
     max_file_size_bytes: int
 
 
-class LinkCreate(BaseModel):
+class LinkCreate(SafeInput):
     expires_in_seconds: int | None = Field(default=None, ge=60)
     single_use: bool = False
 

@@ -21,6 +21,7 @@ from fedimpute_shared.problems import Conflict, Gone, NotFound, RangeNotSatisfia
 from file_manager.config import Settings
 from file_manager.files import access, repository
 from file_manager.files.schemas import Checksums, FileOut, LinkCreate, LinkCreated, LinkOut
+from file_manager.metrics import FileMetrics
 from file_manager.models import AccessAction, DownloadLink, FileStatus, StoredFile
 from file_manager.names import content_disposition
 from file_manager.storage import Storage
@@ -201,6 +202,43 @@ async def stream_download(
     return StreamingResponse(
         body, status_code=status, headers=headers, media_type=download.content_type
     )
+
+
+@dataclass(frozen=True)
+class ContentReader:
+    """Who reads a file's content, for the metric and the access log."""
+
+    via: str  # the downloads metric's label: owner, link, service
+    actor: str  # the access log's actor: user:<id>, link:<id>, service:<name>
+    action: AccessAction
+    on_behalf_of: uuid.UUID | None = None
+
+
+async def serve_content(
+    session: AsyncSession,
+    storage: Storage,
+    file: StoredFile,
+    request: Request,
+    metrics: FileMetrics,
+    reader: ContentReader,
+) -> Response:
+    """Stream a file's bytes (HEAD: headers only; Range honoured), and for a real read count
+    the download and log the access: the one way every download route serves content."""
+    head = request.method == "HEAD"
+    response = await stream_download(storage, content_download(file), request, head=head)
+    if not head:
+        metrics.downloads.labels(reader.via).inc()
+        access.record(
+            session,
+            file,
+            reader.actor,
+            reader.action,
+            request=request,
+            size=int(response.headers.get("content-length", 0)),
+            detail=response.headers.get("content-range"),
+            on_behalf_of=reader.on_behalf_of,
+        )
+    return response
 
 
 # ------------------------------------------------------------------ signed links

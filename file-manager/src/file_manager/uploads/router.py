@@ -4,12 +4,16 @@
 The body is read chunk by chunk from the ASGI stream; multipart is parsed with python-multipart's
 streaming parser directly (Starlette's form parser would spool the file to a temporary file
 first). Any failure, including the client going away, aborts the pending write: no bytes, no row.
+
+``POST /internal/files`` (``internal_router``): job-processor stores a result, report or log file
+of a user's job the same way.
 """
 
 from __future__ import annotations
 
 import email.message
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import unquote
@@ -18,18 +22,18 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import delete
 from starlette.requests import ClientDisconnect
 
 from fedimpute_shared.body_limit import streams_body
-from fedimpute_shared.db import session_scope
 from fedimpute_shared.deps import SessionmakerDep
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 from fedimpute_shared.problems import BadRequest, PayloadTooLarge, Unprocessable, problem_responses
 from file_manager.dependencies import (
+    JobProcessor,
     MetricsDep,
+    OnBehalfOf,
     QueueDep,
     SettingsDep,
     StorageDep,
@@ -37,12 +41,10 @@ from file_manager.dependencies import (
     public_base,
 )
 from file_manager.errors import InsufficientStorage
-from file_manager.files import repository
+from file_manager.files.access import actor_of
 from file_manager.files.service import to_out
-from file_manager.metrics import FileMetrics
-from file_manager.models import FileStatus, OutboxEvent, StoredFile
-from file_manager.uploads.service import SimpleUpload, UploadContext, UploadRequest
-from file_manager.validation.service import Validator
+from file_manager.models import FileKind, FileStatus, StoredFile
+from file_manager.uploads.service import SimpleUpload, UploadContext, UploadRequest, validate_now
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/files", tags=["uploads"])
@@ -129,7 +131,7 @@ async def upload(
     metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         if wait:
-            file = await _validate_now(ctx, file, metrics)
+            file = await validate_now(ctx, file, metrics)
         else:
             queue.submit(file.id)
     location = f"{public_base(request, settings)}/{file.id}"
@@ -295,24 +297,56 @@ async def _feed(parser: MultipartParser, reader: _FormReader, chunks: AsyncItera
     await reader.handle_events()
 
 
-async def _validate_now(ctx: UploadContext, file: StoredFile, metrics: FileMetrics) -> StoredFile:
-    """``?wait=true``: validate in the request; an invalid file is refused and fully removed."""
-    validator = Validator(ctx.sessionmaker, ctx.storage, ctx.settings, metrics)
-    await validator.validate(file.id)
-    async with session_scope(ctx.sessionmaker) as session:
-        found = await repository.get_for_update(session, file.id)
-        assert found is not None
-        if found.status is not FileStatus.INVALID:
-            return found
-        report = found.validation_report or {}
-        await ctx.storage.delete(found.storage_key)
-        await session.execute(
-            delete(OutboxEvent).where(OutboxEvent.payload["file_id"].astext == str(found.id))
-        )
-        await session.delete(found)
-    errors = report.get("errors") or [{"message": "invalid"}]
-    raise Unprocessable(
-        str(errors[0]["message"]),
-        title="The file is not a valid VCF for imputation",
-        report=report,
+# ------------------------------------------------------------------ internal (job-processor)
+
+# Results are not refused for quota (the job already ran) but count towards it; the size limit
+# still applies. Service tokens only; never routed by the gateway.
+internal_router = APIRouter(prefix="/internal/files", tags=["internal"])
+
+
+@internal_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Store a result (or report/log) file of a user's job; raw body",
+    responses=problem_responses(PayloadTooLarge, BadRequest),
+)
+@streams_body
+async def store_result(
+    request: Request,
+    user_id: OnBehalfOf,
+    job_id: Annotated[uuid.UUID, Query()],
+    filename: Annotated[str, Query(max_length=2048)],
+    settings: SettingsDep,
+    storage: StorageDep,
+    sessionmaker: SessionmakerDep,
+    caller: JobProcessor,
+    kind: Annotated[FileKind, Query()] = FileKind.RESULT,
+    sha256: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    if kind is FileKind.INPUT:
+        raise BadRequest("job-processor stores result, report or log files, not inputs")
+    length = request.headers.get("content-length")
+    req = UploadRequest(
+        owner_id=user_id,
+        actor=actor_of(caller),
+        filename=filename,
+        kind=kind,
+        job_id=job_id,
+        expected_sha256=sha256,
+        content_length=int(length) if length and length.isdigit() else None,
+        enforce_quota=False,
+        on_behalf_of=user_id,
     )
+    upload = SimpleUpload(UploadContext(sessionmaker, storage, settings), req, request)
+    try:
+        await upload.begin()
+        async for chunk in request.stream():
+            await upload.write(chunk)
+        file = await upload.complete()
+    except ClientDisconnect:
+        await upload.abort()
+        raise BadRequest("the client disconnected; nothing was kept") from None
+    except BaseException:
+        await upload.abort()
+        raise
+    return JSONResponse(to_out(file).model_dump(mode="json"), status_code=201)

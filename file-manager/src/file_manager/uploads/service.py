@@ -28,12 +28,13 @@ from fedimpute_shared.problems import (
 from file_manager.config import Settings
 from file_manager.errors import InsufficientStorage
 from file_manager.files import access, repository
+from file_manager.metrics import FileMetrics
 from file_manager.models import AccessAction, FileFormat, FileKind, FileStatus, OutboxEvent
 from file_manager.models import StoredFile as StoredFileModel
 from file_manager.names import check_filename, content_type, file_format, refuse_uncompressed_vcf
 from file_manager.storage import Storage
 from file_manager.uploads.sink import Received, UploadSink, VcfHeadCheck
-from file_manager.validation.service import validation_event
+from file_manager.validation.service import Validator, validation_event
 
 BUILDS = ("hg19", "hg38")
 
@@ -288,3 +289,26 @@ class SimpleUpload:
     async def abort(self) -> None:
         if self.sink is not None:
             await self.sink.abort()
+
+
+async def validate_now(
+    ctx: UploadContext, file: StoredFileModel, metrics: FileMetrics
+) -> StoredFileModel:
+    """``?wait=true``: validate in the request; an invalid file is refused and fully removed."""
+    validator = Validator(ctx.sessionmaker, ctx.storage, ctx.settings, metrics)
+    await validator.validate(file.id)
+    async with session_scope(ctx.sessionmaker) as session:
+        found = await repository.get_for_update(session, file.id)
+        assert found is not None
+        if found.status is not FileStatus.INVALID:
+            return found
+        report = found.validation_report or {}
+        await ctx.storage.delete(found.storage_key)
+        await repository.delete_events_of(session, found.id)
+        await session.delete(found)
+    errors = report.get("errors") or [{"message": "invalid"}]
+    raise Unprocessable(
+        str(errors[0]["message"]),
+        title="The file is not a valid VCF for imputation",
+        report=report,
+    )

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fedimpute_shared.text import SafeInput
 from service_registry.models import HealthStatus, ServiceKind
 
 
-class DiscoverQuery(BaseModel):
+class DiscoverQuery(SafeInput):
     model_config = ConfigDict(extra="forbid")
 
     build: Literal["hg19", "hg38"] | None = Field(default=None, description="Build of your data.")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from fedimpute_shared.text import SafeInput
 from service_registry.models import PanelAccess
 
 PanelSlug = Annotated[
@@ -19,7 +20,7 @@ Population = Annotated[
 ]
 
 
-class _Input(BaseModel):
+class _Input(SafeInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -74,7 +75,7 @@ class PanelOut(BaseModel):
     updated_at: datetime
 
 
-class PanelFilters(BaseModel):
+class PanelFilters(SafeInput):
     service_id: uuid.UUID | None = None
     build: Literal["hg19", "hg38"] | None = None
     population: str | None = None

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from fedimpute_shared.text import SafeInput
 from service_registry.models import CredentialType, HealthStatus, ServiceKind
 
 Slug = Annotated[
@@ -25,7 +26,7 @@ Build = Literal["hg19", "hg38"]
 FileFormat = Literal["vcf", "plink"]
 
 
-class _Input(BaseModel):
+class _Input(SafeInput):
     # Unknown fields are an error: a typo ("min_sample") must not be silently ignored.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -170,7 +171,7 @@ class ServiceOut(BaseModel):
     updated_at: datetime
 
 
-class ServiceFilters(BaseModel):
+class ServiceFilters(SafeInput):
     kind: ServiceKind | None = None
     is_active: bool | None = None
     health_status: HealthStatus | None = None

@@ -1,4 +1,5 @@
-"""The current user's account (/users/me...) and the admins' user management (/users/...).
+"""The current user's account (/users/me...) and the admins' user management (/users/...);
+role grants are in ``roles/router.py``.
 
 ``me_router`` must be included before ``admin_router``: its static paths (``/users/me``) would
 otherwise be taken for a ``/users/{user_id}``.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
@@ -38,16 +39,15 @@ from user_service.dependencies import (
     Account,
     Admin,
     PasswordsDep,
-    RedisDep,
     SettingsDep,
+    TargetUser,
 )
 from user_service.models import RoleGrant, User
 from user_service.request_meta import MetaDep
 from user_service.roles import repository as roles_repository
 from user_service.roles import service as roles
-from user_service.roles.schemas import GrantIn, GrantOut, RoleOut
-from user_service.tokens import repository as tokens_repository
-from user_service.tokens.revocation import announce_revoked
+from user_service.roles.schemas import GrantOut
+from user_service.tokens.revocation import RevocationsDep
 
 me_router = APIRouter(prefix="/users/me", tags=["account"])
 admin_router = APIRouter(prefix="/users", tags=["admin"])
@@ -146,31 +146,12 @@ async def resend_verification(
 # ------------------------------------------------------------------ admin
 
 
-async def _target(user_id: uuid.UUID, session: SessionDep, admin: Admin) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("no such user")
-    return user
-
-
-Target = Annotated[User, Depends(_target)]
-
-
 def _admin_view(user: User, grants: list[RoleGrant]) -> AdminUserOut:
     return AdminUserOut(
         **UserOut.model_validate(user).model_dump(),
         grants=[GrantOut.model_validate(g) for g in grants],
         deactivated_at=user.deactivated_at,
     )
-
-
-@admin_router.get("/roles", summary="Roles and their permissions (admin)")
-async def list_roles(session: SessionDep, admin: Admin) -> list[RoleOut]:
-    pairs = await roles_repository.roles_with_permissions(session)
-    return [
-        RoleOut(name=role.name, description=role.description, permissions=perms)
-        for role, perms in pairs
-    ]
 
 
 @admin_router.get("", summary="List users (admin)")
@@ -189,7 +170,7 @@ async def list_users(
 
 
 @admin_router.get("/{user_id}", summary="One user (admin)", responses=problem_responses(NotFound))
-async def get_user(session: SessionDep, user: Target) -> AdminUserOut:
+async def get_user(session: SessionDep, user: TargetUser) -> AdminUserOut:
     return _admin_view(user, await roles_repository.all_grants(session, user.id))
 
 
@@ -200,16 +181,13 @@ async def get_user(session: SessionDep, user: Target) -> AdminUserOut:
 )
 async def deactivate_user(
     session: SessionDep,
-    user: Target,
+    user: TargetUser,
     admin: Admin,
     meta: MetaDep,
-    settings: SettingsDep,
-    redis: RedisDep,
-    background: BackgroundTasks,
+    revocations: RevocationsDep,
 ) -> AdminUserOut:
     await service.set_active(session, user, False, admin_id=admin.user_id, meta=meta)
-    live = await tokens_repository.live_ids(session, user.id)
-    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
+    await revocations.user_tokens(session, user.id)
     return _admin_view(user, await roles_repository.all_grants(session, user.id))
 
 
@@ -219,46 +197,10 @@ async def deactivate_user(
     responses=problem_responses(NotFound),
 )
 async def activate_user(
-    session: SessionDep, user: Target, admin: Admin, meta: MetaDep
+    session: SessionDep, user: TargetUser, admin: Admin, meta: MetaDep
 ) -> AdminUserOut:
     await service.set_active(session, user, True, admin_id=admin.user_id, meta=meta)
     return _admin_view(user, await roles_repository.all_grants(session, user.id))
-
-
-@admin_router.post(
-    "/{user_id}/roles",
-    status_code=status.HTTP_201_CREATED,
-    summary="Grant a role, optionally for one service and until a date (admin)",
-    responses=problem_responses(NotFound, Conflict, Unprocessable),
-)
-async def grant_role(
-    body: GrantIn, session: SessionDep, user: Target, admin: Admin, meta: MetaDep
-) -> GrantOut:
-    grant = await roles.grant_role(session, user, body, admin_id=admin.user_id, meta=meta)
-    return GrantOut.model_validate(grant)
-
-
-@admin_router.delete(
-    "/{user_id}/roles/{grant_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke a role grant (admin)",
-    responses=problem_responses(NotFound, Conflict),
-)
-async def revoke_role(
-    grant_id: uuid.UUID,
-    session: SessionDep,
-    user: Target,
-    admin: Admin,
-    meta: MetaDep,
-    settings: SettingsDep,
-    redis: RedisDep,
-    background: BackgroundTasks,
-) -> Response:
-    await roles.revoke_role(session, user, grant_id, admin_id=admin.user_id, meta=meta)
-    # Gateways drop the user's cached API-token JWTs, which carry the old scopes.
-    live = await tokens_repository.live_ids(session, user.id)
-    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, live)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @internal_router.get(

@@ -12,9 +12,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import BackgroundTasks, Depends
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_service.dependencies import RedisDep, SettingsDep
+from user_service.tokens import repository
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +41,29 @@ async def announce_revoked(
     except RedisError as exc:
         # The gateway's cache entry still expires with the short-lived JWT it holds.
         logger.warning("could not announce API token revocation: %s", exc)
+
+
+@dataclass
+class Revocations:
+    """Announcements a request schedules; they run after its response, so after its commit."""
+
+    redis: Redis | None
+    channel: str
+    background: BackgroundTasks
+
+    def tokens(self, token_ids: Iterable[uuid.UUID]) -> None:
+        self.background.add_task(announce_revoked, self.redis, self.channel, list(token_ids))
+
+    async def user_tokens(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """Every live API token of a user whose access changed (deactivated, a role revoked):
+        the gateways' cached JWTs carry the old scopes."""
+        self.tokens(await repository.live_ids(session, user_id))
+
+
+def _revocations(
+    settings: SettingsDep, redis: RedisDep, background: BackgroundTasks
+) -> Revocations:
+    return Revocations(redis, settings.api_token_revoked_channel, background)
+
+
+RevocationsDep = Annotated[Revocations, Depends(_revocations)]

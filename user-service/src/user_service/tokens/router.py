@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
@@ -23,13 +23,12 @@ from user_service.audit.actions import Action
 from user_service.dependencies import (
     Account,
     KeyringDep,
-    RedisDep,
     SettingsDep,
 )
 from user_service.metrics import MetricsDep
 from user_service.request_meta import MetaDep
 from user_service.tokens import repository, service, sessions
-from user_service.tokens.revocation import announce_revoked
+from user_service.tokens.revocation import RevocationsDep
 from user_service.tokens.schemas import (
     ApiTokenCreate,
     ApiTokenCreated,
@@ -127,13 +126,11 @@ async def revoke_api_token(
     session: SessionDep,
     account: Account,
     meta: MetaDep,
-    settings: SettingsDep,
-    redis: RedisDep,
-    background: BackgroundTasks,
+    revocations: RevocationsDep,
 ) -> Response:
     token = await service.revoke_api_token(session, account, token_id, meta)
     # Runs after the response, so after the commit: a gateway that re-exchanges is refused.
-    background.add_task(announce_revoked, redis, settings.api_token_revoked_channel, [token.id])
+    revocations.tokens([token.id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

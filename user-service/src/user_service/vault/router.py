@@ -24,7 +24,7 @@ from user_service.dependencies import (
 )
 from user_service.metrics import MetricsDep
 from user_service.request_meta import MetaDep
-from user_service.vault import service
+from user_service.vault import repository, service
 from user_service.vault.schemas import (
     CredentialIn,
     CredentialOut,
@@ -40,7 +40,7 @@ JobProcessor = Annotated[Principal, Depends(require_services("job-processor"))]
 
 @router.get("", summary="My stored credentials (metadata only)")
 async def list_credentials(session: SessionDep, account: CredentialReader) -> list[CredentialOut]:
-    return [CredentialOut.model_validate(c) for c in await service.listing(session, account.id)]
+    return [CredentialOut.model_validate(c) for c in await repository.listing(session, account.id)]
 
 
 @router.get(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope, utcnow
@@ -14,6 +13,7 @@ from user_service.audit.actions import Action, Outcome
 from user_service.models import ServiceCredential
 from user_service.request_meta import RequestMeta
 from user_service.security.vault_cipher import Sealed, VaultCipher, VaultDecryptError
+from user_service.vault import repository
 from user_service.vault.schemas import ClientCredentials, CredentialIn
 
 _MIN_LENGTH_FOR_HINT = 8  # below this, four characters would give away too much
@@ -32,33 +32,13 @@ def _secret_of(body: CredentialIn) -> tuple[dict[str, str], str]:
     return {"token": body.token}, body.token
 
 
-async def find(
-    session: AsyncSession, user_id: uuid.UUID, service_id: uuid.UUID
-) -> ServiceCredential | None:
-    result = await session.scalars(
-        select(ServiceCredential).where(
-            ServiceCredential.user_id == user_id, ServiceCredential.service_id == service_id
-        )
-    )
-    return result.one_or_none()
-
-
 async def get_owned(
     session: AsyncSession, user_id: uuid.UUID, service_id: uuid.UUID
 ) -> ServiceCredential:
-    credential = await find(session, user_id, service_id)
+    credential = await repository.find(session, user_id, service_id)
     if credential is None:
         raise NotFound("no credential stored for this service")
     return credential
-
-
-async def listing(session: AsyncSession, user_id: uuid.UUID) -> list[ServiceCredential]:
-    result = await session.scalars(
-        select(ServiceCredential)
-        .where(ServiceCredential.user_id == user_id)
-        .order_by(ServiceCredential.created_at, ServiceCredential.id)
-    )
-    return list(result.all())
 
 
 async def store(
@@ -72,7 +52,7 @@ async def store(
     """Create or replace the user's credential for the service."""
     secret, shown = _secret_of(body)
     sealed = cipher.seal(secret, _associated_data(user_id, service_id))
-    credential = await find(session, user_id, service_id)
+    credential = await repository.find(session, user_id, service_id)
     if credential is None:
         credential = ServiceCredential(user_id=user_id, service_id=service_id)
         session.add(credential)
@@ -128,7 +108,7 @@ async def reveal(
 ) -> tuple[ServiceCredential, dict[str, str]]:
     """Decrypt a credential for a service (job-processor); every read is audited, a failed
     one in its own transaction (the request itself fails and rolls back)."""
-    credential = await find(session, user_id, service_id)
+    credential = await repository.find(session, user_id, service_id)
     secret: dict[str, str] | None = None
     if credential is not None:
         try:
@@ -191,13 +171,8 @@ async def record_verification(
 
 async def reencrypt_all(session: AsyncSession, cipher: VaultCipher) -> int:
     """Re-encrypt every credential not under the active key; returns how many were moved."""
-    result = await session.scalars(
-        select(ServiceCredential)
-        .where(ServiceCredential.key_id != cipher.active_key_id)
-        .with_for_update()
-    )
     moved = 0
-    for credential in result.all():
+    for credential in await repository.not_under_key(session, cipher.active_key_id):
         aad = _associated_data(credential.user_id, credential.service_id)
         sealed = cipher.seal(cipher.open(_sealed(credential), aad), aad)
         credential.key_id, credential.nonce, credential.ciphertext = (

@@ -1,1 +1,0 @@
-"""Internal endpoints for job-processor (service token, on a user's behalf)."""
