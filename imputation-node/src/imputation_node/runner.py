@@ -49,7 +49,13 @@ class RunError(Exception):
 
 
 def check_params(params: dict[str, Any], policy: Policy) -> None:
-    panel = params.get("panel")
+    """The run's parameters against the node's policy (RunError on the first problem)."""
+    _check_panel(params.get("panel"), policy)
+    _check_scalars(params, policy)
+    _check_targets(params.get("target_vcfs"))
+
+
+def _check_panel(panel: Any, policy: Policy) -> None:
     if not isinstance(panel, dict) or panel.get("class") != "Directory":
         raise RunError('panel must be {"class": "Directory", "location": <a panel location>}')
     location = str(panel.get("location") or panel.get("path") or "")
@@ -59,6 +65,9 @@ def check_params(params: dict[str, Any], policy: Policy) -> None:
             f"panel {location!r} is not a panel of this node; its panels (service-info tags): "
             f"{offered}"
         )
+
+
+def _check_scalars(params: dict[str, Any], policy: Policy) -> None:
     prefix = params.get("output_prefix", "imputed")
     if not isinstance(prefix, str) or not OUTPUT_PREFIX.match(prefix):
         raise RunError(
@@ -71,7 +80,9 @@ def check_params(params: dict[str, Any], policy: Policy) -> None:
         value = params.get(name, 1)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
             raise RunError(f"{name} must be a whole number from 1 to {limit} on this node")
-    targets = params.get("target_vcfs")
+
+
+def _check_targets(targets: Any) -> None:
     if not isinstance(targets, list) or not targets:
         raise RunError('target_vcfs must be a non-empty list of {"class": "File", "location": ...}')
     if len(targets) > MAX_TARGETS:
