@@ -153,7 +153,12 @@ class Node:
                 break
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-        time.sleep(1)  # sapporo's reaper thread waits for run.sh: its CPU time is then counted
+        # run.sh still writes the RO-Crate after COMPLETE; its CPU time (and that of everything
+        # it started) is added to the server's children's once sapporo's reaper has waited for it.
+        deadline = time.monotonic() + 120
+        while server.children() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
         cpu = cpu_seconds(server) - cpu_before
         log: dict[str, Any] = httpx.get(f"{self.url}{WES}/runs/{run_id}").json()
         if state != "COMPLETE":
