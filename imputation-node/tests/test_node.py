@@ -110,6 +110,7 @@ def test_a_wes_client_gets_imputed_vcfs_and_the_qc_report(node: Node, file_serve
     header, first = _first_record(files["study.chr20.dose.vcf.gz"])
     assert any(line.startswith("##INFO=<ID=DR2") for line in header)
     assert any(line.startswith("##INFO=<ID=IMP") for line in header)
+    assert "##contig=<ID=chr20,length=64444167,assembly=hg38>\n" in header
     assert first[8] == "GT:DS:GP"
     assert {item.split("=")[0] for item in first[7].split(";")} >= {"DR2", "AF"}
     assert gzip.decompress(files["study.chr20.dose.vcf.gz.tbi"].read_bytes())[:4] == b"TBI\x01"

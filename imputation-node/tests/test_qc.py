@@ -334,7 +334,7 @@ def test_main_writes_outputs_or_one_error_line(tmp_path, panel, monkeypatch, cap
 
 
 @pytest.mark.parametrize(
-    "script", sorted((NODE_ROOT / "workflow" / "scripts").glob("*.py")), ids=lambda p: p.name
+    "script", sorted((NODE_ROOT / "workflow" / "scripts").iterdir()), ids=lambda p: p.name
 )
 def test_scripts_hold_no_cwl_parameter_reference(script):
     # The scripts are included into CWL documents, where these would be evaluated.

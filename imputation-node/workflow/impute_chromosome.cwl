@@ -55,6 +55,7 @@ steps:
     run: tools/r2_filter.cwl
     in:
       imputed: beagle/imputed
+      qc_vcf: compress/vcf_gz
       chromosome:
         source: qc/chromosome
         loadContents: true

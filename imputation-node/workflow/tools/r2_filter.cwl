@@ -1,7 +1,13 @@
 #!/usr/bin/env cwl-runner
 cwlVersion: v1.2
 class: CommandLineTool
-label: Keep imputed sites with DR2 at or above the r² filter, bgzipped and indexed
+label: Keep imputed sites with DR2 at or above the r² filter, with the target's contig line, indexed
+requirements:
+  InitialWorkDirRequirement:
+    listing:
+      - entryname: r2_filter.sh
+        entry:
+          $include: ../scripts/r2_filter.sh
 hints:
   DockerRequirement:
     dockerPull: quay.io/biocontainers/bcftools:1.16--hfe4b78e_1
@@ -10,18 +16,16 @@ hints:
       - package: bcftools
         version: ["1.16"]
         specs: ["https://identifiers.org/biotools/bcftools"]
-baseCommand: [sh, -c]
+baseCommand: [sh, r2_filter.sh]
 arguments:
-  - >-
-    bcftools view --no-version --threads "$4" -i "INFO/DR2>=$3" -Oz -o "$2" "$1"
-    && bcftools index --tbi "$2"
-  - r2_filter
   - $(inputs.imputed.path)
   - $(inputs.output_prefix).$(inputs.chromosome).dose.vcf.gz
   - $(inputs.r2_filter)
   - $(inputs.threads)
+  - $(inputs.qc_vcf.path)
 inputs:
   imputed: File
+  qc_vcf: File
   chromosome: string
   output_prefix: string
   r2_filter: float
