@@ -9,7 +9,13 @@ PY := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install node-install up test lint format typecheck check bench bench-imputation seed clean
+# Real GA4GH WES servers for the tests against real peers (sandbox/src/sandbox/real_wes.py), each
+# in its own virtualenv: their pins clash with ours. Both run CWL with the cwltool installed beside.
+SAPPORO_PINS := sapporo==2.4.0 cwltool==3.3.20260925135507
+WES_SERVICE_PINS := 'wes-service[cwltool]==5.0' cwltool==3.3.20260925135507
+WES_PEERS := .tools/wes/sapporo/.installed .tools/wes/wes-service/.installed
+
+.PHONY: install wes-peers node-install up test lint format typecheck check bench bench-imputation seed clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -19,7 +25,19 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml */pyproject.toml
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed node-install ## install everything into .venv, and the imputation node
+.tools/wes/sapporo/.installed: $(UV) Makefile
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/wes/sapporo
+	$(UV) pip install --quiet --python .tools/wes/sapporo/bin/python $(SAPPORO_PINS)
+	touch $@
+
+.tools/wes/wes-service/.installed: $(UV) Makefile
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .tools/wes/wes-service
+	$(UV) pip install --quiet --python .tools/wes/wes-service/bin/python $(WES_SERVICE_PINS)
+	touch $@
+
+wes-peers: $(WES_PEERS) ## the real WES servers (sapporo, wes-service) under .tools/wes/
+
+install: $(VENV)/.installed $(WES_PEERS) node-install ## .venv, .tools/ and the imputation node
 
 # The imputation node (imputation-node/): Debian's beagle, bcftools, tabix, Java and jq when one is
 # missing, and its own virtualenv (imputation-node/.venv: sapporo and cwltool pin libraries the

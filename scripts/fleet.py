@@ -96,6 +96,10 @@ class SandboxSpec:
     args: list[str]
     base_port: int
     registration: dict[str, Any]
+    # Body of sync-panels (the sandbox Cloudgene hides its apps from anonymous callers, as CG3
+    # does, so the demo syncs with the sandbox user's token) and the WES workflow profile.
+    sync: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
 
     @property
     def port(self) -> int:
@@ -126,6 +130,7 @@ SANDBOX = [
                 "supported_formats": ["vcf"],
             },
         },
+        sync={"cloudgene_token": "cloudgene-token-alice"},
     ),
     SandboxSpec(
         "sandbox-wes",
@@ -141,6 +146,7 @@ SANDBOX = [
                 "longitude": 18.42,
             },
         },
+        profile={"template": "sandbox-imputation"},
     ),
     SandboxSpec(
         "sandbox-starter-kit",
@@ -155,6 +161,11 @@ SANDBOX = [
                 "latitude": 0.35,
                 "longitude": 32.58,
             },
+        },
+        profile={
+            "template": "sandbox-imputation",
+            "workflow_type": "NEXTFLOW",
+            "workflow_type_version": "21.04.0",
         },
     ),
 ]
@@ -393,16 +404,18 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
         created = await client.post(f"{registry}/services", json=body, headers=headers)
         if created.status_code not in (201, 409):
             raise SystemExit(f"registering {sim.slug} failed: {created.status_code} {created.text}")
-        synced = await client.post(f"{registry}/services/{sim.slug}/sync-panels", headers=headers)
-        panels = (
-            synced.json().get("created", []) + synced.json().get("unchanged", [])
-            if synced.status_code == 200
-            else []
+        synced = await client.post(
+            f"{registry}/services/{sim.slug}/sync-panels", json=sim.sync or None, headers=headers
         )
+        report = synced.json() if synced.status_code == 200 else {}
+        if sim.profile:
+            await client.put(
+                f"{registry}/services/{sim.slug}/workflow-profile",
+                json=sim.profile,
+                headers=headers,
+            )
         await client.post(f"{registry}/services/{sim.slug}/health/check", headers=headers)
-        lines.append(
-            f"{sim.slug:<22} http://127.0.0.1:{sim.port}  panels: {', '.join(panels) or '-'}"
-        )
+        lines.append(f"{sim.slug:<22} http://127.0.0.1:{sim.port}  {_offer(report)}")
     return lines
 
 
@@ -416,8 +429,9 @@ async def imputation_node(
     fleet: Fleet, client: httpx.AsyncClient, keys: dict[str, Any], services: list[ServiceSpec]
 ) -> str:
     """Start the real imputation node (its own virtualenv, its data under var/imputation-node;
-    it generates the CI panel on first start) and register it as a GA4GH WES service. The
-    registry reads the node's panels from its service-info tags when it syncs panels."""
+    it generates the CI panel on first start) and register it as a GA4GH WES service: its
+    panels come from its service-info tags (sync-panels), its workflow profile from the
+    registry's template for the project's workflow, with the URL the node serves it at."""
     if not IMPUTATION_NODE.exists():
         return f"{IMPUTATION_NODE_SLUG:<22} not installed (make install)"
     port = 8110 + PORT_OFFSET
@@ -429,7 +443,7 @@ async def imputation_node(
     )
     if not {"user-service", "service-registry"} <= {s.name for s in services}:
         return f"{IMPUTATION_NODE_SLUG:<22} {url}  (not registered: no registry)"
-    registry = REGISTRY.url
+    registry = f"{REGISTRY.url}/services"
     headers = {"Authorization": f"Bearer {await admin_token(client, keys['admin_password'])}"}
     body = {
         "name": "Imputation node (sapporo + Beagle 5.4, simulated panel)",
@@ -439,21 +453,37 @@ async def imputation_node(
         "description": "The real imputation node from imputation-node/ (development fleet)",
         "limits": {"min_samples": 1, "supported_builds": ["hg38"], "supported_formats": ["vcf"]},
     }
-    created = await client.post(f"{registry}/services", json=body, headers=headers)
+    created = await client.post(registry, json=body, headers=headers)
     if created.status_code not in (201, 409):
         raise SystemExit(
             f"registering the imputation node failed: {created.status_code} {created.text}"
         )
-    synced = await client.post(
-        f"{registry}/services/{IMPUTATION_NODE_SLUG}/sync-panels", headers=headers
+    synced = await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/sync-panels", headers=headers)
+    profile = {
+        "template": "fedimpute-imputation-cwl",
+        "workflow_url": f"{url}/workflows/fedimpute-imputation/1.0.0/imputation.cwl",
+    }
+    profiled = await client.put(
+        f"{registry}/{IMPUTATION_NODE_SLUG}/workflow-profile", json=profile, headers=headers
     )
-    panels = (
-        synced.json().get("created", []) + synced.json().get("unchanged", [])
-        if synced.is_success
-        else []
-    )
-    await client.post(f"{registry}/services/{IMPUTATION_NODE_SLUG}/health/check", headers=headers)
-    return f"{IMPUTATION_NODE_SLUG:<22} {url}  panels: {', '.join(panels) or '-'}"
+    if profiled.status_code != 200:
+        raise SystemExit(
+            f"the imputation node's workflow profile: {profiled.status_code} {profiled.text}"
+        )
+    await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/health/check", headers=headers)
+    report = synced.json() if synced.status_code == 200 else {}
+    return f"{IMPUTATION_NODE_SLUG:<22} {url}  {_offer(report)}"
+
+
+def _offer(report: dict[str, Any]) -> str:
+    """What a synced service offers: its panels, or a WES node's workflow languages."""
+    panels = sorted(report.get("created", []) + report.get("unchanged", []))
+    workflows = (report.get("capabilities") or {}).get("workflow_type_versions", {})
+    if workflows and not panels:
+        return "workflows: " + ", ".join(
+            f"{kind} {' '.join(versions)}" for kind, versions in sorted(workflows.items())
+        )
+    return f"panels: {', '.join(panels) or '-'}"
 
 
 # ---------------------------------------------------------------------------- main

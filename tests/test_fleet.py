@@ -7,8 +7,6 @@ import json
 import httpx
 import pytest
 
-from .conftest import PORT_OFFSET
-
 pytestmark = pytest.mark.fleet
 
 SERVICES = {"api-gateway": 8000, "user-service": 8001, "service-registry": 8002}
@@ -17,13 +15,10 @@ SERVICES = {"api-gateway": 8000, "user-service": 8001, "service-registry": 8002}
 def test_summary_names_the_registered_simulators(fleet):
     out = fleet.output
     assert "FedImpute is up" in out
-    assert f"sandbox-michigan       http://127.0.0.1:{8101 + PORT_OFFSET}  panels: " in out
+    assert f"sandbox-michigan       {fleet.url(8101)}  panels: " in out
     assert "h3africa-v6hc-s" in out
-    assert (
-        f"sandbox-starter-kit    http://127.0.0.1:{8103 + PORT_OFFSET}  panels: nextflow-21.04.0, wdl-1.0"
-        in out
-    )
-    assert f"imputation-node        http://127.0.0.1:{8110 + PORT_OFFSET}  panels: " in out
+    assert f"sandbox-starter-kit    {fleet.url(8103)}  workflows: NEXTFLOW 21.04.0, WDL 1.0" in out
+    assert f"imputation-node        {fleet.url(8110)}  panels: sim-ooa-chr20" in out
     assert (fleet.var / "secrets.json").exists()
 
 
@@ -41,6 +36,13 @@ def test_registry_health_checked_the_simulators(fleet):
         f"{fleet.url(8002)}/services", headers={"Authorization": f"Bearer {token}"}
     ).json()["items"]
     health = {s["slug"]: s["health"]["status"] for s in services}
+    profiles = {s["slug"]: (s["workflow_profile"] or {}).get("workflow_type") for s in services}
+    assert profiles == {
+        "imputation-node": "CWL",
+        "sandbox-michigan": None,
+        "sandbox-starter-kit": "NEXTFLOW",
+        "sandbox-wes": "WDL",
+    }
     assert health == {
         "imputation-node": "healthy",
         "sandbox-michigan": "healthy",
@@ -49,11 +51,24 @@ def test_registry_health_checked_the_simulators(fleet):
     }
 
 
-def test_the_imputation_node_runs_beside_the_simulators_with_its_ci_panel(fleet):
+def test_the_imputation_node_is_registered_with_its_panel_and_workflow_profile(fleet):
+    """The registry read the node's panel from its service-info tags, and its profile points at
+    the workflow the node serves."""
+    token = httpx.post(
+        f"{fleet.url(8001)}/auth/login", json={"login": "admin", "password": fleet.admin_password}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
     info = httpx.get(f"{fleet.url(8110)}/ga4gh/wes/v1/service-info").json()
-    [panel] = json.loads(info["tags"]["fedimpute.reference_panels"])
-    assert panel["id"] == "sim-ooa-chr20"
-    assert (
-        panel["location"]
-        == (fleet.var / "imputation-node" / "panels" / "sim-ooa-chr20").resolve().as_uri()
-    )
+    [advertised] = json.loads(info["tags"]["fedimpute.reference_panels"])
+    location = (fleet.var / "imputation-node" / "panels" / "sim-ooa-chr20").resolve().as_uri()
+    assert (advertised["id"], advertised["location"]) == ("sim-ooa-chr20", location)
+    service = httpx.get(f"{fleet.url(8002)}/services/imputation-node", headers=headers).json()
+    workflow_url = service["workflow_profile"]["workflow_url"]
+    assert workflow_url == f"{fleet.url(8110)}/workflows/fedimpute-imputation/1.0.0/imputation.cwl"
+    assert httpx.get(workflow_url).status_code == 200
+    panels = httpx.get(
+        f"{fleet.url(8002)}/reference-panels", params={"service_id": service["id"]}, headers=headers
+    ).json()["items"]
+    assert [(p["remote_id"], p["build"], p["samples_count"]) for p in panels] == [
+        ("sim-ooa-chr20", "hg38", 300)
+    ]

@@ -73,13 +73,15 @@ def test_server_counters_and_app_form(michigan, alice):
     assert (anonymous["loggedIn"], anonymous["apps"]) == (False, [])
     logged = alice.get("/api/v2/server").json()
     assert logged["apps"] == [
-        {"id": "imputationserver2", "name": "Genotype Imputation", "version": "2.0.12"}
+        {"id": "imputationserver2@2.0.12", "name": "Genotype Imputation", "version": "2.0.12"}
     ]
     assert logged["user"]["username"] == "alice"
     counters = httpx.get(f"{michigan.api_url}/server/counters").json()
     assert set(counters) == {"complete", "queue", "users"}
     assert "size" in counters["queue"]
-    form = httpx.get(f"{michigan.api_url}/server/apps/imputationserver2").json()
+    form = alice.get("/api/v2/server/apps/imputationserver2").json()
+    assert form["id"] == "imputationserver2@2.0.12"
+    assert alice.get("/api/v2/server/apps/imputationserver2@2.0.12").json() == form
     params = {p["id"]: p for p in form["params"]}
     assert params["refpanel"]["type"] == "app_list"
     assert {"key": "apps@1000g-phase-3-v5@2.0.0", "value": "1000G Phase 3 (GRCh37/hg19)"} in params[
@@ -90,11 +92,24 @@ def test_server_counters_and_app_form(michigan, alice):
     topmed = next(v for v in population["values"] if v["key"] == "apps@topmed-r3@1.0.0")
     assert topmed["values"] == [{"key": "all", "value": "ALL"}]
     assert "password" not in params
-    missing = httpx.get(f"{michigan.api_url}/server/apps/nope")
-    assert (missing.status_code, missing.json()) == (
-        404,
-        {"message": "Application 'nope' not found.", "success": False},
-    )
+    for ref in ("nope", "imputationserver2@1.0.0"):
+        missing = alice.get(f"/api/v2/server/apps/{ref}")
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {
+                "message": f"Application {ref} not found or the request requires user authentication.",
+                "success": False,
+            },
+        )
+
+
+def test_anonymous_callers_see_no_apps_unless_the_server_allows_it(michigan, sandbox_server):
+    anonymous = httpx.get(f"{michigan.api_url}/server/apps/imputationserver2")
+    assert (anonymous.status_code, anonymous.content) == (401, b"")
+    open_server = sandbox_server("michigan", flavour="cg3", anonymous_apps=True)
+    listed = httpx.get(f"{open_server.api_url}/server").json()["apps"]
+    assert [a["id"] for a in listed] == ["imputationserver2@2.0.12"]
+    assert httpx.get(f"{open_server.api_url}/server/apps/imputationserver2").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -112,12 +127,18 @@ def test_unknown_parameters_are_refused(alice, field, message):
     assert (response.status_code, response.json()) == (400, {"message": message, "success": False})
 
 
-def test_url_uploads_and_unknown_apps_are_refused(alice):
+def test_url_uploads_are_accepted_then_fail_and_unknown_apps_are_refused(alice):
     url = alice.post(SUBMIT, data={**FORM, "files": "https://example.org/chr20.vcf.gz"})
-    assert url.status_code == 400
-    assert url.json()["message"] == (
-        "Parameter 'files': URL-based uploads are no longer supported. Please use direct file uploads instead."
+    assert url.status_code == 200, url.text
+    failed = _finished(alice, url.json()["id"])
+    assert failed["state"] == 5
+    assert failed["steps"][0]["logMessages"][-1]["message"] == "No vcf.gz input files detected."
+    versioned = alice.post(
+        "/api/v2/jobs/submit/imputationserver2@2.0.12",
+        files=_files(("chr20.vcf.gz", make_vcf())),
+        data=FORM,
     )
+    assert versioned.status_code == 200, versioned.text
     app = alice.post(
         "/api/v2/jobs/submit/imputationserver",
         files=_files(("chr20.vcf.gz", make_vcf())),
@@ -156,7 +177,12 @@ def test_job_runs_to_success_with_encrypted_results(michigan, alice):
     assert set(files) == {"chr_20.zip", "chr_21.zip", "qc_report.txt", "quality-control.html"}
     assert files["chr_20.zip"]["count"] == 2
     assert files["chr_20.zip"]["path"] == f"{job_id}/output/chr_20.zip"
-    share = httpx.get(f"{michigan.base_url}/share/results/{files['chr_20.zip']['hash']}/chr_20.zip")
+    share_url = f"{michigan.base_url}/share/results/{files['chr_20.zip']['hash']}/chr_20.zip"
+    redirect = httpx.get(share_url)
+    assert redirect.status_code == 302  # to the object store, as an S3 workspace answers
+    assert "/_object-store/results/" in redirect.headers["location"]
+    share = httpx.get(redirect.headers["location"])
+    assert share.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(share.content))
     dose = decompress(archive.read("chr20.dose.vcf.gz", pwd=b"S3cret!pass")).decode()
     header = next(line for line in dose.splitlines() if line.startswith("#CHROM"))
@@ -167,10 +193,12 @@ def test_job_runs_to_success_with_encrypted_results(michigan, alice):
     info = archive.read("chr20.info.gz", pwd=b"S3cret!pass")
     assert b"Rsq" in __import__("gzip").decompress(info).splitlines()[0]
     again = httpx.get(
-        f"{michigan.base_url}/downloads/{job_id}/{files['chr_20.zip']['hash']}/chr_20.zip"
+        f"{michigan.base_url}/downloads/{job_id}/{files['chr_20.zip']['hash']}/chr_20.zip",
+        follow_redirects=True,
     )
     assert again.status_code == 200
-    spent = httpx.get(f"{michigan.base_url}/share/results/{files['chr_20.zip']['hash']}/chr_20.zip")
+    assert again.content == share.content
+    spent = httpx.get(share_url)
     assert (spent.status_code, spent.json()) == (
         400,
         {"message": "number of max downloads exceeded.", "success": False},
@@ -193,7 +221,9 @@ def test_generated_password_is_printed_and_aes_checkbox(alice):
     assert "We encrypted the results with the following password: <b>" in summary
     password = summary.split("<b>")[1].split("</b>")[0]
     zip_file = body["outputParams"][0]["files"][0]
-    data = alice.get(f"/share/results/{zip_file['hash']}/{zip_file['name']}").content
+    data = alice.get(
+        f"/share/results/{zip_file['hash']}/{zip_file['name']}", follow_redirects=True
+    ).content
     assert pyzipper.AESZipFile(io.BytesIO(data)).read("chr20.info.gz", pwd=password.encode())
 
 
@@ -268,9 +298,11 @@ def test_cancel_restart_delete_and_access(michigan, alice):
         400,
         {"message": f"Job {job_id} is not pending.", "success": False},
     )
-    deleted = alice.delete(f"/api/v2/jobs/{job_id}").json()
-    assert deleted["state"] == 10
-    assert job_id not in [j["id"] for j in alice.get("/api/v2/jobs").json()["data"]]
+    # Cloudgene 3 deletes jobs only for session logins: an API token gets a bare 403.
+    refused = alice.delete(f"/api/v2/jobs/{job_id}")
+    assert (refused.status_code, refused.content) == (403, b"")
+    assert httpx.delete(f"{michigan.api_url}/jobs/{job_id}").status_code == 401
+    assert job_id in [j["id"] for j in alice.get("/api/v2/jobs").json()["data"]]
 
 
 def test_dead_jobs_restart(michigan, alice):
@@ -370,3 +402,25 @@ def test_cg2_flavour_differences(sandbox_server):
         f"{server.api_url}/jobs/submit/imputationserver?token={token}", data={"input-format": "<x>"}
     )
     assert unknown.json() == {"success": False, "message": "Parameter 'format' not found."}
+
+
+def test_download_redirect_knob_off_serves_the_file(sandbox_server):
+    server = sandbox_server("michigan", flavour="cg3", download_redirect=False)
+    with _client(server) as client:
+        body = _finished(client, _submit(client))
+    report = next(f for f in body["outputParams"][0]["files"] if f["name"] == "qc_report.txt")
+    direct = httpx.get(f"{server.base_url}/share/results/{report['hash']}/qc_report.txt")
+    assert direct.status_code == 200
+    assert direct.content.startswith(b"Input Validation")
+
+
+def test_maintenance_refuses_jobs_but_counters_and_server_answer(sandbox_server):
+    server = sandbox_server("michigan", flavour="cg3", maintenance=True)
+    with _client(server) as client:
+        refused = client.post(SUBMIT, files=_files(("chr20.vcf.gz", make_vcf())), data=FORM)
+        assert (refused.status_code, refused.json()["message"]) == (
+            503,
+            "This functionality is currently under maintenance.",
+        )
+        assert client.get("/api/v2/server/counters").status_code == 200
+        assert client.get("/api/v2/server").json()["maintenace"] is True  # sic, as Cloudgene

@@ -143,6 +143,26 @@ def test_wes_fault_fail_modes(sandbox_server):
     assert final["state"] == "EXECUTOR_ERROR"
 
 
+def test_starter_kit_dead_run_is_unknown(sandbox_server, tmp_path):
+    wes = sandbox_server(
+        "wes", flavour="starter-kit", faults={"fail_at_step": "qc", "fail_mode": "dead"}
+    )
+    vcf = tmp_path / "chr20.vcf.gz"
+    vcf.write_bytes(make_vcf())
+    data = {
+        "workflow_type": "NEXTFLOW",
+        "workflow_type_version": "21.04.0",
+        "workflow_url": "https://github.com/genepi/imputationserver2",
+        "workflow_params": json.dumps({"input": vcf.as_uri(), "password": "pw"}),
+    }
+    run_id = httpx.post(f"{wes.api_url}/runs", data=data).json()["run_id"]
+    final = wait_for(
+        lambda: httpx.get(f"{wes.api_url}/runs/{run_id}/status").json(),
+        lambda b: b["state"] != "RUNNING",
+    )
+    assert final["state"] == "UNKNOWN"  # no `nextflow log` line to read
+
+
 def test_invalid_knob_is_refused(michigan):
     response = httpx.put(f"{michigan.admin_url}/_sandbox/faults", json={"error_rate": 2})
     assert response.status_code == 422

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 
 from sandbox.pytest_plugin import wait_for
 from sandbox.testdata import make_vcf
@@ -32,6 +33,17 @@ def _submit(url, *, params=PARAMS, attach=True, headers=None, **parts):
         **parts,
     }
     files = [("workflow_attachment", ("chr20.vcf.gz", make_vcf()))] if attach else None
+    return httpx.post(f"{url}/runs", data=data, files=files, headers=headers)
+
+
+def _submit_typed(url, *, params=PARAMS, headers=None):
+    """Multipart with each JSON part typed application/json, as DNAstack's server needs."""
+    files = [
+        ("workflow_params", (None, json.dumps(params), "application/json")),
+        ("tags", (None, json.dumps({"job": "fed-1"}), "application/json")),
+        ("workflow_attachment", ("chr20.vcf.gz", make_vcf())),
+    ]
+    data = {"workflow_type": "WDL", "workflow_type_version": "1.0", "workflow_url": "x.wdl"}
     return httpx.post(f"{url}/runs", data=data, files=files, headers=headers)
 
 
@@ -100,7 +112,7 @@ def test_spec_run_lifecycle_outputs_tasks_and_paging(sandbox_server):
         f"{wes.api_url}/runs", params={"page_size": 1, "page_token": page["next_page_token"]}
     ).json()
     assert last["runs"][0]["run_id"] == run_id
-    assert last["next_page_token"] == ""
+    assert last["next_page_token"] is None  # as sapporo sends it (knob: last_page_token)
     assert set(last["runs"][0]) == {"run_id", "state", "start_time", "end_time", "tags"}
 
 
@@ -166,7 +178,8 @@ def test_spec_bearer_auth_and_http_inputs(sandbox_server):
 
 
 def test_starter_kit_quirks(sandbox_server):
-    wes = sandbox_server("wes", flavour="starter-kit")
+    # Long enough before the work starts that the first status read sees it on a loaded machine.
+    wes = sandbox_server("wes", flavour="starter-kit", timings={"initializing_seconds": 0.8})
     info = httpx.get(f"{wes.api_url}/service-info")
     assert info.content == STARTER_KIT_SERVICE_INFO
     spring = httpx.post(
@@ -205,20 +218,32 @@ def test_starter_kit_quirks(sandbox_server):
     # The Starter Kit reads inputs by URL only: serve a VCF from a local file.
     tmp = Path(__file__).parent / ".starter-kit-input.vcf.gz"
     tmp.write_bytes(make_vcf())
-    try:
-        run_id = httpx.post(
+
+    def nextflow(url):
+        return httpx.post(
             f"{wes.api_url}/runs",
             data={
                 "workflow_type": "NEXTFLOW",
                 "workflow_type_version": "21.04.0",
-                "workflow_url": "https://github.com/grbot/flagstat",
+                "workflow_url": url,
                 "workflow_params": json.dumps({"input": tmp.as_uri(), "password": "pw"}),
             },
         ).json()["run_id"]
+
+    try:
+        run_id = nextflow("https://github.com/grbot/flagstat")
+        assert httpx.get(f"{wes.api_url}/runs/{run_id}/status").json()["state"] == "RUNNING"
         assert httpx.post(f"{wes.api_url}/runs/{run_id}/cancel").content == b""
-        log = _final(wes.api_url, run_id)
+        seen = set()
+        log = wait_for(
+            lambda: httpx.get(f"{wes.api_url}/runs/{run_id}").json(),
+            lambda b: seen.add(b["state"]) or b["state"] not in ("RUNNING",),
+        )
+        elsewhere = _final(wes.api_url, nextflow("https://gitlab.com/grbot/flagstat"))
     finally:
         tmp.unlink()
+    assert seen <= {"RUNNING", "COMPLETE"}  # no QUEUED/INITIALIZING: state from `nextflow log`
+    assert elsewhere["state"] == "EXECUTOR_ERROR"  # only GitHub workflow URLs run
     assert log["state"] == "COMPLETE"
     assert "task_logs_url" not in log
     output = urlparse(log["outputs"]["chr_20.zip"])
@@ -249,7 +274,10 @@ def test_dnastack_cromwell(sandbox_server):
     auth = {"Authorization": "Bearer dnastack-token"}
     missing = httpx.get(f"{wes.api_url}/runs/x", headers=auth).json()
     assert missing == {"msg": "Workflow execution with run_id x does not exist.", "error_code": 404}
-    run_id = _submit(wes.api_url, headers=auth).json()["run_id"]
+    plain = _submit(wes.api_url, headers=auth)
+    assert plain.status_code == 415  # JSON parts without Content-Type: application/json
+    assert set(plain.json()) == {"timestamp", "status", "error", "path"}
+    run_id = _submit_typed(wes.api_url, headers=auth).json()["run_id"]
     assert _final(wes.api_url, run_id, headers=auth)["state"] == "COMPLETE"
 
 
@@ -301,3 +329,60 @@ def test_dnastack_workbench(sandbox_server):
     assert listing["runs"][0]["workflow_url"] == "imputation"
     tasks = httpx.get(f"{wes.api_url}/runs/{submitted['run_id']}/tasks", headers=auth).json()
     assert tasks["tasks"][0]["state"] == "COMPLETE"
+
+
+def test_every_spec_error_is_msg_and_status_code(sandbox_server):
+    wes = sandbox_server("wes", flavour="spec")
+    run_id = _submit(wes.api_url).json()["run_id"]
+    for response, status in (
+        (httpx.get(f"{wes.api_url}/nowhere"), 404),
+        (httpx.delete(f"{wes.api_url}/runs"), 405),
+        (httpx.get(f"{wes.api_url}/runs/{run_id}/tasks", params={"page_token": "%%%"}), 400),
+        (httpx.get(f"{wes.api_url}/runs/{run_id}/tasks", params={"page_size": "x"}), 400),
+        (httpx.get(f"{wes.api_url}/runs", params={"page_size": "0"}), 400),
+    ):
+        assert response.status_code == status, response.text
+        assert set(response.json()) == {"msg", "status_code"}
+        assert response.json()["status_code"] == status
+
+
+def test_java_flavours_answer_unknown_routes_like_spring(sandbox_server):
+    for flavour in ("starter-kit", "dnastack-cromwell"):
+        wes = sandbox_server("wes", flavour=flavour)
+        response = httpx.get(f"{wes.api_url}/nowhere")
+        assert response.status_code == 404
+        assert set(response.json()) == {"timestamp", "status", "error", "path"}
+
+
+@pytest.mark.parametrize(("knob", "expected"), [("empty", ""), ("null", None), ("absent", "-")])
+def test_last_page_token_knob(sandbox_server, knob, expected):
+    wes = sandbox_server("wes", flavour="spec", last_page_token=knob)
+    _submit(wes.api_url)
+    page = httpx.get(f"{wes.api_url}/runs").json()
+    assert page.get("next_page_token", "-") == expected
+
+
+@pytest.mark.parametrize("detour", ["PAUSED", "UNKNOWN"])
+def test_runs_can_pass_through_paused_and_unknown(sandbox_server, detour):
+    wes = sandbox_server("wes", flavour="spec", faults={"run_detour": detour})
+    run_id = _submit(wes.api_url).json()["run_id"]
+    seen = set()
+    wait_for(
+        lambda: httpx.get(f"{wes.api_url}/runs/{run_id}/status").json(),
+        lambda b: seen.add(b["state"]) or b["state"] == "COMPLETE",
+    )
+    assert {detour, "RUNNING", "COMPLETE"} <= seen
+
+
+def test_runs_can_be_preempted(sandbox_server):
+    wes = sandbox_server("wes", flavour="spec", faults={"run_detour": "PREEMPTED"})
+    log = _final_any(wes.api_url, _submit(wes.api_url).json()["run_id"])
+    assert log["state"] == "PREEMPTED"
+    assert log["run_log"]["system_logs"]
+
+
+def _final_any(url, run_id):
+    return wait_for(
+        lambda: httpx.get(f"{url}/runs/{run_id}").json(),
+        lambda b: b["state"] in {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "PREEMPTED"},
+    )

@@ -53,6 +53,15 @@ async def client(
 
 
 @pytest.fixture
+async def api(
+    make_app: Callable[..., FastAPI], db: AsyncSession
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that may call loopback services (the remotes and simulators)."""
+    async with app_client(make_app(allow_private_urls=True)) as c:
+        yield c
+
+
+@pytest.fixture
 def admin(token_issuer: TokenIssuer) -> dict[str, str]:
     return bearer(token_issuer.access_token(roles=["admin"]))
 

@@ -84,6 +84,7 @@ class FakeRemote:
     def __init__(self) -> None:
         self.routes: dict[str, Behaviour] = {}
         self.hits: Counter[str] = Counter()
+        self.heads: list[str] = []  # every request head received (to check what was sent)
         self._server: asyncio.Server | None = None
 
     @property
@@ -106,6 +107,7 @@ class FakeRemote:
                 head = await reader.readuntil(b"\r\n\r\n")
                 path = head.split(b" ", 2)[1].decode()
                 self.hits[path] += 1
+                self.heads.append(head.decode("latin-1"))
                 behaviour = self.routes.get(path, respond(404, b'{"msg":"not found"}'))
                 await behaviour(writer)
                 await writer.drain()

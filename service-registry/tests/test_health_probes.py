@@ -6,7 +6,13 @@ import tracemalloc
 import pytest
 
 from service_registry.health.http import probe_client
-from service_registry.health.probes import ProbeLimits, ProbeTarget, probe, probe_url
+from service_registry.health.probes import (
+    ProbeLimits,
+    ProbeTarget,
+    cloudgene_root,
+    probe,
+    wes_candidates,
+)
 from service_registry.models import HealthStatus, ServiceKind
 
 from .remotes import (
@@ -44,36 +50,90 @@ def wes(remote, **kw):
 @pytest.mark.parametrize(
     ("kind", "base", "options", "expected"),
     [
-        (ServiceKind.GA4GH_WES, "http://h:6000", {}, "http://h:6000/ga4gh/wes/v1/service-info"),
+        (
+            ServiceKind.GA4GH_WES,
+            "http://h:6000",
+            {},
+            ["http://h:6000", "http://h:6000/ga4gh/wes/v1"],
+        ),
         (
             ServiceKind.GA4GH_WES,
             "http://h:6000/ga4gh/wes/v1/",
             {},
-            "http://h:6000/ga4gh/wes/v1/service-info",
+            ["http://h:6000/ga4gh/wes/v1", "http://h:6000"],
         ),
-        (
-            ServiceKind.MICHIGAN,
-            "https://impute.afrigen-d.org",
-            {},
-            "https://impute.afrigen-d.org/api/v2/server/counters",
-        ),
-        (ServiceKind.MICHIGAN, "https://h/api/v2", {}, "https://h/api/v2/server/counters"),
         (
             ServiceKind.DNASTACK,
             "https://w.example",
             {"mode": "cromwell"},
-            "https://w.example/ga4gh/wes/v1/service-info",
+            ["https://w.example", "https://w.example/ga4gh/wes/v1"],
         ),
         (
             ServiceKind.DNASTACK,
             "https://w.example",
             {"mode": "workbench", "namespace": "ns1"},
-            "https://w.example/ns1/ga4gh/wes/v1/service-info",
+            ["https://w.example/ns1/ga4gh/wes/v1"],
         ),
     ],
 )
-def test_probe_url_per_kind(kind, base, options, expected):
-    assert probe_url(ProbeTarget(kind, base, options)) == expected
+def test_wes_api_roots_tried_in_order(kind, base, options, expected):
+    assert wes_candidates(ProbeTarget(kind, base, options)) == expected
+
+
+def test_the_root_found_last_time_is_tried_first():
+    target = ProbeTarget(ServiceKind.GA4GH_WES, "http://h", {}, "http://h/ga4gh/wes/v1")
+    assert wes_candidates(target) == ["http://h/ga4gh/wes/v1", "http://h"]
+
+
+@pytest.mark.parametrize("base", ["https://h", "https://h/api/v2", "https://h/api/v2/"])
+def test_cloudgene_root(base):
+    assert cloudgene_root(base) == "https://h/api/v2"
+
+
+@pytest.mark.parametrize(
+    ("served_at", "given"),
+    [("/ga4gh/wes/v1", ""), ("", ""), ("", "/ga4gh/wes/v1"), ("/ga4gh/wes/v1", "/ga4gh/wes/v1")],
+    ids=["prefix-given-root", "root-given-root", "root-given-prefix", "prefix-given-prefix"],
+)
+async def test_wes_api_root_is_found_and_a_404_guess_is_no_failure(
+    remote, client, served_at, given
+):
+    remote.routes[f"{served_at}/service-info"] = json_body(WES_SERVICE_INFO)
+    target = ProbeTarget(ServiceKind.GA4GH_WES, remote.url + given)
+    result = await probe(client, target, LIMITS)
+    assert result.status is HealthStatus.HEALTHY, result.error
+    assert result.api_url == remote.url + served_at
+    again = await probe(
+        client, ProbeTarget(ServiceKind.GA4GH_WES, remote.url + given, {}, result.api_url), LIMITS
+    )
+    assert again.status is HealthStatus.HEALTHY
+    assert remote.hits[f"{served_at}/service-info"] == 2
+
+
+async def test_no_wes_anywhere_is_unhealthy_naming_each_guess(remote, client):
+    result = await probe(client, wes(remote), LIMITS)
+    assert result.status is HealthStatus.UNHEALTHY
+    assert result.http_status == 404
+    assert f"{remote.url}/service-info" in result.error
+    assert f"{remote.url}/ga4gh/wes/v1/service-info" in result.error
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_service_info_behind_auth_is_degraded_not_unhealthy(remote, client, status):
+    remote.routes[WES_PATH] = json_body(
+        {"msg": "Unauthorized", "status_code": status}, status=status
+    )
+    result = await probe(client, wes(remote), LIMITS)
+    assert result.status is HealthStatus.DEGRADED
+    assert result.error == f"reachable, but needs credentials (HTTP {status})"
+
+
+async def test_cloudgene_in_maintenance_is_degraded(remote, client):
+    remote.routes[COUNTERS_PATH] = json_body(CLOUDGENE_COUNTERS)
+    remote.routes["/api/v2/server"] = json_body({"name": "MIS", "apps": [], "maintenace": True})
+    result = await probe(client, ProbeTarget(ServiceKind.MICHIGAN, remote.url), LIMITS)
+    assert result.status is HealthStatus.DEGRADED
+    assert result.error.startswith("in maintenance")
 
 
 async def test_wes_spec_service_info_is_healthy(remote, client):

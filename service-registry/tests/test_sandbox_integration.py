@@ -114,24 +114,55 @@ async def test_slow_simulator_is_degraded(make_app, admin, db, sandbox_server):
     assert "slow" in report["error"]
 
 
-async def test_sync_panels_from_the_cloudgene_simulator(api, admin, sandbox_server):
+async def test_sync_against_the_strict_cloudgene_simulator(api, admin, sandbox_server):
     sim = sandbox_server("michigan", flavour="cg3")
-    service_id = await register(api, admin, sim)
-    response = await api.post(f"/services/{service_id}/sync-panels", headers=admin)
+    service_id = await register(api, admin, sim, cloudgene_app_id=None)
+    anonymous = await api.post(f"/services/{service_id}/sync-panels", headers=admin)
+    assert anonymous.status_code == 400
+    assert "cloudgene_token" in anonymous.json()["detail"]
+    response = await api.post(
+        f"/services/{service_id}/sync-panels",
+        json={"cloudgene_token": sim.users[0].token},
+        headers=admin,
+    )
     assert response.status_code == 200, response.text
     report = response.json()
-    assert report["created"], report
-    panels = (
-        await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)
-    ).json()["items"]
-    remote_ids = {p["remote_id"] for p in panels}
-    assert any(r.startswith("apps@h3africa") for r in remote_ids), remote_ids
-    h3 = next(p for p in panels if p["remote_id"].startswith("apps@h3africa"))
+    assert (report["cloudgene_app_id"], report["cloudgene_app_version"]) == (
+        "imputationserver2",
+        "2.0.12",
+    )
+    panels = {
+        p["slug"]: p
+        for p in (
+            await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)
+        ).json()["items"]
+    }
+    h3 = panels["h3africa-v6hc-s"]
+    assert (h3["remote_id"], h3["version"]) == ("apps@h3africa-v6hc-s@1.0.0", "1.0.0")
     assert "afr" in [x.lower() for x in h3["populations"]], h3
 
 
-async def test_sync_workflow_types_from_the_starter_kit(api, admin, sandbox_server):
+async def test_cloudgene_in_maintenance_is_degraded(api, admin, sandbox_server):
+    sim = sandbox_server("michigan", flavour="cg3", maintenance=True)
+    service_id = await register(api, admin, sim)
+    report = (await api.post(f"/services/{service_id}/health/check", headers=admin)).json()
+    assert report["status"] == "degraded"
+    assert report["error"].startswith("in maintenance")
+
+
+async def test_capabilities_from_the_starter_kit(api, admin, sandbox_server):
     sim = sandbox_server("wes", flavour="starter-kit")
     service_id = await register(api, admin, sim, **WES_OVERRIDES)
     report = (await api.post(f"/services/{service_id}/sync-panels", headers=admin)).json()
-    assert sorted(report["created"]) == ["nextflow-21.04.0", "wdl-1.0"]
+    assert report["created"] == []
+    assert report["capabilities"]["workflow_type_versions"] == {
+        "WDL": ["1.0"],
+        "NEXTFLOW": ["21.04.0"],
+    }
+    assert report["capabilities"]["api_url"] == sim.api_url
+    profile = await api.put(
+        f"/services/{service_id}/workflow-profile",
+        json={"template": "starter-kit-flagstat"},
+        headers=admin,
+    )
+    assert profile.status_code == 200, profile.text

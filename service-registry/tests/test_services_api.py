@@ -63,6 +63,50 @@ async def test_unsafe_url_is_422_saying_why(client, admin, db, url, why):
     assert await db.scalar(select(func.count()).select_from(ImputationService)) == 0
 
 
+DNASTACK = {
+    "slug": "dnastack",
+    "kind": "dnastack",
+    "base_url": "https://workbench.example.org",
+    "cloudgene_app_id": None,
+    "requires_credentials": True,
+    "credential_type": "oauth_client_credentials",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://169.254.169.254/latest/token", "metadata"),
+        ("http://127.0.0.1:9000/token", "loopback"),
+        ("file:///etc/passwd", "http:// or https://"),
+        ("https://user:secret@auth.example.org/token", "credentials"),
+    ],
+)
+async def test_dnastack_token_endpoint_gets_the_url_checks(
+    client, admin, db, new_service, url, why
+):
+    options = {"mode": "workbench", "namespace": "ns1", "token_endpoint": url}
+    response = await client.post(
+        "/services", json=service_body(**DNASTACK, protocol_options=options), headers=admin
+    )
+    assert response.status_code == 422
+    assert why in response.json()["detail"]
+    assert response.json()["errors"][0]["field"] == "body.protocol_options.token_endpoint"
+    assert await db.scalar(select(func.count()).select_from(ImputationService)) == 0
+    good = {
+        "mode": "workbench",
+        "namespace": "ns1",
+        "token_endpoint": "https://auth.example.org/token",
+    }
+    created = await new_service(**DNASTACK, protocol_options=good)
+    patched = await client.patch(
+        f"/services/{created['id']}", json={"protocol_options": options}, headers=admin
+    )
+    assert patched.status_code == 422
+    stored = (await client.get(f"/services/{created['id']}", headers=admin)).json()
+    assert stored["protocol_options"]["token_endpoint"] == "https://auth.example.org/token"
+
+
 async def test_private_url_allowed_when_configured(make_app, admin):
     from fedimpute_shared.testing.client import app_client
 

@@ -27,6 +27,7 @@ PREFIXES: dict[str, str] = {
     "users": "user-service",
     "services": "service-registry",
     "reference-panels": "service-registry",
+    "workflow-profiles": "service-registry",
     "jobs": "job-processor",
     "job-templates": "job-processor",
     "scheduled-jobs": "job-processor",

@@ -40,6 +40,9 @@ def _fault_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stuck-jobs", action="store_true", default=None)
     group.add_argument("--fail-at-step", choices=["validation", "qc", "imputation", "export"])
     group.add_argument("--fail-mode", choices=["error", "dead"])
+    group.add_argument(
+        "--run-detour", choices=["PAUSED", "UNKNOWN", "PREEMPTED"], help="WES runs pass through"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--export-seconds", type=float)
             sub.add_argument("--notify-after-seconds", type=float)
             sub.add_argument("--retire-after-seconds", type=float)
+            sub.add_argument(
+                "--anonymous-apps",
+                action="store_true",
+                default=None,
+                help="show apps to anonymous callers (default: strict, as recent CG3)",
+            )
+            sub.add_argument(
+                "--download-redirect",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help="downloads answer 302 to an object store (default: on for cg3)",
+            )
         else:
             sub.add_argument(
                 "--flavour",
@@ -95,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--task-seconds", type=float)
             sub.add_argument("--preprocessing-seconds", type=float)
             sub.add_argument("--canceling-seconds", type=float)
+            sub.add_argument(
+                "--last-page-token",
+                choices=["null", "empty", "absent"],
+                help="spec flavour: next_page_token on the last page (default null)",
+            )
     return parser
 
 

@@ -61,6 +61,11 @@ class Faults(BaseModel):
     expired_tokens: bool = Field(False, description="every token is treated as expired")
     stuck_jobs: bool = Field(False, description="jobs reaching the imputation step stay there")
     fail_at_step: FaultStep | None = Field(None, description="jobs fail when they reach this step")
+    run_detour: Literal["PAUSED", "UNKNOWN", "PREEMPTED"] | None = Field(
+        None,
+        description="WES runs reaching RUNNING report this state: PAUSED and UNKNOWN for a task's "
+        "time, then go on; PREEMPTED ends the run (WES 1.1 flavours only)",
+    )
     fail_mode: Literal["error", "dead"] = Field(
         "error",
         description="error: Cloudgene 5 / WES EXECUTOR_ERROR; dead: Cloudgene -1 / WES SYSTEM_ERROR",

@@ -14,6 +14,15 @@ test in the workspace can ask for the fixture::
         httpx.get(f"{wes.api_url}/service-info")                   # api_url includes /ga4gh/wes/v1
 
 Every server runs in a background thread on a free port and is stopped when the test ends.
+
+Real WES servers (sapporo, wes-service; see `sandbox.real_wes`) come from the `real_wes_server`
+factory fixture, skipped only when the server is not installed (`make install` installs it)::
+
+    def test_real(real_wes_server):
+        node = real_wes_server("sapporo", url_prefix="/ga4gh/wes/v1")   # also served at the root
+        httpx.get(f"{node.api_url}/service-info")
+        node = real_wes_server("sapporo", service_info={...}, run_sh=Path("my-run.sh"))
+        ref = real_wes_server("wes-service")                             # always /ga4gh/wes/v1
 Keyword options are the fields of `CloudgeneOptions` / `WesOptions` (`users`, `panels`,
 `timings`, `faults`, `max_downloads`, `tokens`, `namespace`, ...). `fast=True` (the default)
 sets every duration not given in a `timings` dict to 0.05 s.
@@ -30,10 +39,18 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:  # the simulators are imported when a server is started, not at plugin load
+    from sandbox.real_wes import RealWes
     from sandbox.server import RunningServer, Simulator
     from sandbox.users import User
 
-__all__ = ["Admin", "SandboxHandle", "sandbox_server", "start_sandbox", "wait_for"]
+__all__ = [
+    "Admin",
+    "SandboxHandle",
+    "real_wes_server",
+    "sandbox_server",
+    "start_sandbox",
+    "wait_for",
+]
 
 FAST_CLOUDGENE = {"queue_seconds": 0.05, "step_seconds": 0.05, "export_seconds": 0.05}
 FAST_WES = {
@@ -146,6 +163,29 @@ def sandbox_server() -> Iterator[Callable[..., SandboxHandle]]:
     yield factory
     for handle in started:
         handle.stop()
+
+
+@pytest.fixture
+def real_wes_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RealWes]]:
+    """Factory: `real_wes_server(kind="sapporo", *, url_prefix=None, service_info=None,
+    run_sh=None, extra_args=())` starts a real WES server on a free loopback port (see
+    `sandbox.real_wes.start_real_wes`); the test is skipped if the server is not installed.
+    Every server started is stopped after the test."""
+    from sandbox.real_wes import WesPeerMissing, start_real_wes
+
+    started: list[RealWes] = []
+
+    def factory(kind: str = "sapporo", **options: Any) -> RealWes:
+        try:
+            server = start_real_wes(kind, tmp_path_factory.mktemp(kind), **options)  # type: ignore[arg-type]
+        except WesPeerMissing as missing:
+            pytest.skip(str(missing))
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
 
 
 def wait_for(

@@ -22,7 +22,9 @@ from service_registry.metrics import RegistryMetrics
 from service_registry.models import OutboxEvent
 from service_registry.panels.router import router as panels_router
 from service_registry.panels.sync_router import router as sync_router
+from service_registry.services.router import internal_router as internal_services_router
 from service_registry.services.router import router as services_router
+from service_registry.workflows.router import router as workflows_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -37,6 +39,10 @@ TAGS = [
     {"name": "reference panels", "description": "The panels each service offers."},
     {"name": "health", "description": "Health checks, history and uptime."},
     {"name": "discovery", "description": "Which service fits a request best, and why."},
+    {
+        "name": "workflow profiles",
+        "description": "How jobs run on a WES node: workflow, engine, parameter mapping.",
+    },
 ]
 
 
@@ -81,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sync_router,
             health_router,
             panels_router,
+            workflows_router,
             internal_health_router,
+            internal_services_router,
         ],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_registry_lifespan(settings),

@@ -80,7 +80,15 @@ class ImputationService(UUIDPrimaryKey, Timestamps, Base):
     base_url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str | None] = mapped_column(Text)
     version: Mapped[str | None] = mapped_column(String(100))
+    # The bare Cloudgene app id (``imputationserver2``); the version the server runs is data.
     cloudgene_app_id: Mapped[str | None] = mapped_column(String(200))
+    cloudgene_app_version: Mapped[str | None] = mapped_column(String(100))
+    # Where a WES node's API answers (its base URL, or that plus /ga4gh/wes/v1), as found.
+    api_url: Mapped[str | None] = mapped_column(String(2048))
+    # What a WES node's service-info says it can run (see workflows/capabilities.py).
+    capabilities: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # How job-processor builds a WES run for this node (see workflows/schemas.py).
+    workflow_profile: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # Non-secret protocol settings (e.g. DNAstack mode, namespace, token endpoint).
     protocol_options: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
 
@@ -130,8 +138,14 @@ class ReferencePanel(UUIDPrimaryKey, Timestamps, Base):
         ForeignKey("imputation_services.id", ondelete="CASCADE"), index=True
     )
     slug: Mapped[str] = mapped_column(String(100))
-    # What the remote service calls it: Cloudgene "apps@h3africa-v6hc-s@1.0.0", or a WES workflow.
+    # What the remote service calls it: Cloudgene "apps@h3africa-v6hc-s@1.0.0" (the key as listed,
+    # version included), or the id a WES node publishes in its service-info tags.
     remote_id: Mapped[str] = mapped_column(String(500))
+    # The panel's version: data, not identity (a new version updates the same row).
+    version: Mapped[str | None] = mapped_column(String(100))
+    # What a WES workflow's panel input gets (a directory on the node); None for Cloudgene.
+    location: Mapped[str | None] = mapped_column(String(2048))
+    chromosomes: Mapped[list[str]] = mapped_column(ARRAY(String(10)), default=list)
     display_name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     populations: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)

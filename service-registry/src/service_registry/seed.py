@@ -22,6 +22,7 @@ from service_registry.models import (
     ReferencePanel,
     ServiceKind,
 )
+from service_registry.panels.remote import split_app_ref
 from service_registry.services import repository
 
 # Cloudgene (MIS2) input rules, §7/§4.3: samples 20..50,000, inputs hg19 or hg38, VCF.
@@ -96,11 +97,9 @@ SEED_SERVICES: list[dict[str, Any]] = [
         "description": "GA4GH Starter Kit WES 0.3.2 at ILIFU; plain HTTP, no auth.",
         "country": "ZA",  # §3.1 "(ILIFU, South Africa)"
         "credential_type": CredentialType.NONE,
-        # §3.1 captured service-info: WDL 1.0 and NEXTFLOW 21.04.0
-        "panels": [
-            ("wdl-1.0", "WDL:1.0", "WDL 1.0 workflows", None),
-            ("nextflow-21.04.0", "NEXTFLOW:21.04.0", "NEXTFLOW 21.04.0 workflows", None),
-        ],
+        # §3.1: it runs WDL 1.0 and NEXTFLOW 21.04.0 (capabilities, read by sync-panels); the
+        # specs name no reference panel on it, so none is invented.
+        "panels": [],
     },
     {
         "slug": "elwazi-uganda-wes",
@@ -140,6 +139,8 @@ def _service(entry: dict[str, Any]) -> ImputationService:
 
 
 def _panel(service: ImputationService, spec: tuple[Any, ...]) -> ReferencePanel:
+    """A seeded panel is the row sync-panels later updates: same slug (the bare id, no
+    version), the version kept as data."""
     slug, remote_id, name, samples, *rest = spec
     build = rest[0] if rest else None
     populations = rest[1] if len(rest) > 1 else []
@@ -147,6 +148,7 @@ def _panel(service: ImputationService, spec: tuple[Any, ...]) -> ReferencePanel:
         service_id=service.id,
         slug=slug,
         remote_id=remote_id,
+        version=split_app_ref(remote_id)[1],
         display_name=name,
         samples_count=samples,
         build=build,

@@ -4,11 +4,12 @@ they name. `build_cloudgene(options)` returns a ready `Simulator`.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from sandbox.cloudgene.app_form import app_form, app_inputs
 from sandbox.cloudgene.jobs import DEAD, DELETED, SUCCESS, Job, JobEngine, OutputFile
@@ -26,6 +27,7 @@ from sandbox.workflow import WorkflowSpec, parse_r2
 __all__ = ["build_cloudgene"]
 
 PAGE_SIZE = 15
+OBJECT_STORE = "/_object-store/results"  # where redirected downloads land (a stand-in for S3)
 SUBMITTED = "Your job was successfully added to the job queue."
 _MEDIA = {".zip": "application/zip", ".txt": "text/plain", ".html": "text/html"}
 
@@ -47,6 +49,8 @@ class Cloudgene:
         self.flavour = options.flavour
         self.faults = faults
         self.engine = JobEngine(options, faults)
+        # Presigned "object-store" keys handed out by download redirects.
+        self.objects: dict[str, OutputFile] = {}
 
     # ---- auth -----------------------------------------------------------------------------
     def token_of(self, request: Request) -> str | None:
@@ -157,8 +161,11 @@ class Cloudgene:
         return job
 
     # ---- downloads ------------------------------------------------------------------------
-    def download(self, found: tuple[Job, OutputFile] | None, filename: str) -> Response:
-        """Serve one result file, spending one of its downloads (CG3 `DownloadService`)."""
+    def download(
+        self, found: tuple[Job, OutputFile] | None, filename: str, request: Request
+    ) -> Response:
+        """Serve one result file, spending one of its downloads (CG3 `DownloadService`); with an
+        S3 workspace the answer is a 302 to a presigned object-store URL instead."""
         if found is None or (self.flavour == "cg2" and found[1].name != filename):
             raise CloudgeneError(404, "download not found.")
         _, output = found
@@ -171,6 +178,16 @@ class Cloudgene:
                 404,
                 "File not found in workspace." if self.flavour == "cg3" else "download not found.",
             )
+        if self.options.redirects_downloads():
+            key = secrets.token_urlsafe(24)
+            self.objects[key] = output
+            base = str(request.base_url).rstrip("/")
+            location = f"{base}{OBJECT_STORE}/{key}/{output.name}?X-Amz-Expires=300"
+            return RedirectResponse(location, status_code=302)
+        return self.file_response(output)
+
+    @staticmethod
+    def file_response(output: OutputFile) -> Response:
         suffix = "." + output.name.rsplit(".", 1)[-1]
         return Response(output.data, media_type=_MEDIA.get(suffix, "application/octet-stream"))
 
@@ -192,9 +209,18 @@ class Cloudgene:
         ]
         return "\n".join(lines) + "\n"
 
+    def listed_app_id(self, bare: str) -> str:
+        """Cloudgene 3 lists apps as ``id@version`` (``Application.getId()``); CG2 bare."""
+        version = self.options.resolved_app_version()
+        return f"{bare}@{version}" if self.flavour == "cg3" else bare
+
     def server_json(self, user: User | None) -> dict[str, Any]:
         apps = [
-            {"id": a, "name": self.options.app_name, "version": self.options.resolved_app_version()}
+            {
+                "id": self.listed_app_id(a),
+                "name": self.options.app_name,
+                "version": self.options.resolved_app_version(),
+            }
             for a in self.options.resolved_app_ids()
         ]
         body: dict[str, Any] = {
@@ -216,7 +242,8 @@ class Cloudgene:
             }
             body |= {"apps": apps, "deprecatedApps": [], "experimentalApps": [], "loggedIn": True}
         else:
-            body |= {"apps": [], "loggedIn": False}
+            # Cloudgene 3 filters apps by the caller's permissions: anonymous callers see none.
+            body |= {"apps": apps if self.options.anonymous_apps else [], "loggedIn": False}
         return body | {"navigation": [], "maintenace": self.options.maintenance}
 
     def counters(self) -> dict[str, Any]:
@@ -291,10 +318,20 @@ def _routes(cg: Cloudgene) -> APIRouter:
         return cg.counters()
 
     @router.get("/api/v2/server/apps/{app_id}")
-    async def app(app_id: str) -> dict[str, Any]:
-        if app_id not in cg.options.resolved_app_ids():
-            raise CloudgeneError(404, f"Application '{app_id}' not found.")
-        return app_form(cg.options, app_id)
+    async def app(request: Request, app_id: str) -> dict[str, Any]:
+        user = cg.user(request)
+        if flavour == "cg3" and user is None and not cg.options.anonymous_apps:
+            # Recent Cloudgene 3 releases check the app's permissions: anonymous is a bare 401.
+            raise CloudgeneError(401, None)
+        bare = cg.options.resolve_app(app_id)
+        if bare is None:
+            raise CloudgeneError(
+                404,
+                f"Application {app_id} not found or the request requires user authentication."
+                if flavour == "cg3"
+                else f"Application '{app_id}' not found.",
+            )
+        return app_form(cg.options, cg.listed_app_id(bare))
 
     @router.post("/api/v2/tokens/verify")
     async def verify(token: Annotated[str, Form()] = "") -> dict[str, Any]:
@@ -315,7 +352,8 @@ def _routes(cg: Cloudgene) -> APIRouter:
         too_many = not user.admin and cg.engine.active_jobs(user) >= limit
         if flavour == "cg3" and too_many:
             raise CloudgeneError(400, f"Only {limit} jobs per user can be executed simultaneously.")
-        if app_id not in cg.options.resolved_app_ids():
+        bare = cg.options.resolve_app(app_id)
+        if bare is None:
             raise CloudgeneError(404, not_found)
         if too_many:
             raise CloudgeneError(400, f"Only {limit} jobs per user can be executed simultaneously.")
@@ -324,7 +362,7 @@ def _routes(cg: Cloudgene) -> APIRouter:
                 form = await parse_form(raw_form, app_inputs(flavour), flavour)
         except SubmitError as problem:
             raise CloudgeneError(400, problem.message) from None
-        job = cg.new_job(user, app_id, form, request.headers.get("user-agent", ""))
+        job = cg.new_job(user, bare, form, request.headers.get("user-agent", ""))
         cg.engine.submit(job)
         return {"success": True, "message": SUBMITTED, "id": job.id}
 
@@ -375,6 +413,11 @@ def _routes(cg: Cloudgene) -> APIRouter:
 
     @router.delete("/api/v2/jobs/{job_id}")
     async def delete(request: Request, job_id: str) -> dict[str, Any]:
+        if flavour == "cg3":
+            # CG3 deletes only for session logins (AuthenticationType.ACCESS_TOKEN); an API
+            # token is an AuthorizationException: a bare 403.
+            cg.require_user(request)
+            raise CloudgeneError(403, None)
         job, user = cg.job_for(request, job_id)
         cg.engine.delete(job)
         return job_json(job, cg.engine, user, flavour)
@@ -386,16 +429,25 @@ def _routes(cg: Cloudgene) -> APIRouter:
     )
 
     @router.get(share_path)
-    async def share(file_hash: str, filename: str) -> Response:
-        return cg.download(cg.engine.find_by_file_hash(file_hash), filename)
+    async def share(request: Request, file_hash: str, filename: str) -> Response:
+        return cg.download(cg.engine.find_by_file_hash(file_hash), filename, request)
 
     @router.get("/downloads/{job_id}/{file_hash}/{filename:path}")
-    async def download(job_id: str, file_hash: str, filename: str) -> Response:
+    async def download(request: Request, job_id: str, file_hash: str, filename: str) -> Response:
         job = cg.engine.jobs.get(job_id)
         if job is None:
             raise CloudgeneError(404, f"Job {job_id} not found.")
         output = job.find_output(file_hash)
-        return cg.download((job, output) if output else None, filename)
+        return cg.download((job, output) if output else None, filename, request)
+
+    @router.get(OBJECT_STORE + "/{key}/{filename}")
+    async def stored_object(key: str, filename: str) -> Response:
+        output = cg.objects.get(key)
+        if output is None or output.data is None or output.name != filename:
+            return Response(
+                b"<Error><Code>NoSuchKey</Code></Error>", 404, media_type="application/xml"
+            )
+        return cg.file_response(output)
 
     script_path = "/get/{param_hash}" if flavour == "cg3" else "/get/{job_id}/{param_hash}"
 

@@ -128,6 +128,17 @@ class CloudgeneOptions(BaseModel):
     contact_name: str = "Admin"
     contact_email: str = "admin@localhost"
     maintenance: bool = False
+    anonymous_apps: bool = Field(
+        False,
+        description="cg3: show apps to anonymous callers (GET /api/v2/server lists them, the app "
+        "form answers). Off = the strict behaviour of recent Cloudgene 3 releases: no apps "
+        "listed and a 401 app form without a token.",
+    )
+    download_redirect: bool | None = Field(
+        None,
+        description="downloads answer 302 to an object-store URL (a Cloudgene 3 server with an "
+        "S3 workspace does). Default: on for cg3, off for cg2.",
+    )
     faults: Faults = Field(default_factory=Faults)
     seed: int | None = None
 
@@ -138,3 +149,16 @@ class CloudgeneOptions(BaseModel):
 
     def resolved_app_version(self) -> str:
         return self.app_version or ("2.0.12" if self.flavour == "cg3" else "1.8.0")
+
+    def resolve_app(self, ref: str) -> str | None:
+        """The bare app id for ``ref`` (bare, or ``id@version`` with this server's version), as
+        Cloudgene 3's ``ApplicationRepository.getById`` accepts both."""
+        bare, _, version = ref.partition("@")
+        if bare not in self.resolved_app_ids():
+            return None
+        return bare if not version or version == self.resolved_app_version() else None
+
+    def redirects_downloads(self) -> bool:
+        return (
+            self.download_redirect if self.download_redirect is not None else self.flavour == "cg3"
+        )

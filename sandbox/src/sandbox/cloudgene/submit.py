@@ -19,7 +19,6 @@ from sandbox.cloudgene.app_form import AppInput
 
 __all__ = ["ParsedForm", "SubmitError", "escape_html", "parse_form"]
 
-_URL_PREFIXES = ("http://", "https://", "ftp://", "sftp://", "s3://")
 _BASIC = {'"': "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
@@ -81,12 +80,10 @@ async def parse_form(form: FormData, inputs: list[AppInput], flavour: str) -> Pa
             else:
                 parsed.values.setdefault(key, name)
             continue
-        cleaned = escape_html(value)
-        if item.type == "local_folder" and cleaned.lower().startswith(_URL_PREFIXES):
-            raise SubmitError(
-                f"Parameter '{key}': URL-based uploads are no longer supported. Please use direct file uploads instead."
-            )
-        parsed.values.setdefault(key, cleaned)
+        # A text value for a file input (a URL, say) is accepted here and the job fails later
+        # with no input file: Cloudgene 3's "URL-based uploads are no longer supported" belongs
+        # to its importer endpoint, not to submit (CG3 ImportController).
+        parsed.values.setdefault(key, escape_html(value))
     for item in inputs:
         if item.type == "checkbox" and item.visible:
             parsed.values[item.id] = item.values["true" if item.id in parsed.values else "false"]

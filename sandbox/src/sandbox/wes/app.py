@@ -14,17 +14,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.faults import FaultMiddleware, FaultState, admin_router
 from sandbox.server import Simulator
 from sandbox.wes.flavours import (
     WORKFLOW_TYPES,
     error_response,
+    flavour_error,
     run_log,
     service_info,
-    spring_400,
+    spring_default_error,
     task_log,
 )
 from sandbox.wes.options import WesOptions
@@ -44,12 +48,58 @@ class WesError(Exception):
         self.message = message
 
 
-class _SpringBadRequest(Exception):
-    """A request Spring rejects before the controller runs (default error JSON)."""
+class _SpringError(Exception):
+    """A request Spring rejects before the controller runs (its default error JSON)."""
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, status: int = 400, message: str | None = None) -> None:
         super().__init__(message)
+        self.status = status
         self.message = message
+
+
+def part_content_types(body: bytes, content_type: str) -> dict[str, str]:
+    """Each multipart part's name -> its Content-Type header ("" when it has none).
+
+    Starlette's form parser drops the headers of non-file parts, so they are read here with
+    python-multipart's parser (the one Starlette itself uses)."""
+    _, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    if not boundary:
+        return {}
+    found: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    field: list[bytes] = []
+    value: list[bytes] = []
+
+    def header_field(data: bytes, start: int, end: int) -> None:
+        field.append(data[start:end])
+
+    def header_value(data: bytes, start: int, end: int) -> None:
+        value.append(data[start:end])
+
+    def header_end() -> None:
+        headers[b"".join(field).decode("latin-1").lower()] = b"".join(value).decode("latin-1")
+        field.clear()
+        value.clear()
+
+    def headers_finished() -> None:
+        _, disposition = parse_options_header(headers.get("content-disposition", ""))
+        name = disposition.get(b"name", b"").decode("latin-1")
+        found[name] = headers.get("content-type", "")
+        headers.clear()
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": header_field,
+            "on_header_value": header_value,
+            "on_header_end": header_end,
+            "on_headers_finished": headers_finished,
+        },
+    )
+    parser.write(body)
+    parser.finalize()
+    return found
 
 
 class Wes:
@@ -156,17 +206,7 @@ class Wes:
             return {"runs": [{"run_id": r.id, "state": r.state} for r in listed]}
         page, token = paginate(runs, request)
         if self.flavour == "spec":
-            items = [
-                {
-                    "run_id": r.id,
-                    "state": r.state,
-                    "start_time": iso(r.start_time),
-                    "end_time": iso(r.end_time),
-                    "tags": r.request.get("tags") or {},
-                }
-                for r in page
-            ]
-            return {"runs": items, "next_page_token": token}
+            return self.last_page({"runs": self._spec_summaries(page)}, token)
         if self.flavour == "dnastack-cromwell":
             body: dict[str, Any] = {"runs": [{"run_id": r.id, "state": r.state} for r in page]}
             return body | ({"next_page_token": token} if token else {})
@@ -186,13 +226,47 @@ class Wes:
         body = {"runs": items, "pagination": {"total_elements": len(runs)}}
         return body | ({"next_page_token": token} if token else {})
 
+    @staticmethod
+    def _spec_summaries(page: list[Run]) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": r.id,
+                "state": r.state,
+                "start_time": iso(r.start_time),
+                "end_time": iso(r.end_time),
+                "tags": r.request.get("tags") or {},
+            }
+            for r in page
+        ]
+
+    def last_page(self, body: dict[str, Any], token: str) -> dict[str, Any]:
+        """``next_page_token`` as the spec flavour's knob says it looks on the last page."""
+        if token:
+            return body | {"next_page_token": token}
+        knob = self.options.last_page_token
+        if knob == "absent":
+            return body
+        return body | {"next_page_token": None if knob == "null" else ""}
+
     async def parse_submission(self, request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
         if self.flavour == "dnastack-workbench":
             return await self._json_submission(request), {}
+        if self.flavour == "dnastack-cromwell":
+            await self._check_json_parts(request)
         async with request.form() as form:
             if self.flavour == "starter-kit":
                 return self._starter_kit_submission(form), {}
             return self._multipart_submission(form), await self._attachments(form)
+
+    @staticmethod
+    async def _check_json_parts(request: Request) -> None:
+        """DNAstack's controller binds workflow_params/tags/workflow_engine_parameters with
+        ``@RequestPart Map<...>``: Spring reads them with a message converter chosen by the part's
+        Content-Type, so a part without ``application/json`` is a 415 (DNW WesV1Controller)."""
+        types = part_content_types(await request.body(), request.headers.get("content-type", ""))
+        for name in _JSON_PARTS:
+            if name in types and "json" not in types[name]:
+                raise _SpringError(415)
 
     async def _json_submission(self, request: Request) -> dict[str, Any]:
         if "json" not in request.headers.get("content-type", ""):
@@ -211,10 +285,10 @@ class Wes:
         """`@RequestParam`s: a missing one or a non-enum type is Spring's 400; anything else 409."""
         for name in _SK_REQUIRED:
             if name not in form:
-                raise _SpringBadRequest()
+                raise _SpringError()
         workflow_type = str(form["workflow_type"])
         if workflow_type not in _SK_TYPES:
-            raise _SpringBadRequest()
+            raise _SpringError()
         versions = WORKFLOW_TYPES["starter-kit"].get(workflow_type)
         conflict = WesError(409, "Could not register new WorkflowRun")
         if versions is None or str(form["workflow_type_version"]) not in versions:
@@ -241,7 +315,7 @@ class Wes:
         for name in required:
             if not isinstance(form.get(name), str) or not str(form.get(name)):
                 if dnw:
-                    raise _SpringBadRequest(f"Required part '{name}' is not present.")
+                    raise _SpringError(400, f"Required part '{name}' is not present.")
                 raise WesError(400, f"Missing required field: {name}")
         request: dict[str, Any] = {}
         for name in (
@@ -312,9 +386,14 @@ def paginate(runs: list[Run], request: Request) -> tuple[list[Run], str]:
 
 
 def _tasks_page(tasks: list[Task], request: Request) -> tuple[list[Task], str]:
-    size = int(request.query_params.get("page_size", "100") or 100)
-    token = request.query_params.get("page_token", "")
-    start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    try:
+        size = int(request.query_params.get("page_size", "100") or 100)
+        token = request.query_params.get("page_token", "")
+        start = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+    except ValueError:
+        raise WesError(400, "Invalid page_size or page_token") from None
+    if size < 1 or start < 0:
+        raise WesError(400, "Invalid page_size or page_token")
     end = start + size
     return tasks[start:end], (
         base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(tasks) else ""
@@ -380,7 +459,7 @@ def _routes(wes: Wes) -> APIRouter:
             page, token = _tasks_page(run.tasks, request)
             logs = [task_log(t, flavour, wes.urls(request, run)["task_log"](t)) for t in page]
             if flavour == "spec":
-                return {"task_logs": logs, "next_page_token": token}
+                return wes.last_page({"task_logs": logs}, token)
             return {"tasks": logs} | ({"next_page_token": token} if token else {})
 
         @router.get(f"{p}/runs/{{run_id}}/tasks/{{task_id}}")
@@ -455,9 +534,24 @@ def build_wes(options: WesOptions | None = None) -> Simulator:
     async def wes_error(_: Request, problem: WesError) -> Response:
         return error_response(options.flavour, problem.status, problem.message)
 
-    @api.exception_handler(_SpringBadRequest)
-    async def spring_error(request: Request, problem: _SpringBadRequest) -> Response:
-        return spring_400(request.url.path, problem.message)
+    @api.exception_handler(_SpringError)
+    async def spring_error(request: Request, problem: _SpringError) -> Response:
+        return spring_default_error(request.url.path, problem.status, problem.message)
+
+    # Unknown routes, wrong methods, unparsable parameters, anything unexpected: the flavour's own
+    # error body (the spec's {msg, status_code}; Spring's default JSON for the Java servers),
+    # never FastAPI's {"detail": ...}.
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, problem: StarletteHTTPException) -> Response:
+        return flavour_error(options.flavour, request.url.path, problem.status_code)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, problem: RequestValidationError) -> Response:
+        return flavour_error(options.flavour, request.url.path, 400)
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, problem: Exception) -> Response:
+        return flavour_error(options.flavour, request.url.path, 500)
 
     info: dict[str, Any] = {"prefix": wes.prefix, "tokens": options.accepted_tokens()}
     if options.flavour == "dnastack-workbench":

@@ -18,9 +18,10 @@ from sandbox.wes.runs import Run, Task, iso
 __all__ = [
     "STARTER_KIT_SERVICE_INFO",
     "error_response",
+    "flavour_error",
     "run_log",
     "service_info",
-    "spring_400",
+    "spring_default_error",
     "task_log",
 ]
 
@@ -47,8 +48,10 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
     409: "Conflict",
     415: "Unsupported Media Type",
+    500: "Internal Server Error",
 }
 
 
@@ -128,19 +131,25 @@ def error_response(flavour: str, status: int, message: str) -> Response:
     return JSONResponse(body, status_code=status)
 
 
-def spring_400(path: str, message: str | None = None) -> Response:
+def spring_default_error(path: str, status: int = 400, message: str | None = None) -> Response:
     """Spring Boot's default error JSON (the Starter Kit hides `message`; DNW shows it)."""
     body: dict[str, Any] = {
-        "timestamp": datetime.now(UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "+00:00"),
-        "status": 400,
-        "error": "Bad Request",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "status": status,
+        "error": _REASONS.get(status, "Error"),
     }
     if message:
         body["message"] = message
     body["path"] = path
-    return JSONResponse(body, status_code=400)
+    return JSONResponse(body, status_code=status)
+
+
+def flavour_error(flavour: str, path: str, status: int) -> Response:
+    """An error the framework raises (unknown route, 405, bad parameter): the spec flavour
+    answers ``{msg, status_code}`` as sapporo does; the Java servers Spring's default JSON."""
+    if flavour == "spec":
+        return error_response(flavour, status, _REASONS.get(status, "Error"))
+    return spring_default_error(path, status)
 
 
 def task_log(task: Task, flavour: str, log_urls: tuple[str, str]) -> dict[str, Any]:

@@ -46,6 +46,11 @@ class WesOptions(BaseModel):
     timings: WesTimings = Field(default_factory=WesTimings)
     min_samples: int = 20
     max_samples: int = 50_000
+    last_page_token: Literal["null", "empty", "absent"] = Field(
+        "null",
+        description="spec flavour: next_page_token on the last page of GET /runs and /tasks. "
+        "The spec says an empty string; sapporo sends null (the default, so clients handle it).",
+    )
     faults: Faults = Field(default_factory=Faults)
     seed: int | None = None
 

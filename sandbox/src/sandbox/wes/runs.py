@@ -7,7 +7,9 @@ Other keys: `refpanel` (default: the first panel), `population`, `build`, `phasi
 `r2Filter`, `password` (default: generated and printed in the run's stdout), `aesEncryption`.
 States: [PREPROCESSING (workbench)] -> QUEUED -> INITIALIZING -> RUNNING -> COMPLETE, or
 EXECUTOR_ERROR (validation/QC/fault), SYSTEM_ERROR (input unreachable, "dead" fault),
-PREPROCESSING_ERROR (workbench input unreachable), CANCELING -> CANCELED.
+PREPROCESSING_ERROR (workbench input unreachable), CANCELING -> CANCELED; the `run_detour` knob
+adds PAUSED, UNKNOWN or PREEMPTED. The Starter Kit: RUNNING -> COMPLETE, EXECUTOR_ERROR (also a
+workflow URL not on GitHub, or an unreadable input) or UNKNOWN ("dead" fault).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ TERMINAL = frozenset(
     }
 )
 INPUT_KEYS = ("input_vcf", "vcf", "vcfs", "input", "files")
+GITHUB = "https://github.com/"
 _TASKS: list[tuple[FaultStep, str, str]] = [
     (
         "validation",
@@ -142,8 +145,14 @@ class RunEngine:
         )
 
     def submit(self, request: dict[str, Any], attachments: dict[str, bytes]) -> Run:
-        first = "PREPROCESSING" if self.options.flavour == "dnastack-workbench" else "QUEUED"
+        flavour = self.options.flavour
+        # The Starter Kit reads its state from `nextflow log`: RUNNING from the start (spec §3.1).
+        first = {"dnastack-workbench": "PREPROCESSING", "starter-kit": "RUNNING"}.get(
+            flavour, "QUEUED"
+        )
         run = Run(id=str(uuid.uuid4()), request=request, attachments=attachments, state=first)
+        if flavour == "starter-kit":
+            run.start_time = run.submitted_at
         self.runs[run.id] = run
         run.task = asyncio.create_task(self._execute(run), name=run.id)
         return run
@@ -252,6 +261,9 @@ class RunEngine:
 
     # ---- execution ------------------------------------------------------------------------
     async def _execute(self, run: Run) -> None:
+        if self.options.flavour == "starter-kit":
+            await self._execute_starter_kit(run)
+            return
         workbench = self.options.flavour == "dnastack-workbench"
         uploads: list[tuple[str, bytes]] = []
         try:
@@ -269,6 +281,45 @@ class RunEngine:
             self._end(run, "PREPROCESSING_ERROR" if workbench else "SYSTEM_ERROR", str(problem))
             return
         run.state = "RUNNING"
+        if not await self._detour(run):
+            return
+        await self._run_tasks(run, uploads, dead_state="SYSTEM_ERROR")
+
+    async def _execute_starter_kit(self, run: Run) -> None:
+        """RUNNING, then COMPLETE, EXECUTOR_ERROR (nextflow's ERR) or UNKNOWN (no log to read):
+        the Starter Kit has no QUEUED or INITIALIZING, and runs only GitHub workflow URLs."""
+        await asyncio.sleep(self.timings.initializing_seconds)
+        url = str(run.request.get("workflow_url", ""))
+        if not url.startswith(GITHUB):
+            self._end(
+                run, "EXECUTOR_ERROR", f"Cannot run {url}: only {GITHUB}... workflows run here"
+            )
+            return
+        try:
+            uploads = await self._fetch(run)
+        except InputError as problem:
+            self._end(run, "EXECUTOR_ERROR", str(problem))
+            return
+        if await self._detour(run):
+            await self._run_tasks(run, uploads, dead_state="UNKNOWN")
+
+    async def _detour(self, run: Run) -> bool:
+        """The `run_detour` knob: PAUSED/UNKNOWN for a task's time then RUNNING again, or
+        PREEMPTED (terminal; only flavours whose state enum has it). False when the run ended."""
+        detour = self.faults.current.run_detour
+        if detour is None:
+            return True
+        if detour == "PREEMPTED":
+            if self.options.flavour in ("spec", "dnastack-workbench"):
+                self._end(run, "PREEMPTED", "The run was preempted: its resources were reclaimed.")
+                return False
+            return True
+        run.state = detour
+        await asyncio.sleep(max(self.timings.task_seconds, 0.3))
+        run.state = "RUNNING"
+        return True
+
+    async def _run_tasks(self, run: Run, uploads: list[tuple[str, bytes]], dead_state: str) -> None:
         try:
             await self._tasks(run, uploads)
         except (ValidationError, InjectedFailure) as problem:
@@ -277,7 +328,7 @@ class RunEngine:
             task = run.tasks[-1] if run.tasks else None
             if task:
                 task.exit_code, task.end_time, task.stderr = 1, _now(), message
-            self._end(run, "SYSTEM_ERROR" if dead else "EXECUTOR_ERROR", message)
+            self._end(run, dead_state if dead else "EXECUTOR_ERROR", message)
             return
         self._end(run, "COMPLETE", None)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from fedimpute_shared.db import SessionDep
 from service_registry.dependencies import Reader
-from service_registry.discovery import scoring
+from service_registry.discovery import repository, scoring
 from service_registry.discovery.schemas import (
     DiscoverQuery,
     Discovery,
@@ -40,14 +38,7 @@ def _brief(service: ImputationService) -> ServiceBrief:
 async def discover(
     session: SessionDep, user: Reader, query: Annotated[DiscoverQuery, Query()]
 ) -> Discovery:
-    stmt = (
-        select(ImputationService)
-        .where(ImputationService.deleted_at.is_(None))
-        .options(selectinload(ImputationService.panels))
-    )
-    if query.kind is not None:
-        stmt = stmt.where(ImputationService.kind == query.kind)
-    services = list((await session.scalars(stmt)).all())
+    services = await repository.candidates(session, query.kind)
     request = scoring.Request(**query.model_dump(exclude={"kind"}))
     ranked, excluded = scoring.rank([(s, list(s.panels)) for s in services], request)
     return Discovery(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -57,7 +58,15 @@ class ProbeClient:
     user_agent: str = "FedImpute-service-registry"
     tls: ssl.SSLContext = field(default_factory=ssl.create_default_context)
 
-    async def get(self, url: str, *, max_body: int, accept: str = "application/json") -> Response:
+    async def get(
+        self,
+        url: str,
+        *,
+        max_body: int,
+        accept: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """GET ``url``; ``headers`` are added as given (credentials: never logged here)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -73,6 +82,7 @@ class ProbeClient:
                     ("Accept", accept),
                     ("User-Agent", self.user_agent),
                     ("Connection", "close"),
+                    *(headers or {}).items(),
                 ],
             )
             writer.write(connection.send(request) + connection.send(h11.EndOfMessage()))

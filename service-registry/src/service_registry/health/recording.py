@@ -2,26 +2,26 @@
 
 Used for a batch of one (an on-demand check) and for the sweep's batches alike. It works in
 bulk — one SELECT ... FOR UPDATE of the services' current state, one multi-row INSERT of the
-checks, one executemany UPDATE of the services — because a sweep records a thousand results and
-per-object ORM work would cost as much CPU as the probes themselves. Row locks keep a sweep and
-an on-demand check of the same service from losing each other's update.
+checks, one executemany UPDATE of the services (the queries live in ``health/repository.py``) —
+because a sweep records a thousand results and per-object ORM work would cost as much CPU as the
+probes themselves. Row locks keep a sweep and an on-demand check of the same service from losing
+each other's update.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.events import ServiceDeactivated, ServiceHealthChanged, add_to_outbox
 from service_registry.config import Settings
-from service_registry.health import state
+from service_registry.health import repository, state
 from service_registry.health.probes import ProbeResult
-from service_registry.models import ImputationService, OutboxEvent, ServiceHealthCheck
+from service_registry.models import OutboxEvent
 
 PRODUCER = "service-registry"
 
@@ -35,8 +35,6 @@ class Recorded:
 
 
 def rules(settings: Settings) -> state.HealthRules:
-    from datetime import timedelta
-
     return state.HealthRules(
         failures_to_flip=settings.unhealthy_after_failures,
         deactivate_after=timedelta(days=settings.deactivate_after_days),
@@ -49,21 +47,7 @@ async def record_results(
     """Store the checks, move each service's health state, and stage the events it causes."""
     if not results:
         return
-    current = (
-        await session.execute(
-            select(
-                ImputationService.id,
-                ImputationService.slug,
-                ImputationService.health_status,
-                ImputationService.consecutive_failures,
-                ImputationService.first_unhealthy_at,
-                ImputationService.is_active,
-            )
-            .where(ImputationService.id.in_(list(results)))
-            .order_by(ImputationService.id)  # a fixed lock order: concurrent batches never deadlock
-            .with_for_update()
-        )
-    ).all()
+    current = await repository.lock_health_states(session, list(results))
     checks: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     health_rules = rules(settings)
@@ -86,6 +70,7 @@ async def record_results(
                 "response_time_ms": result.response_time_ms,
                 "last_error": result.error,
                 "is_active": row.is_active and not deactivate,
+                "api_url": result.api_url or row.api_url,
             }
         )
         if transition.status_changed:
@@ -114,9 +99,7 @@ async def record_results(
                     reason=f"unhealthy for {settings.deactivate_after_days} days",
                 ),
             )
-    if checks:
-        await session.execute(insert(ServiceHealthCheck), checks)
-        await session.execute(update(ImputationService), changes)
+    await repository.store_checks(session, checks, changes)
 
 
 def _check_row(service_id: uuid.UUID, recorded: Recorded) -> dict[str, Any]:

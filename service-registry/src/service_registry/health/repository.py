@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, select
+from sqlalchemy import Select, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service_registry.models import HealthStatus, ServiceHealthCheck
+from service_registry.models import HealthStatus, ImputationService, ServiceHealthCheck
 
 UP_STATUSES = (HealthStatus.HEALTHY, HealthStatus.DEGRADED)
 
@@ -43,3 +44,35 @@ async def prune_before(session: AsyncSession, cutoff: datetime) -> int:
         delete(ServiceHealthCheck).where(ServiceHealthCheck.checked_at < cutoff)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def lock_health_states(session: AsyncSession, service_ids: list[uuid.UUID]) -> Sequence[Any]:
+    """The current health state of ``service_ids``, row-locked until the transaction ends.
+
+    Locked in id order, so two batches recording overlapping services never deadlock; the lock
+    keeps a sweep and an on-demand check of one service from losing each other's update.
+    """
+    result = await session.execute(
+        select(
+            ImputationService.id,
+            ImputationService.slug,
+            ImputationService.health_status,
+            ImputationService.consecutive_failures,
+            ImputationService.first_unhealthy_at,
+            ImputationService.is_active,
+            ImputationService.api_url,
+        )
+        .where(ImputationService.id.in_(service_ids))
+        .order_by(ImputationService.id)
+        .with_for_update()
+    )
+    return result.all()
+
+
+async def store_checks(
+    session: AsyncSession, checks: list[dict[str, Any]], states: list[dict[str, Any]]
+) -> None:
+    """One multi-row INSERT of the checks and one executemany UPDATE of the services' state."""
+    if checks:
+        await session.execute(insert(ServiceHealthCheck), checks)
+        await session.execute(update(ImputationService), states)

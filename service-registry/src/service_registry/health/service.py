@@ -34,7 +34,9 @@ def probe_limits(settings: Settings) -> ProbeLimits:
 
 
 def target_of(service: ImputationService) -> ProbeTarget:
-    return ProbeTarget(service.kind, service.base_url, dict(service.protocol_options or {}))
+    return ProbeTarget(
+        service.kind, service.base_url, dict(service.protocol_options or {}), service.api_url
+    )
 
 
 def is_fresh(

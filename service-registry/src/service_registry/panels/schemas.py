@@ -18,6 +18,12 @@ PanelSlug = Annotated[
 Population = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")
 ]
+Version = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Chromosome = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,10}$")]
+# Where a WES node keeps the panel: an absolute path or a URL (file://, https://, s3://...).
+PanelLocation = Annotated[
+    str, StringConstraints(max_length=2048, pattern=r"^(/|[A-Za-z][A-Za-z0-9+.-]*://)\S*$")
+]
 
 
 class _Input(SafeInput):
@@ -41,6 +47,11 @@ class PanelCreate(_Input):
     variants_count: Annotated[int, Field(ge=0)] | None = None
     is_available: bool = True
     access: PanelAccess = PanelAccess.PUBLIC
+    version: Version | None = None
+    location: PanelLocation | None = Field(
+        default=None, description="WES: what the workflow's panel input gets (path on the node)"
+    )
+    chromosomes: list[Chromosome] = Field(default_factory=list, max_length=100)
 
 
 class PanelUpdate(_Input):
@@ -53,6 +64,9 @@ class PanelUpdate(_Input):
     variants_count: Annotated[int, Field(ge=0)] | None = None
     is_available: bool | None = None
     access: PanelAccess | None = None
+    version: Version | None = None
+    location: PanelLocation | None = None
+    chromosomes: list[Chromosome] | None = Field(default=None, max_length=100)
 
 
 class PanelOut(BaseModel):
@@ -70,6 +84,9 @@ class PanelOut(BaseModel):
     variants_count: int | None
     is_available: bool
     access: PanelAccess
+    version: str | None
+    location: str | None
+    chromosomes: list[str]
     synced_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -1,50 +1,56 @@
-"""``sync-panels``: fetch the panel list a service really advertises and upsert it.
+"""``sync-panels``: read what a service really offers and bring the registry in line.
 
-- Cloudgene: ``GET {base}/api/v2/server/apps/{app}`` (anonymous). Its ``refpanel`` input
-  (``type: app_list``) lists the panels as ``{key: "apps@<id>", value: <name>}``; its
-  ``population`` input (``type: binded_list``, bound to ``refpanel``) lists each panel's
-  populations as ``{key: "apps@<id>", label, values: [{key, value}]}``; its ``build`` input lists
-  the input builds the server accepts. When the service has no app id yet, the first app of
-  ``GET /api/v2/server`` whose id starts with ``imputationserver`` is used.
-- GA4GH WES / DNAstack: service-info ``workflow_type_versions`` (spec objects or Starter Kit
-  bare arrays); each type and version becomes one entry.
+- Cloudgene (``panels/cloudgene.py``): the imputation app's panels and populations, fetched with
+  the administrator's Cloudgene token when given. A panel's identity is its bare id: a new
+  version of ``apps@hrc-r1.1@1.0.0`` updates the same row (version recorded), never a duplicate.
+- GA4GH WES / DNAstack: the node's service-info, found at its API root (the URL as given, with
+  ``/ga4gh/wes/v1``, or without it), becomes the service's **capabilities**
+  (``workflows/capabilities.py``), and the panels the node publishes in its tags
+  (``fedimpute.reference_panels``) become real panels with their ``location``. Workflow
+  languages are capabilities, not panels.
 
-Only facts from the remote are written: counts and builds the remote does not state stay null.
-Panels created by hand are never touched; synced panels that vanished are marked unavailable.
+Only facts from the remote are written: what it does not state stays as it was. Panels created
+by hand are never touched; synced panels that vanished are marked unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import utcnow
-from fedimpute_shared.problems import BadGateway, GatewayTimeout
+from fedimpute_shared.problems import BadGateway, BadRequest, GatewayTimeout
+from fedimpute_shared.text import SafeInput, no_nul_anywhere
 from service_registry.config import Settings
 from service_registry.health.http import ProbeClient, TransportError
-from service_registry.health.probes import (
-    CLOUDGENE_PREFIX,
-    ProbeFailure,
-    fetch_json,
-    probe_url,
-    workflow_types,
-)
+from service_registry.health.probes import ProbeFailure, locate_wes
 from service_registry.health.service import probe_limits, target_of
 from service_registry.models import ImputationService, ReferencePanel, ServiceKind
 from service_registry.panels import repository
+from service_registry.panels.cloudgene import CloudgeneAuthNeeded, read_cloudgene
+from service_registry.panels.remote import RemotePanel, slugify
+from service_registry.workflows.capabilities import (
+    PANELS_TAG,
+    Capabilities,
+    capabilities_from,
+    published_panels,
+)
 
 
-@dataclass
-class RemotePanel:
-    slug: str
-    remote_id: str
-    display_name: str
-    populations: list[str] = field(default_factory=list)
+class SyncRequest(SafeInput):
+    """Optional body of ``POST /services/{id}/sync-panels``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cloudgene_token: Annotated[SecretStr, StringConstraints(max_length=4096)] | None = Field(
+        default=None,
+        description="An administrator's Cloudgene API token (X-Auth-Token), used for this sync "
+        "only: Cloudgene 3 hides its apps from anonymous callers. Never stored or logged.",
+    )
 
 
 class SyncReport(BaseModel):
@@ -54,13 +60,13 @@ class SyncReport(BaseModel):
     updated: list[str]
     unchanged: list[str]
     withdrawn: list[str]
+    skipped: list[str] = Field(
+        default_factory=list, description="published panels that were refused, and why"
+    )
     supported_builds: list[str] | None = None
     cloudgene_app_id: str | None = None
-
-
-def slugify(remote_id: str) -> str:
-    text = remote_id.removeprefix("apps@").lower()
-    return re.sub(r"[^a-z0-9._-]+", "-", text).strip("-._")[:100] or "panel"
+    cloudgene_app_version: str | None = None
+    capabilities: Capabilities | None = None
 
 
 async def sync(
@@ -68,138 +74,114 @@ async def sync(
     client: ProbeClient,
     service: ImputationService,
     settings: Settings,
+    token: str | None = None,
 ) -> SyncReport:
     """Fetch the remote list, upsert it, and say what changed."""
     try:
         # One overall deadline: a remote that trickles bytes must not hold the request open.
         async with asyncio.timeout(settings.health_check_timeout_seconds * 2):
             if service.kind is ServiceKind.MICHIGAN:
-                source, remote, builds = await _cloudgene_panels(client, service, settings)
+                offer = await _from_cloudgene(client, service, settings, token)
             else:
-                source, remote, builds = await _wes_workflows(client, service, settings)
+                offer = await _from_wes(client, service, settings)
+    except CloudgeneAuthNeeded as exc:
+        raise BadRequest(
+            f"Cloudgene hides its apps from this caller ({exc}): send an administrator's "
+            'Cloudgene API token as {"cloudgene_token": "..."}'
+        ) from None
     except ProbeFailure as exc:
         raise BadGateway(f"the service did not give its panel list: {exc}") from None
     except TimeoutError:
         raise GatewayTimeout("the service did not answer in time") from None
     except TransportError as exc:
         raise BadGateway(f"could not reach the service: {exc}") from None
-    report = await _upsert(session, service, remote)
-    if builds:
-        service.supported_builds = builds
-    report.source = source
-    report.supported_builds = builds or None
+    report = await _upsert(session, service, offer.panels)
+    if offer.builds:
+        service.supported_builds = offer.builds
+    report.source = offer.source
+    report.supported_builds = offer.builds or None
     report.cloudgene_app_id = service.cloudgene_app_id
+    report.cloudgene_app_version = service.cloudgene_app_version
+    report.skipped = offer.skipped
+    report.capabilities = offer.capabilities
     await session.flush()
     return report
 
 
-async def _cloudgene_panels(
-    client: ProbeClient, service: ImputationService, settings: Settings
-) -> tuple[str, list[RemotePanel], list[str]]:
-    root = service.base_url.rstrip("/").removesuffix(CLOUDGENE_PREFIX) + CLOUDGENE_PREFIX
-    limits = probe_limits(settings)
-    if not service.cloudgene_app_id:
-        _, server = await fetch_json(client, f"{root}/server", limits)
-        service.cloudgene_app_id = _pick_imputation_app(server)
-    url = f"{root}/server/apps/{service.cloudgene_app_id}"
-    _, app = await fetch_json(client, url, limits)
-    params = (
-        {p.get("id"): p for p in app.get("params", []) if isinstance(p, dict)}
-        if isinstance(app, dict)
-        else {}
+@dataclass
+class _Offer:
+    """What a remote says it offers, before it is matched with our rows."""
+
+    source: str
+    panels: list[RemotePanel]
+    builds: list[str]
+    skipped: list[str] = field(default_factory=list)
+    capabilities: Capabilities | None = None
+
+
+async def _from_cloudgene(
+    client: ProbeClient, service: ImputationService, settings: Settings, token: str | None
+) -> _Offer:
+    listing = await read_cloudgene(
+        client, service.base_url, service.cloudgene_app_id, probe_limits(settings), token
     )
-    if "refpanel" not in params:
-        raise ProbeFailure(f"app {service.cloudgene_app_id!r} has no refpanel input")
-    populations = _populations(params.get("population"))
+    _storable([listing.app_id, listing.app_version, [vars(p) for p in listing.panels]], "app form")
+    service.cloudgene_app_id = listing.app_id
+    service.cloudgene_app_version = listing.app_version
+    return _Offer(listing.source, listing.panels, listing.builds)
+
+
+async def _from_wes(client: ProbeClient, service: ImputationService, settings: Settings) -> _Offer:
+    api_url, _, info = await locate_wes(client, target_of(service), probe_limits(settings))
+    _storable(info, "service-info")
+    capabilities = capabilities_from(info, api_url, utcnow())
+    service.api_url = api_url
+    service.capabilities = capabilities.model_dump(mode="json")
+    published, skipped = published_panels(info)
     panels = [
         RemotePanel(
-            slugify(key),
-            key,
-            str(v.get("value") or v.get("label") or key),
-            populations.get(key, []),
+            slug=slugify(p.id),
+            remote_id=p.id,
+            display_name=p.name,
+            version=p.version,
+            populations=p.populations,
+            build=p.build,
+            samples_count=p.samples,
+            chromosomes=p.chromosomes,
+            location=p.location,
         )
-        for v in params["refpanel"].get("values") or []
-        if isinstance(v, dict) and isinstance(key := v.get("key"), str) and key
+        for p in published
     ]
-    builds = sorted(
-        {
-            str(v.get("key"))
-            for v in (params.get("build") or {}).get("values") or []
-            if isinstance(v, dict) and v.get("key") in ("hg19", "hg38")
-        }
-    )
-    return url, panels, builds
+    builds: list[str] = sorted({p.build for p in published if p.build})
+    source = f"{api_url}/service-info" + (f" (tags.{PANELS_TAG})" if published or skipped else "")
+    return _Offer(source, panels, builds, skipped, capabilities)
 
 
-# The genotype-imputation apps of Cloudgene servers, most recent first (specs §4): MIS2/TOPMed
-# v2/AfriGen-D, then MIS v1. Variants such as imputationserver2-pgs or -hla are other apps.
-KNOWN_IMPUTATION_APPS = ("imputationserver2", "imputationserver", "minimac4")
-
-
-def _pick_imputation_app(server: Any) -> str:
-    apps = server.get("apps") if isinstance(server, dict) else None
-    ids = [str(a.get("id")) for a in apps or [] if isinstance(a, dict) and a.get("id")]
-    for app_id in KNOWN_IMPUTATION_APPS:
-        if app_id in ids:
-            return app_id
-    raise ProbeFailure(f"no genotype imputation app among the server's apps {ids}")
-
-
-def _populations(param: Any) -> dict[str, list[str]]:
-    """Panel key → population ids, from the ``binded_list`` bound to ``refpanel``."""
-    if not isinstance(param, dict):
-        return {}
-    out: dict[str, list[str]] = {}
-    for entry in param.get("values") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-            out[entry["key"]] = [
-                str(p["key"])
-                for p in entry.get("values") or []
-                if isinstance(p, dict) and p.get("key")
-            ]
-    return out
-
-
-async def _wes_workflows(
-    client: ProbeClient, service: ImputationService, settings: Settings
-) -> tuple[str, list[RemotePanel], list[str]]:
-    url = probe_url(target_of(service))
-    _, info = await fetch_json(client, url, probe_limits(settings))
-    if not isinstance(info, dict) or "workflow_type_versions" not in info:
-        raise ProbeFailure("service-info lists no workflow_type_versions")
-    panels = [
-        RemotePanel(
-            slugify(f"{name}-{version}"), f"{name}:{version}", f"{name} {version} workflows"
-        )
-        for name, versions in sorted(workflow_types(info["workflow_type_versions"]).items())
-        for version in versions
-    ]
-    return url, panels, []
+def _storable(document: Any, what: str) -> None:
+    """A remote document with a NUL character cannot go into PostgreSQL: a clear 502, not a 500."""
+    try:
+        no_nul_anywhere(document)
+    except ValueError:
+        raise ProbeFailure(f"the {what} contains NUL characters", 200) from None
 
 
 async def _upsert(
     session: AsyncSession, service: ImputationService, remote: list[RemotePanel]
 ) -> SyncReport:
     existing = await repository.for_service(session, service.id)
-    by_remote = {p.remote_id: p for p in existing}
     by_slug = {p.slug: p for p in existing}
+    by_remote = {p.remote_id: p for p in existing}
     now = utcnow()
     report = SyncReport(
         service_id=str(service.id), source="", created=[], updated=[], unchanged=[], withdrawn=[]
     )
     seen: set[str] = set()
     for item in remote:
-        panel = by_remote.get(item.remote_id) or by_slug.get(item.slug)
+        # The slug (bare id) is the identity; remote_id catches rows named by hand differently.
+        panel = by_slug.get(item.slug) or by_remote.get(item.remote_id)
         if panel is None:
-            panel = ReferencePanel(
-                service_id=service.id,
-                slug=item.slug,
-                remote_id=item.remote_id,
-                display_name=item.display_name,
-                populations=item.populations,
-                is_available=True,
-                synced_at=now,
-            )
+            panel = ReferencePanel(service_id=service.id, slug=item.slug, is_available=True)
+            _apply(panel, item)
             session.add(panel)
             report.created.append(item.slug)
         elif _apply(panel, item):
@@ -222,11 +204,18 @@ def _apply(panel: ReferencePanel, item: RemotePanel) -> bool:
         "display_name": item.display_name,
         "is_available": True,
     }
-    if item.populations:
-        wanted["populations"] = item.populations
+    stated = {
+        "version": item.version,
+        "populations": item.populations,
+        "build": item.build,
+        "samples_count": item.samples_count,
+        "chromosomes": item.chromosomes,
+        "location": item.location,
+    }
+    wanted |= {name: value for name, value in stated.items() if value not in (None, [])}
     changed = False
     for name, value in wanted.items():
-        if getattr(panel, name) != value:
+        if getattr(panel, name, None) != value:
             setattr(panel, name, value)
             changed = True
     return changed

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from fedimpute_shared.auth import Principal, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.permissions import Role
@@ -18,16 +19,21 @@ from fedimpute_shared.problems import (
 )
 from service_registry.dependencies import Reader, SettingsDep, Writer
 from service_registry.models import ImputationService
+from service_registry.panels import repository as panels
+from service_registry.panels.schemas import PanelOut
 from service_registry.services import repository, service
 from service_registry.services.schemas import (
     Location,
     ServiceCreate,
+    ServiceDetail,
     ServiceFilters,
     ServiceOut,
     ServiceUpdate,
 )
 
 router = APIRouter(prefix="/services", tags=["services"])
+internal_router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+JobProcessor = Annotated[Principal, Depends(require_services("job-processor"))]
 
 
 @router.get("", summary="List imputation services")
@@ -134,3 +140,14 @@ async def restore_service(
 ) -> ServiceOut:
     found = await service.find(session, id_or_slug, include_deleted=True)
     return service.to_out(await service.restore(session, found), settings)
+
+
+@internal_router.get("/services/{id_or_slug}")
+async def internal_service(
+    id_or_slug: str, session: SessionDep, caller: JobProcessor, settings: SettingsDep
+) -> ServiceDetail:
+    """For job-processor (its service token only): everything needed to submit to the service."""
+    found = await service.find(session, id_or_slug)
+    rows = await panels.for_service(session, found.id)
+    out = service.to_out(found, settings)
+    return ServiceDetail(**out.model_dump(), panels=[PanelOut.model_validate(p) for p in rows])

@@ -17,6 +17,9 @@ from pydantic import (
 
 from fedimpute_shared.text import SafeInput
 from service_registry.models import CredentialType, HealthStatus, ServiceKind
+from service_registry.panels.schemas import PanelOut
+from service_registry.workflows.capabilities import Capabilities
+from service_registry.workflows.schemas import WorkflowProfile
 
 Slug = Annotated[
     str,
@@ -85,7 +88,9 @@ class ServiceCreate(_Input):
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     version: Annotated[str, StringConstraints(max_length=100)] | None = None
     cloudgene_app_id: Annotated[str, StringConstraints(max_length=200)] | None = Field(
-        default=None, description="Cloudgene application id (michigan kind), e.g. imputationserver2"
+        default=None,
+        description="Cloudgene application id (michigan kind), e.g. imputationserver2; "
+        "found by sync-panels when empty",
     )
     protocol_options: DNAstackOptions | None = Field(
         default=None, description="Only for kind=dnastack."
@@ -159,7 +164,15 @@ class ServiceOut(BaseModel):
     description: str | None
     version: str | None
     cloudgene_app_id: str | None
+    cloudgene_app_version: str | None = Field(description="as the server reported it at sync")
+    api_url: str | None = Field(description="WES: where the API answered (found by probe/sync)")
     protocol_options: dict[str, Any]
+    capabilities: Capabilities | None = Field(
+        description="WES: what the node's service-info says it runs (null until synced)"
+    )
+    workflow_profile: WorkflowProfile | None = Field(
+        description="WES: how job-processor builds a run on this node"
+    )
     location: Location
     limits: Limits
     requires_credentials: bool
@@ -169,6 +182,14 @@ class ServiceOut(BaseModel):
     health: HealthSummary
     created_at: datetime
     updated_at: datetime
+
+
+class ServiceDetail(ServiceOut):
+    """``GET /internal/services/{id}``: a service with everything job-processor needs to submit
+    to it: its API root, Cloudgene app, WES capabilities and workflow profile, and its panels
+    (with their remote ids, versions and, on WES nodes, locations)."""
+
+    panels: list[PanelOut]
 
 
 class ServiceFilters(SafeInput):

@@ -29,6 +29,8 @@ from service_registry.services.schemas import (
     check_credentials,
     check_kind_fields,
 )
+from service_registry.workflows.capabilities import Capabilities
+from service_registry.workflows.schemas import WorkflowProfile
 
 _LOCATION_FIELDS = ("country", "city", "data_centre", "latitude", "longitude")
 _LIMIT_FIELDS = (
@@ -40,22 +42,37 @@ _LIMIT_FIELDS = (
 )
 
 
-def safe_base_url(url: str, settings: Settings) -> str:
-    """The URL normalised, or a 422 naming the field and the reason."""
+def safe_url(url: str, settings: Settings, field: str = "base_url") -> str:
+    """The URL normalised, or a 422 naming the field and the reason.
+
+    Every URL the registry or job-processor will call goes through here: the base URL, and the
+    DNAstack token endpoint (it receives client secrets)."""
     try:
         return check_outbound_url(url, allow_private=settings.allow_private_urls)
     except UnsafeURLError as exc:
+        pointer = field.replace(".", "/")
         raise Unprocessable(
-            f"base_url is not acceptable: {exc}",
+            f"{field} is not acceptable: {exc}",
             errors=[
                 FieldProblem(
-                    pointer="#/body/base_url",
-                    field="body.base_url",
+                    pointer=f"#/body/{pointer}",
+                    field=f"body.{field}",
                     message=str(exc),
                     code="unsafe_url",
                 )
             ],
         ) from None
+
+
+def _safe_options(options: DNAstackOptions | None, settings: Settings) -> dict[str, Any]:
+    if options is None:
+        return {}
+    checked = options.model_dump()
+    if options.token_endpoint:
+        checked["token_endpoint"] = safe_url(
+            options.token_endpoint, settings, "protocol_options.token_endpoint"
+        )
+    return checked
 
 
 async def find(
@@ -74,7 +91,8 @@ async def find(
 async def create(
     session: AsyncSession, body: ServiceCreate, settings: Settings
 ) -> ImputationService:
-    base_url = safe_base_url(body.base_url, settings)
+    base_url = safe_url(body.base_url, settings)
+    options = _safe_options(body.protocol_options, settings)
     if await repository.slug_taken(session, body.slug):
         raise Conflict(f"the slug {body.slug!r} is already used by another service", slug=body.slug)
     service = ImputationService(
@@ -85,7 +103,7 @@ async def create(
         description=body.description,
         version=body.version,
         cloudgene_app_id=body.cloudgene_app_id,
-        protocol_options=body.protocol_options.model_dump() if body.protocol_options else {},
+        protocol_options=options,
         requires_credentials=body.requires_credentials,
         credential_type=body.credential_type,
         is_active=body.is_active,
@@ -104,9 +122,10 @@ async def update(
 ) -> ImputationService:
     changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"location", "limits"})
     if "base_url" in changes:
-        changes["base_url"] = safe_base_url(changes["base_url"], settings)
+        changes["base_url"] = safe_url(changes["base_url"], settings)
+        changes["api_url"] = None  # found again at the next probe or sync
     if "protocol_options" in changes:
-        changes["protocol_options"] = changes["protocol_options"] or {}
+        changes["protocol_options"] = _safe_options(body.protocol_options, settings)
     if body.location is not None:
         changes |= body.location.model_dump()
     if body.limits is not None:
@@ -181,7 +200,15 @@ def to_out(service: ImputationService, settings: Settings) -> ServiceOut:
         description=service.description,
         version=service.version,
         cloudgene_app_id=service.cloudgene_app_id,
+        cloudgene_app_version=service.cloudgene_app_version,
+        api_url=service.api_url,
         protocol_options=service.protocol_options or {},
+        capabilities=Capabilities.model_validate(service.capabilities)
+        if service.capabilities
+        else None,
+        workflow_profile=WorkflowProfile.model_validate(service.workflow_profile)
+        if service.workflow_profile
+        else None,
         location=Location.model_construct(**{f: getattr(service, f) for f in _LOCATION_FIELDS}),
         limits=Limits.model_construct(**{f: getattr(service, f) for f in _LIMIT_FIELDS}),
         requires_credentials=service.requires_credentials,
