@@ -15,7 +15,7 @@ SAPPORO_PINS := sapporo==2.4.0 cwltool==3.3.20260925135507
 WES_SERVICE_PINS := 'wes-service[cwltool]==5.0' cwltool==3.3.20260925135507
 WES_PEERS := .tools/wes/sapporo/.installed .tools/wes/wes-service/.installed
 
-.PHONY: install wes-peers up test lint format typecheck check bench seed clean
+.PHONY: install wes-peers node-install up test lint format typecheck check bench bench-imputation seed clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,7 +37,13 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml */pyproject.toml
 
 wes-peers: $(WES_PEERS) ## the real WES servers (sapporo, wes-service) under .tools/wes/
 
-install: $(VENV)/.installed $(WES_PEERS) ## install everything into .venv and .tools/ (nothing else)
+install: $(VENV)/.installed $(WES_PEERS) node-install ## .venv, .tools/ and the imputation node
+
+# The imputation node (imputation-node/): Debian's beagle, bcftools, tabix, Java and jq when one is
+# missing, and its own virtualenv (imputation-node/.venv: sapporo and cwltool pin libraries the
+# platform also uses, so they never enter .venv).
+node-install: $(UV)
+	$(MAKE) --no-print-directory -C imputation-node install UV=$(CURDIR)/$(UV) PYTHON=$(PYTHON)
 
 up: install ## start the whole fleet (embedded Postgres/Redis unless DATABASE_URL/REDIS_URL are set)
 	$(PY) scripts/fleet.py up
@@ -64,5 +70,8 @@ seed: install ## register the real public imputation services (inactive) in the 
 bench: install
 	$(PY) bench/health_sweep.py
 
+bench-imputation: install ## accuracy and node overhead of the imputation node (see docs/benchmarks.md)
+	$(PY) bench/imputation.py
+
 clean:
-	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools var .pytest_cache .mypy_cache .ruff_cache imputation-node/.venv imputation-node/var

@@ -12,6 +12,8 @@ What it does, in order (DESIGN.md §7):
    the development mail sink (``sandbox.mailsink``: every email lands in ``var/mail/new/``),
    registers them in the service registry with their panels (through the real API, as the demo
    admin), and prints where everything is.
+4b. Starts the real imputation node (``imputation-node/``: sapporo + cwltool + Beagle, when
+   ``make install`` has installed it) and registers it as a WES service.
 5. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
 
 Nothing here is used in production: there, ``docker-compose.microservices.yml`` runs the same
@@ -445,6 +447,62 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
     return lines
 
 
+# ---------------------------------------------------------------------------- imputation node
+
+IMPUTATION_NODE = ROOT / "imputation-node" / ".venv" / "bin" / "imputation-node"
+IMPUTATION_NODE_SLUG = "imputation-node"
+
+
+async def imputation_node(
+    fleet: Fleet, client: httpx.AsyncClient, keys: dict[str, Any], services: list[ServiceSpec]
+) -> str:
+    """Start the real imputation node (its own virtualenv, its data under var/imputation-node;
+    it generates the CI panel on first start) and register it as a GA4GH WES service: its
+    panels come from its service-info tags (sync-panels), its workflow profile from the
+    registry's template for the project's workflow, with the URL the node serves it at."""
+    if not IMPUTATION_NODE.exists():
+        return f"{IMPUTATION_NODE_SLUG:<22} not installed (make install)"
+    port = 8110 + PORT_OFFSET
+    url = f"http://127.0.0.1:{port}"
+    command = [str(IMPUTATION_NODE), "serve", "--data-dir", str(VAR / "imputation-node")]
+    await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(port)], {})
+    await wait_ready(
+        client, fleet, IMPUTATION_NODE_SLUG, f"{url}/ga4gh/wes/v1/service-info", within=120
+    )
+    if not {"user-service", "service-registry"} <= {s.name for s in services}:
+        return f"{IMPUTATION_NODE_SLUG:<22} {url}  (not registered: no registry)"
+    registry = f"{REGISTRY.url}/services"
+    headers = {"Authorization": f"Bearer {await admin_token(client, keys['admin_password'])}"}
+    body = {
+        "name": "Imputation node (sapporo + Beagle 5.4, simulated panel)",
+        "slug": IMPUTATION_NODE_SLUG,
+        "kind": "ga4gh_wes",
+        "base_url": url,
+        "description": "The real imputation node from imputation-node/ (development fleet)",
+        "limits": {"min_samples": 1, "supported_builds": ["hg38"], "supported_formats": ["vcf"]},
+    }
+    created = await client.post(registry, json=body, headers=headers)
+    if created.status_code not in (201, 409):
+        raise SystemExit(
+            f"registering the imputation node failed: {created.status_code} {created.text}"
+        )
+    synced = await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/sync-panels", headers=headers)
+    profile = {
+        "template": "fedimpute-imputation-cwl",
+        "workflow_url": f"{url}/workflows/fedimpute-imputation/1.0.0/imputation.cwl",
+    }
+    profiled = await client.put(
+        f"{registry}/{IMPUTATION_NODE_SLUG}/workflow-profile", json=profile, headers=headers
+    )
+    if profiled.status_code != 200:
+        raise SystemExit(
+            f"the imputation node's workflow profile: {profiled.status_code} {profiled.text}"
+        )
+    await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/health/check", headers=headers)
+    report = synced.json() if synced.status_code == 200 else {}
+    return f"{IMPUTATION_NODE_SLUG:<22} {url}  {_offer(report)}"
+
+
 def _offer(report: dict[str, Any]) -> str:
     """What a synced service offers: its panels, or a WES node's workflow languages."""
     panels = sorted(report.get("created", []) + report.get("unchanged", []))
@@ -514,6 +572,7 @@ async def up(args: argparse.Namespace) -> None:
                     client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
                 )
             registered = await demo_registration(client, keys, services)
+            registered.append(await imputation_node(fleet, client, keys, services))
         print_summary(infra, services, keys, registered)
         if args.check:
             return
@@ -554,7 +613,7 @@ def print_summary(
     missing = [s.name for s in FLEET if not s.installed]
     if missing:
         lines += [f"  not built yet: {', '.join(missing)}"]
-    lines += ["Sandbox simulators registered in the service registry:"] + [
+    lines += ["Simulators and the imputation node registered in the service registry:"] + [
         f"  {r}" for r in registered
     ]
     lines += [

@@ -3,7 +3,9 @@
 # requests with it). `.ci/run` calls this after `apt-get update`; on a developer machine run it once
 # as root. Other parts of the project add their own packages to PACKAGES.
 set -euo pipefail
-PACKAGES=(jq)
+# jq: sapporo's run script. beagle bcftools tabix default-jre-headless: the imputation node
+# (imputation-node/install-system.sh installs the same on a node deployed on its own).
+PACKAGES=(jq beagle bcftools tabix default-jre-headless)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -1,6 +1,8 @@
 """`make up` end to end: the launcher started the fleet from scratch (embedded Postgres and
-Redis, databases, migrations, services, simulators) and registered the simulators with their
-panels through the real API; every service answers."""
+Redis, databases, migrations, services, simulators, the imputation node) and registered the
+simulators and the node with their panels through the real API; every service answers."""
+
+import json
 
 import httpx
 import pytest
@@ -16,6 +18,7 @@ def test_summary_names_the_registered_simulators(fleet):
     assert f"sandbox-michigan       {fleet.url(8101)}  panels: " in out
     assert "h3africa-v6hc-s" in out
     assert f"sandbox-starter-kit    {fleet.url(8103)}  workflows: NEXTFLOW 21.04.0, WDL 1.0" in out
+    assert f"imputation-node        {fleet.url(8110)}  panels: sim-ooa-chr20" in out
     assert (fleet.var / "secrets.json").exists()
 
 
@@ -35,12 +38,37 @@ def test_registry_health_checked_the_simulators(fleet):
     health = {s["slug"]: s["health"]["status"] for s in services}
     profiles = {s["slug"]: (s["workflow_profile"] or {}).get("workflow_type") for s in services}
     assert profiles == {
+        "imputation-node": "CWL",
         "sandbox-michigan": None,
         "sandbox-starter-kit": "NEXTFLOW",
         "sandbox-wes": "WDL",
     }
     assert health == {
+        "imputation-node": "healthy",
         "sandbox-michigan": "healthy",
         "sandbox-starter-kit": "healthy",
         "sandbox-wes": "healthy",
     }
+
+
+def test_the_imputation_node_is_registered_with_its_panel_and_workflow_profile(fleet):
+    """The registry read the node's panel from its service-info tags, and its profile points at
+    the workflow the node serves."""
+    token = httpx.post(
+        f"{fleet.url(8001)}/auth/login", json={"login": "admin", "password": fleet.admin_password}
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    info = httpx.get(f"{fleet.url(8110)}/ga4gh/wes/v1/service-info").json()
+    [advertised] = json.loads(info["tags"]["fedimpute.reference_panels"])
+    location = (fleet.var / "imputation-node" / "panels" / "sim-ooa-chr20").resolve().as_uri()
+    assert (advertised["id"], advertised["location"]) == ("sim-ooa-chr20", location)
+    service = httpx.get(f"{fleet.url(8002)}/services/imputation-node", headers=headers).json()
+    workflow_url = service["workflow_profile"]["workflow_url"]
+    assert workflow_url == f"{fleet.url(8110)}/workflows/fedimpute-imputation/1.0.0/imputation.cwl"
+    assert httpx.get(workflow_url).status_code == 200
+    panels = httpx.get(
+        f"{fleet.url(8002)}/reference-panels", params={"service_id": service["id"]}, headers=headers
+    ).json()["items"]
+    assert [(p["remote_id"], p["build"], p["samples_count"]) for p in panels] == [
+        ("sim-ooa-chr20", "hg38", 300)
+    ]
