@@ -8,7 +8,8 @@ What it does, in order (DESIGN.md §7):
    key, service client secrets, vault key, demo admin password) under ``./var/``.
 3. For every service whose package is installed: ``python -m <pkg> migrate`` then
    ``python -m <pkg> serve`` on its port, its log lines prefixed with its name.
-4. Starts the sandbox simulators (a Cloudgene server, a spec WES node, a Starter Kit node),
+4. Starts the sandbox simulators (a Cloudgene server, a spec WES node, a Starter Kit node) and
+   the development mail sink (``sandbox.mailsink``: every email lands in ``var/mail/new/``),
    registers them in the service registry with their panels (through the real API, as the demo
    admin), and prints where everything is.
 4b. Starts the real imputation node (``imputation-node/``: sapporo + cwltool + Beagle, when
@@ -86,6 +87,9 @@ class ServiceSpec:
 FLEET = sorted((ServiceSpec(entry) for entry in TABLE), key=lambda s: s.name == "api-gateway")
 BY_NAME = {s.name: s for s in FLEET}
 USER_SERVICE = BY_NAME["user-service"]
+# The development SMTP server (sandbox.mailsink): every mail the fleet sends lands in MAIL_DIR.
+MAIL_SINK_PORT = 8125 + PORT_OFFSET
+MAIL_DIR = VAR / "mail"
 REGISTRY = BY_NAME["service-registry"]
 
 
@@ -238,21 +242,35 @@ async def create_databases(infra: Infrastructure) -> None:
 # ---------------------------------------------------------------------------- secrets
 
 
-def dev_secrets() -> dict[str, Any]:
-    """This machine's development secrets: generated once, kept in var/ (never committed)."""
-    path = VAR / "secrets.json"
-    if path.exists():
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
+def _new_secrets() -> dict[str, Any]:
     import base64
 
-    values = {
+    from fedimpute_shared.sealed import generate_keypair
+
+    delivery_private, delivery_public = generate_keypair()
+    return {
         "cursor_secret": secrets.token_urlsafe(32),
         "client_secrets": {s.name: secrets.token_urlsafe(32) for s in FLEET},
         "vault_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "download_link_secret": secrets.token_urlsafe(32),
         "admin_password": secrets.token_urlsafe(12) + "-Aa1!",
+        # notification's delivery key pair (docs/notification.md): user-service seals one-time
+        # tokens with the public half, only notification holds the private one.
+        "delivery_private_key": delivery_private,
+        "delivery_public_key": delivery_public,
+        "webhook_signing_key": secrets.token_urlsafe(32),
     }
+
+
+def dev_secrets() -> dict[str, Any]:
+    """This machine's development secrets: generated once, kept in var/ (never committed);
+    a file from an older checkout gets the secrets it lacks added."""
+    path = VAR / "secrets.json"
+    loaded: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    fresh = _new_secrets()
+    if set(fresh) <= set(loaded):
+        return loaded
+    values = fresh | loaded
     VAR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(values, indent=2))
     path.chmod(0o600)
@@ -288,11 +306,21 @@ def service_environment(
             "BOOTSTRAP_ADMIN_USERNAME": "admin",
             "BOOTSTRAP_ADMIN_EMAIL": "admin@example.org",
             "BOOTSTRAP_ADMIN_PASSWORD": keys["admin_password"],
+            "NOTIFICATION_DELIVERY_PUBLIC_KEY": keys["delivery_public_key"],
         }
     if spec.name == "file-manager":
         env |= {
             "STORAGE_DIR": str(VAR / "files"),
             "DOWNLOAD_LINK_SECRET": keys["download_link_secret"],
+        }
+    if spec.name == "notification":
+        env |= {
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(MAIL_SINK_PORT),
+            "DELIVERY_PRIVATE_KEY": keys["delivery_private_key"],
+            "WEBHOOK_SIGNING_KEY": keys["webhook_signing_key"],
+            # Links in emails point at the gateway (there is no web front end in this repo).
+            "PUBLIC_BASE_URL": BY_NAME["api-gateway"].url,
         }
     return env
 
@@ -528,6 +556,10 @@ async def up(args: argparse.Namespace) -> None:
                 [PYTHON, "-m", "sandbox", *sim.args, "--port", str(sim.port)],
                 {"PYTHONUNBUFFERED": "1"},
             )
+        sink = ["--port", str(MAIL_SINK_PORT), "--maildir", str(MAIL_DIR)]
+        await fleet.start(
+            "mail-sink", [PYTHON, "-m", "sandbox.mailsink", *sink], {"PYTHONUNBUFFERED": "1"}
+        )
         async with httpx.AsyncClient(timeout=30) as client:
             for spec in backends:
                 await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
@@ -587,6 +619,8 @@ def print_summary(
     lines += [
         f"Demo login:   admin / {keys['admin_password']}   (kept in var/secrets.json)",
         "Sandbox Cloudgene API token: cloudgene-token-alice",
+        f"Mail sink:    smtp://127.0.0.1:{MAIL_SINK_PORT}; every email sent is in {MAIL_DIR}/new/"
+        " (one message per file; `mutt -f` reads the Maildir)",
         f"PostgreSQL:   {infra.postgres_url}",
         f"Redis:        {infra.redis_url}",
         "Press Ctrl-C to stop everything.",

@@ -42,6 +42,17 @@ class RunningFleet:
     def output(self) -> str:
         return "".join(self.lines)
 
+    @property
+    def redis_url(self) -> str:
+        """The fleet's Redis, as its summary prints it (tests add events to its stream)."""
+        line = next(ln for ln in self.lines if ln.startswith("Redis:"))
+        return line.split(None, 1)[1].strip()
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the fleet's SMTP sink writes every email it receives (a Maildir)."""
+        return self.var / "mail"
+
 
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:

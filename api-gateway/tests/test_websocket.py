@@ -33,15 +33,34 @@ async def test_authenticated_client_talks_to_the_upstream(serve_gateway, user_to
     assert binary_echo == b"\x00\x01binary"
 
 
-async def test_token_may_come_in_the_query_and_is_not_forwarded_there(serve_gateway, user_token):
+async def test_a_token_in_the_url_is_refused(serve_gateway, upstream_logs, user_token):
     url = await serve_gateway()
-    path = f"/api/notifications/ws?access_token={user_token}&since=5"
+    for path in ("/api/notifications/ws", "/api/notifications/other"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(url, f"{path}?access_token={user_token}"), proxy=None):
+                pass
+        assert refused.value.response.status_code == 400
+        assert "never accepted in a URL" in json.loads(refused.value.response.body)["detail"]
+    assert not upstream_logs["notification"].websocket_handshakes
+
+
+async def test_the_notification_socket_opens_without_a_token(serve_gateway, user_token):
+    """It authenticates itself (ticket or first message); the gateway only rate-limits it."""
+    url = await serve_gateway()
+    path = "/api/notifications/ws?ticket=abc"
     async with connect(ws_url(url, path), proxy=None, subprotocols=["fedimpute.v1"]) as ws:
         handshake = json.loads(await ws.recv())
         assert ws.subprotocol == "fedimpute.v1"
-    assert handshake["authorization"] == f"Bearer {user_token}"
-    assert handshake["query"] == "since=5"
+    assert handshake["authorization"] is None
+    assert handshake["query"] == "ticket=abc"
     assert handshake["subprotocols"] == ["fedimpute.v1"]
+    # A bearer token sent anyway is verified and forwarded; a bad one is not forwarded.
+    async with connect(
+        ws_url(url, "/api/notifications/ws"),
+        additional_headers={"Authorization": "Bearer not-a-token"},
+        proxy=None,
+    ) as ws:
+        assert json.loads(await ws.recv())["authorization"] is None
 
 
 async def test_upstream_close_code_reaches_the_client(serve_gateway, user):
@@ -67,7 +86,7 @@ async def test_unauthenticated_upgrade_is_refused_before_the_upstream(
     url = await serve_gateway()
     with pytest.raises(InvalidStatus) as refused:
         async with connect(
-            ws_url(url, "/api/notifications/ws"), additional_headers=headers, proxy=None
+            ws_url(url, "/api/notifications/other"), additional_headers=headers, proxy=None
         ):
             pass
     response = refused.value.response
@@ -81,7 +100,7 @@ async def test_forged_jwt_upgrade_is_refused(serve_gateway, upstream_logs, token
     url = await serve_gateway()
     with pytest.raises(InvalidStatus) as refused:
         async with connect(
-            ws_url(url, "/api/notifications/ws"),
+            ws_url(url, "/api/notifications/other"),
             additional_headers=bearer(token_issuer.hs256_with_public_key()),
             proxy=None,
         ):

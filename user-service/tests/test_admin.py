@@ -192,3 +192,23 @@ async def test_openapi_document_lists_the_public_routes(client):
         "/.well-known/jwks.json",
     ):
         assert path in spec["paths"], path
+
+
+async def test_notification_lists_who_holds_a_role(client, user_tokens, admin_auth):
+    from .conftest import service_auth
+
+    auth = await service_auth(client, "notification")
+    admins = await client.get("/internal/users?role=admin", headers=auth)
+    assert admins.status_code == 200, admins.text
+    assert [u["username"] for u in admins.json()["items"]] == ["root"]
+    both = await client.get("/internal/users?role=admin&role=researcher", headers=auth)
+    assert sorted(u["username"] for u in both.json()["items"]) == ["ada", "root"]
+    assert (await client.get("/internal/users?role=wizard", headers=auth)).status_code == 422
+    assert (await client.get("/internal/users", headers=auth)).status_code == 422
+    other = await client.get(
+        "/internal/users?role=admin", headers=await service_auth(client, "job-processor")
+    )
+    assert other.status_code == 403
+    assert (
+        await client.get("/internal/users?role=admin", headers=bearer(user_tokens["access_token"]))
+    ).status_code == 401

@@ -36,6 +36,9 @@ DEFAULT_PUBLIC_ROUTES = [
     "GET|HEAD /api/status/**",
     # Signed download links: the token in the path is the credential (file-manager checks it).
     "GET|HEAD /api/files/download/*",
+    # The notification WebSocket authenticates itself (a single-use ticket, or the first
+    # message): browsers cannot send Authorization on an upgrade, and tokens stay out of URLs.
+    "GET /api/notifications/ws",
 ]
 # The strict rate-limit class: everything a password or a one-time token can be guessed at.
 DEFAULT_LOGIN_ROUTES = [

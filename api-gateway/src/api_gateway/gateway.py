@@ -64,15 +64,14 @@ class Gateway:
         """The httpx ``timeout`` request extension for a route's transfer kind."""
         return self._timeouts[transfer]
 
-    async def admit(self, scope: Scope, target: Target, token: str | None = None) -> Admission:
+    async def admit(self, scope: Scope, target: Target) -> Admission:
         """Authenticate and rate-limit one request; raises the 401/429/503 problem to send."""
         headers = scope["headers"]
         peer = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
         forwarded = header(headers, b"x-forwarded-for") if self.trusted else None
         client_ip = self.trusted.client_ip(peer, forwarded.decode("latin-1") if forwarded else None)
-        if token is None:
-            authorization = header(headers, b"authorization")
-            token = bearer_token(authorization.decode("latin-1") if authorization else None)
+        authorization = header(headers, b"authorization")
+        token = bearer_token(authorization.decode("latin-1") if authorization else None)
 
         limit_class = target.policy.limit_class
         by_ip = f"ip:{client_ip}"

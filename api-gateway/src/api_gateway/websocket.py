@@ -1,11 +1,14 @@
 """WebSocket proxying for ``/api/notifications/...`` (the notification service's live push).
 
 The client is authenticated and rate-limited *before* the upgrade is accepted: a refused
-client gets a plain HTTP 401/403/404/429 problem (the ASGI ``websocket.http.response``
-extension) or, on servers without it, a close that uvicorn turns into a 403. Browsers cannot
-set ``Authorization`` on a WebSocket, so the token may also come as ``?access_token=``; that
-parameter is removed before forwarding and the upstream handshake carries
-``Authorization: Bearer <JWT>`` like every proxied request.
+client gets a plain HTTP 400/401/403/404/429 problem (the ASGI ``websocket.http.response``
+extension) or, on servers without it, a close that uvicorn turns into a 403. An access token
+is never taken from a URL (it would end up in logs and browser histories): ``?access_token=``
+is refused. Browsers, which cannot set ``Authorization`` on a WebSocket, open the notification
+socket (``/api/notifications/ws``, a public route for the gateway) with a short-lived ticket or
+authenticate in its first message, both checked by the notification service; a client that
+sends ``Authorization`` has it verified here and forwarded as ``Bearer <JWT>`` like every
+proxied request.
 
 Then the gateway opens its own WebSocket to a notification replica (same round-robin and
 passive health as HTTP), accepts the client with the subprotocol the upstream chose, and
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,6 +34,7 @@ from fedimpute_shared.context import current_request_id, new_request_id
 from fedimpute_shared.problems import (
     PROBLEM_MEDIA_TYPE,
     BadGateway,
+    BadRequest,
     GatewayTimeout,
     NotFound,
     ProblemError,
@@ -59,12 +63,13 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
     connect_message = await receive()
     if connect_message["type"] != "websocket.connect":
         return
-    query, token = _take_token(scope.get("query_string", b""))
+    query = scope.get("query_string", b"")
     try:
+        _refuse_token_in_url(query)
         target = resolve(gateway, scope)
         if target.service not in WEBSOCKET_SERVICES:
             raise NotFound("WebSockets are served under /api/notifications only")
-        admission = await gateway.admit(scope, target, token=token)
+        admission = await gateway.admit(scope, target)
         upstream = await _open_upstream(gateway, scope, target, admission, query)
     except ProblemError as exc:
         await _deny(scope, send, exc)
@@ -78,14 +83,15 @@ async def proxy_websocket(gateway: Gateway, scope: Scope, receive: Receive, send
         await upstream.close()
 
 
-def _take_token(query_string: bytes) -> tuple[bytes, str | None]:
-    """The query without ``access_token``, and that token if given."""
+def _refuse_token_in_url(query_string: bytes) -> None:
     if not query_string:
-        return b"", None
+        return
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
-    token = next((v for k, v in pairs if k == TOKEN_QUERY_PARAMETER and v), None)
-    kept = [(k, v) for k, v in pairs if k != TOKEN_QUERY_PARAMETER]
-    return urlencode(kept).encode("latin-1"), token
+    if any(k == TOKEN_QUERY_PARAMETER for k, _ in pairs):
+        raise BadRequest(
+            "access tokens are never accepted in a URL: send Authorization, or open "
+            "/api/notifications/ws with a ticket (POST /api/notifications/ws/tickets)"
+        )
 
 
 async def _open_upstream(

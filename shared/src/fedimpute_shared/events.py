@@ -24,10 +24,18 @@ from fedimpute_shared.db import utcnow
 
 __all__ = [
     "EVENT_STREAM",
+    "AlertRaised",
+    "AlertResolved",
+    "AlertSeverity",
     "Event",
     "FileExpiring",
     "FileValidated",
     "HealthStatus",
+    "JobCancelled",
+    "JobCompleted",
+    "JobFailed",
+    "JobStatus",
+    "JobStatusChanged",
     "OutboxEvent",
     "ServiceDeactivated",
     "ServiceHealthChanged",
@@ -135,6 +143,103 @@ class FileExpiring(Event):
     owner_id: uuid.UUID
     filename: str
     expires_at: datetime
+
+
+AlertSeverity = Literal["warning", "critical"]
+
+
+class AlertRaised(Event):
+    """A monitoring alert opened (monitoring); notification sends it to the admins.
+
+    One alert per rule and subject is open at a time (deduplicated): a condition that stays
+    true raises one ``alert.raised``, and one ``alert.resolved`` when it clears.
+    """
+
+    event_type: ClassVar[str] = "alert.raised"
+
+    alert_id: uuid.UUID
+    rule: str  # the configured rule's name ("external-service-unhealthy")
+    # What the rule watches: service_down, error_rate, latency_p95, external_unhealthy,
+    # disk_usage, job_failure_rate, consumer_lag (docs/monitoring.md lists them).
+    kind: str
+    severity: AlertSeverity
+    # What the alert is about: a fleet service ("file-manager"), an external service's slug
+    # ("sandbox-wes"), "host", or a consumer group of the event stream ("notification").
+    subject: str
+    summary: str  # one line for a person: "sandbox-wes is unhealthy (3 min)"
+    value: float | None = None  # the observed value that crossed the threshold
+    threshold: float | None = None
+    started_at: datetime
+
+
+class AlertResolved(Event):
+    """A monitoring alert closed (monitoring): its condition cleared, or its rule was removed."""
+
+    event_type: ClassVar[str] = "alert.resolved"
+
+    alert_id: uuid.UUID
+    rule: str
+    kind: str
+    severity: AlertSeverity
+    subject: str
+    summary: str  # the summary the alert was raised with
+    started_at: datetime
+    resolved_at: datetime
+    reason: Literal["cleared", "rule_removed"]
+
+
+JobStatus = Literal[
+    "pending", "submitting", "queued", "running", "cancelling", "completed", "failed", "cancelled"
+]
+
+
+class _JobEvent(Event):
+    """What every job event says about the job (job-processor)."""
+
+    job_id: uuid.UUID
+    owner_id: uuid.UUID
+    job_name: str
+    service_id: uuid.UUID
+    service_slug: str
+    batch_id: uuid.UUID | None = None
+
+
+class JobStatusChanged(_JobEvent):
+    """A job moved from one status to another; one event per stored transition."""
+
+    event_type: ClassVar[str] = "job.status_changed"
+
+    previous_status: JobStatus | None
+    status: JobStatus
+    message: str | None = None
+    remote_state: str | None = None
+
+
+class JobCompleted(_JobEvent):
+    """A job finished and its result files are stored in file-manager."""
+
+    event_type: ClassVar[str] = "job.completed"
+
+    result_file_ids: list[uuid.UUID]
+    finished_at: datetime
+
+
+class JobFailed(_JobEvent):
+    """A job failed; ``message`` says why in words the user can act on."""
+
+    event_type: ClassVar[str] = "job.failed"
+
+    message: str
+    finished_at: datetime
+
+
+class JobCancelled(_JobEvent):
+    """A job was cancelled (by its owner, an admin, or the remote service)."""
+
+    event_type: ClassVar[str] = "job.cancelled"
+
+    message: str | None = None
+    finished_at: datetime
 
 
 class OutboxEvent:

@@ -28,6 +28,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from redis.asyncio import Redis
@@ -37,9 +38,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.clock import current_clock
 from fedimpute_shared.db import session_scope, utcnow
-from fedimpute_shared.events import OutboxEvent
+from fedimpute_shared.events import Event, OutboxEvent
 
-__all__ = ["RELAY_TASK", "OutboxRelay", "RelayMetrics", "RelayOptions", "stream_fields"]
+__all__ = [
+    "RELAY_TASK",
+    "OutboxRelay",
+    "RelayMetrics",
+    "RelayOptions",
+    "event_fields",
+    "stream_fields",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +89,20 @@ class RelayMetrics:
 
 def stream_fields(row: OutboxEvent) -> dict[str, str]:
     """The stream entry for one outbox row: flat string fields any client can read."""
-    payload = row.payload
+    return _entry(str(row.id), row.event_type, row.version, row.payload)
+
+
+def event_fields(event: Event) -> dict[str, str]:
+    """The entry the relay writes for ``event``, for tools and tests that append events to the
+    stream themselves (a benchmark, a consumer's tests)."""
+    return _entry(str(event.event_id), event.event_type, event.version, event.envelope())
+
+
+def _entry(event_id: str, event_type: str, version: int, payload: dict[str, Any]) -> dict[str, str]:
     return {
-        "event_id": str(row.id),
-        "event_type": row.event_type,
-        "version": str(row.version),
+        "event_id": event_id,
+        "event_type": event_type,
+        "version": str(version),
         "producer": str(payload.get("producer", "")),
         "occurred_at": str(payload.get("occurred_at", "")),
         "payload": json.dumps(payload, separators=(",", ":"), ensure_ascii=False),

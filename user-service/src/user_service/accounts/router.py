@@ -16,6 +16,7 @@ from fedimpute_shared.auth import CurrentUser, Principal, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
+from fedimpute_shared.permissions import Role
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -33,6 +34,7 @@ from user_service.accounts.schemas import (
     PasswordChange,
     ProfileUpdate,
     UserFilters,
+    UserList,
     UserOut,
 )
 from user_service.dependencies import (
@@ -201,6 +203,25 @@ async def activate_user(
 ) -> AdminUserOut:
     await service.set_active(session, user, True, admin_id=admin.user_id, meta=meta)
     return _admin_view(user, await roles_repository.all_grants(session, user.id))
+
+
+# Who holds a role is read by notification alone (it tells admins about alerts and services).
+RoleReader = Annotated[Principal, Depends(require_services("notification"))]
+MAX_HOLDERS = 1000
+
+
+@internal_router.get(
+    "",
+    summary="Active users holding any of the given roles (notification only)",
+    responses=problem_responses(Forbidden),
+)
+async def internal_role_holders(
+    session: SessionDep,
+    caller: RoleReader,
+    role: Annotated[list[Role], Query(min_length=1, max_length=4)],
+) -> UserList:
+    users = await roles_repository.holders(session, [str(r) for r in role], MAX_HOLDERS)
+    return UserList(items=[UserOut.model_validate(u) for u in users])
 
 
 @internal_router.get(

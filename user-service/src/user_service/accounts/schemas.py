@@ -132,6 +132,12 @@ class UserOut(BaseModel):
     last_login_at: datetime | None
 
 
+class UserList(BaseModel):
+    """Internal: users with their contact details."""
+
+    items: list[UserOut]
+
+
 class MeOut(UserOut):
     roles: list[str] = Field(description="Platform-wide roles.")
     scopes: list[str] = Field(description="Permissions those roles give.")

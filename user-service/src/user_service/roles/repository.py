@@ -98,6 +98,24 @@ async def count_live_admins(session: AsyncSession, *, lock: bool = False) -> int
     return len(ids)
 
 
+async def holders(session: AsyncSession, roles: Iterable[str], limit: int) -> list[User]:
+    """Active users holding one of ``roles`` platform-wide (unexpired), by username."""
+    result = await session.scalars(
+        select(User)
+        .where(
+            User.is_active.is_(True),
+            User.id.in_(
+                select(RoleGrant.user_id).where(
+                    RoleGrant.role_name.in_(list(roles)), RoleGrant.service_id.is_(None), _live()
+                )
+            ),
+        )
+        .order_by(User.username, User.id)
+        .limit(limit)
+    )
+    return list(result.all())
+
+
 async def any_admin(session: AsyncSession) -> bool:
     count = await session.scalar(
         select(func.count()).select_from(RoleGrant).where(RoleGrant.role_name == "admin")

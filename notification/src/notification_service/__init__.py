@@ -1,0 +1,1 @@
+"""FedImpute notification: events in; in-app, email, WebSocket and webhook deliveries out."""

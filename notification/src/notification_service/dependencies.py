@@ -1,0 +1,24 @@
+"""FastAPI dependencies: who may do what, and the lifespan resources handlers need."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from fedimpute_shared.auth import Principal, require_roles, require_scopes
+from fedimpute_shared.deps import from_state
+from fedimpute_shared.permissions import Role, Scope
+from notification_service.config import Settings
+from notification_service.live.broker import Broker
+from notification_service.live.tickets import Tickets
+from notification_service.metrics import NotificationMetrics
+
+Reader = Annotated[Principal, Depends(require_scopes(Scope.NOTIFICATIONS_READ))]
+Writer = Annotated[Principal, Depends(require_scopes(Scope.NOTIFICATIONS_WRITE))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
+SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
+MetricsDep = Annotated[NotificationMetrics, Depends(from_state("metrics"))]
+BrokerDep = Annotated[Broker, Depends(from_state("broker"))]
+TicketsDep = Annotated[Tickets, Depends(from_state("tickets"))]

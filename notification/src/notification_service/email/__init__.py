@@ -1,0 +1,1 @@
+"""Email over SMTP: the queue, the sender with retries, the daily digest."""

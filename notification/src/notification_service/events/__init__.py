@@ -1,0 +1,1 @@
+"""Platform events in: the stream consumer, what each event produces, dead letters."""

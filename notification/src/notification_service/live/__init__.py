@@ -1,0 +1,1 @@
+"""Live push over WebSocket: tickets, connections, fan-out across replicas."""

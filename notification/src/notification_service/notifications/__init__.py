@@ -1,0 +1,1 @@
+"""In-app notifications: the list, unread count, read state; internal creation."""

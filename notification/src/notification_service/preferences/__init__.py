@@ -1,0 +1,1 @@
+"""Per-user preferences: channels per category, digest, quiet hours."""

@@ -1,0 +1,1 @@
+"""Templates per event type and channel: defaults shipped here, admins' versions stored."""

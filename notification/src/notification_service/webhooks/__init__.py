@@ -1,0 +1,1 @@
+"""Webhooks: per-user endpoints, signed deliveries with retries, the delivery log."""
