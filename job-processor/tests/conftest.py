@@ -4,10 +4,12 @@ registry, file-manager and user-service answered by respx (or the fleet, in test
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from secrets import token_hex
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
@@ -23,8 +25,29 @@ async def database_url(postgres_admin_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, token_issuer: TokenIssuer) -> Settings:
-    return Settings(database_url=database_url, jwks_url=token_issuer.jwks_url, log_json=False)
+def stream() -> str:
+    """This test's own event stream (deleted afterwards by the redis fixture)."""
+    return f"test:events:{token_hex(4)}"
+
+
+@pytest.fixture
+async def redis(redis_url: str, stream: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.delete(stream)
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, token_issuer: TokenIssuer, redis_url: str, stream: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwks_url=token_issuer.jwks_url,
+        redis_url=redis_url,
+        event_stream=stream,
+        outbox_relay_interval_seconds=0.05,
+        log_json=False,
+    )
 
 
 @pytest.fixture
