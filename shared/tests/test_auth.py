@@ -4,6 +4,7 @@ import uuid
 
 import httpx
 import pytest
+from jose import jwt
 
 from fedimpute_shared.auth import JWKSCache, TokenError, TokenVerifier
 from fedimpute_shared.testing.tokens import bearer
@@ -51,6 +52,26 @@ async def test_forged_tokens_are_401(client, token_issuer, forge, reason):
     response = await client.get("/widgets", headers=bearer(forge(token_issuer)))
     assert response.status_code == 401
     assert reason in response.json()["detail"]
+
+
+def _without_audience(issuer) -> str:
+    claims = jwt.get_unverified_claims(issuer.access_token())
+    claims.pop("aud")
+    return issuer.sign(claims)
+
+
+async def test_token_without_audience_is_refused(client, token_issuer):
+    """Issue 10 item 18: python-jose skips the audience check when ``aud`` is absent."""
+    response = await client.get("/widgets", headers=bearer(_without_audience(token_issuer)))
+    assert response.status_code == 401
+    assert "aud" in response.json()["detail"]
+
+
+async def test_service_token_without_audience_is_refused(client, token_issuer):
+    claims = jwt.get_unverified_claims(token_issuer.service_token("job-processor", "demo"))
+    claims.pop("aud")
+    response = await client.get("/internal/whoami", headers=bearer(token_issuer.sign(claims)))
+    assert response.status_code == 401
 
 
 async def test_non_uuid_subject_is_refused(client, token_issuer):

@@ -211,6 +211,9 @@ def _decode(
                 "require_exp": True,
                 "require_iat": True,
                 "require_sub": True,
+                # python-jose skips the audience check when the claim is absent: demand it, or
+                # a token minted for no audience would be good everywhere.
+                "require_aud": True,
                 "leeway": CLOCK_LEEWAY_SECONDS,
             },
         )
@@ -218,7 +221,10 @@ def _decode(
         raise TokenError("token has expired") from None
     except JWTClaimsError as exc:
         raise TokenError(f"token claims are invalid: {exc}") from None
-    except JWTError:
+    except JWTError as exc:
+        # jose reports a missing required claim as a plain JWTError, after the signature passed.
+        if str(exc).startswith("missing required key"):
+            raise TokenError(f"token claims are invalid: {exc}") from None
         raise TokenError("token signature is invalid") from None
     return dict(claims)
 

@@ -40,6 +40,7 @@ from user_service.accounts.schemas import (
 from user_service.dependencies import (
     Account,
     Admin,
+    InteractiveAccount,
     PasswordsDep,
     SettingsDep,
     TargetUser,
@@ -76,7 +77,7 @@ async def get_me(session: SessionDep, account: Account) -> MeOut:
 
 @me_router.patch("", summary="Change my profile", responses=problem_responses(Unprocessable))
 async def update_me(
-    body: ProfileUpdate, session: SessionDep, account: Account, meta: MetaDep
+    body: ProfileUpdate, session: SessionDep, account: InteractiveAccount, meta: MetaDep
 ) -> MeOut:
     await service.update_profile(session, account, body, meta)
     return await _me(session, account)
@@ -91,7 +92,7 @@ async def update_me(
 async def change_password(
     body: PasswordChange,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     user: CurrentUser,
     passwords: PasswordsDep,
     settings: SettingsDep,
@@ -120,7 +121,7 @@ async def change_password(
 async def change_email(
     body: EmailChange,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
@@ -139,7 +140,7 @@ async def change_email(
     responses=problem_responses(Conflict),
 )
 async def resend_verification(
-    session: SessionDep, account: Account, settings: SettingsDep
+    session: SessionDep, account: InteractiveAccount, settings: SettingsDep
 ) -> dict[str, str]:
     await service.request_email_verification(session, account, settings)
     return {"detail": "a verification link is on its way"}

@@ -1,0 +1,1 @@
+"""Adapters: one module per remote protocol behind the interface in `base`."""
