@@ -41,8 +41,8 @@ async def test_health_changed_events_make_the_current_status_and_the_incidents(
     assert service["slug"] == "sandbox-wes"
     assert service["status"] == "timeout"
     ongoing, ended = body["incidents"]
-    assert ongoing["status"] == "timeout" and ongoing["ongoing"] is True
-    assert ended["status"] == "unhealthy" and ended["ongoing"] is False
+    assert (ongoing["status"], ongoing["ongoing"]) == ("timeout", True)
+    assert (ended["status"], ended["ongoing"]) == ("unhealthy", False)
     assert ended["error"] == "connect timeout"
 
 
@@ -183,7 +183,7 @@ async def test_sync_brings_names_uptime_and_missed_changes(
     assert by_slug["michigan"]["status"] == "healthy"
     assert by_slug["gone"]["is_active"] is False
     [incident] = response.json()["incidents"]
-    assert incident["slug"] == "sandbox-wes" and incident["ongoing"]
+    assert (incident["slug"], incident["ongoing"]) == ("sandbox-wes", True)
 
 
 async def test_sync_with_the_registry_down_keeps_the_last_state(
