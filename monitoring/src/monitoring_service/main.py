@@ -23,6 +23,8 @@ from monitoring_service.fleet.router import router as fleet_router
 from monitoring_service.fleet.service import FleetPoller
 from monitoring_service.metrics import MonitoringMetrics
 from monitoring_service.models import OutboxEvent
+from monitoring_service.telemetry.router import router as metrics_router
+from monitoring_service.telemetry.scrape import Scraper
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -37,6 +39,7 @@ alerts raised and resolved by configured rules, the dashboard, and a public stat
 TAGS = [
     {"name": "fleet", "description": "The platform's own services: health, readiness, uptime."},
     {"name": "external services", "description": "External imputation services' health."},
+    {"name": "metrics", "description": "Key series of every service, the host, the stream."},
     {"name": "dead letters", "description": "Events that could not be processed."},
 ]
 
@@ -59,6 +62,7 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         metrics: MonitoringMetrics = core.service_metrics
         clients = Clients.open(settings, core.http)
         poller = FleetPoller(core.sessionmaker, core.http, settings, metrics)
+        scraper = Scraper(core.sessionmaker, core.http, core.redis, settings, metrics)
         sync = RegistrySync(core.sessionmaker, clients.registry)
         processor = MonitoringProcessor(core.sessionmaker, max_event_bytes=settings.max_event_bytes)
         consumer = StreamConsumer(
@@ -70,6 +74,13 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
             )
             core.tasks.every("fleet-prune", poller.prune, interval=3600, single=True)
             core.tasks.every(
+                "metrics-scrape",
+                scraper.scrape_once,
+                interval=settings.metrics_scrape_seconds,
+                single=True,
+            )
+            core.tasks.every("metrics-prune", scraper.prune, interval=3600, single=True)
+            core.tasks.every(
                 "registry-sync",
                 _sync_task(sync),
                 interval=settings.registry_sync_seconds,
@@ -80,8 +91,14 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         # Also on app.state, for tests and operators' scripts that drive the workers directly.
         app.state.fleet_poller, app.state.registry_sync = poller, sync
         app.state.consumer, app.state.clients = consumer, clients
+        app.state.scraper = scraper
         try:
-            yield {"fleet_poller": poller, "registry_sync": sync, "clients": clients}
+            yield {
+                "fleet_poller": poller,
+                "registry_sync": sync,
+                "clients": clients,
+                "scraper": scraper,
+            }
         finally:
             await clients.aclose()
 
@@ -94,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute monitoring",
         description=DESCRIPTION,
-        routers=[fleet_router, external_router, dead_letters_router],
+        routers=[fleet_router, external_router, metrics_router, dead_letters_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         uses_redis=True,
