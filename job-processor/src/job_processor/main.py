@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
+from job_processor.batches.router import router as batches_router
 from job_processor.clients import Upstreams
 from job_processor.config import Settings
 from job_processor.jobs.router import internal_router, router
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute job-processor",
         description=DESCRIPTION,
-        routers=[router, internal_router, templates_router],
+        # batches first: its /jobs/batches paths must not be taken for a job id
+        routers=[batches_router, router, internal_router, templates_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,
