@@ -32,6 +32,7 @@ from user_service.dependencies import KeyringDep, PasswordsDep, SettingsDep
 from user_service.metrics import MetricsDep, outcome_of
 from user_service.request_meta import MetaDep
 from user_service.tokens import sessions
+from user_service.tokens.revocation import RevocationsDep
 from user_service.tokens.schemas import RefreshIn, TokenResponse
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -167,8 +168,12 @@ async def confirm_password_reset(
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
+    revocations: RevocationsDep,
 ) -> Response:
-    await accounts.reset_password(session, body.token, body.new_password, passwords, settings, meta)
+    revoked = await accounts.reset_password(
+        session, body.token, body.new_password, passwords, settings, meta
+    )
+    revocations.tokens(revoked)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
