@@ -36,3 +36,12 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+# Action families only user-service writes: another service appending one of these would make
+# its entry pass for user-service's own record (a forged login in a victim's audit log).
+RESERVED_PREFIXES: frozenset[str] = frozenset(a.value.split(".", 1)[0] + "." for a in Action)
+
+
+def is_reserved(action: str) -> bool:
+    return any(action.startswith(prefix) for prefix in RESERVED_PREFIXES)
