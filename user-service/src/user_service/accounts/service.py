@@ -16,6 +16,7 @@ from fedimpute_shared.events import (
     AccountMailEvent,
     UserEmailVerificationRequested,
     UserPasswordResetRequested,
+    UserRegistrationAttempted,
     add_to_outbox,
 )
 from fedimpute_shared.problems import (
@@ -31,10 +32,11 @@ from user_service.accounts.schemas import (
     PasswordChange,
     ProfileUpdate,
     RegisterIn,
+    UserOut,
     normalize_email,
 )
 from user_service.audit import service as audit
-from user_service.audit.actions import Action
+from user_service.audit.actions import Action, Outcome
 from user_service.auth import throttle
 from user_service.auth.service import check_current_password
 from user_service.config import Settings
@@ -89,7 +91,8 @@ async def register(
     email_verified: bool = False,
 ) -> User:
     """A new account with the default role (or ``role``); asks to verify its email unless
-    ``email_verified`` (an address given by an operator)."""
+    ``email_verified`` (an address given by an operator). An operator's call: a taken address
+    is a 409 (the public route uses :func:`register_publicly`)."""
     enforce_policy(
         body.password,
         settings,
@@ -97,6 +100,69 @@ async def register(
         user_inputs=[body.username, body.email, body.full_name],
     )
     await _ensure_free(session, username=body.username, email=body.email)
+    return await _create(session, body, passwords, settings, meta, role, email_verified)
+
+
+async def register_publicly(
+    session: AsyncSession,
+    body: RegisterIn,
+    passwords: Passwords,
+    settings: Settings,
+    meta: RequestMeta,
+) -> UserOut:
+    """Self-registration, which answers the same whether or not the address has an account
+    (issue 10, item 17): a known address gets a lookalike answer for an account that does not
+    exist, after the same work (a password hash, a token, an event), and its owner is told by
+    email (``user.registration_attempted``, with a reset link in case it was them). A taken
+    *username* is still a 409: usernames are public, addresses are not."""
+    enforce_policy(
+        body.password,
+        settings,
+        field="password",
+        user_inputs=[body.username, body.email, body.full_name],
+    )
+    await _ensure_free(session, username=body.username)
+    owner = await repository.by_email(session, body.email)
+    if owner is None:
+        user = await _create(session, body, passwords, settings, meta, None, False)
+        return UserOut.model_validate(user)
+    await passwords.hash(body.password)  # the same cost as a real registration
+    if owner.is_active:
+        raw, token = await _new_one_time_token(
+            session, owner, TokenPurpose.PASSWORD_RESET, settings.password_reset_ttl_seconds
+        )
+        await send_account_mail(session, settings, UserRegistrationAttempted, owner, raw, token)
+    await audit.record(
+        session,
+        Action.REGISTRATION_ATTEMPTED,
+        actor=audit.ANONYMOUS,
+        meta=meta,
+        outcome=Outcome.DENIED,
+        target_user=owner.id,
+        details={"username": body.username},
+    )
+    await session.flush()
+    return UserOut(
+        id=uuid.uuid4(),
+        username=body.username,
+        email=body.email,
+        email_verified=False,
+        is_active=True,
+        created_at=utcnow(),
+        last_login_at=None,
+        **body.model_dump(include={"full_name", "institution", "department", "country", "orcid"}),
+    )
+
+
+async def _create(
+    session: AsyncSession,
+    body: RegisterIn,
+    passwords: Passwords,
+    settings: Settings,
+    meta: RequestMeta,
+    role: str | None,
+    email_verified: bool,
+) -> User:
     user = User(
         username=body.username,
         email=body.email,

@@ -11,6 +11,8 @@ class Action(StrEnum):
     LOGOUT = "auth.logout"
     REFRESH_REUSED = "auth.refresh_token_reused"
     REGISTERED = "account.registered"
+    # Self-registration with an address that has an account (its owner is emailed).
+    REGISTRATION_ATTEMPTED = "account.registration_attempted"
     PROFILE_UPDATED = "account.profile_updated"
     PASSWORD_CHANGED = "account.password_changed"
     PASSWORD_RESET_REQUESTED = "account.password_reset_requested"

@@ -51,7 +51,8 @@ def _tokens(pair: sessions.TokenPair, response: Response) -> TokenResponse:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    summary="Create an account",
+    summary="Create an account (the same answer whether or not the address is registered; "
+    "the owner of a registered one is emailed)",
     responses=problem_responses(Conflict, Unprocessable),
 )
 async def register(
@@ -61,8 +62,7 @@ async def register(
     settings: SettingsDep,
     meta: MetaDep,
 ) -> UserOut:
-    user = await accounts.register(session, body, passwords, settings, meta)
-    return UserOut.model_validate(user)
+    return await accounts.register_publicly(session, body, passwords, settings, meta)
 
 
 @router.post(
