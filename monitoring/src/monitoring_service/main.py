@@ -17,6 +17,7 @@ from monitoring_service.alerts.router import router as alerts_router
 from monitoring_service.alerts.service import AlertEvaluator
 from monitoring_service.clients import Clients
 from monitoring_service.config import Settings
+from monitoring_service.dashboard.router import router as dashboard_router
 from monitoring_service.events.processor import MonitoringProcessor
 from monitoring_service.events.router import router as dead_letters_router
 from monitoring_service.external.router import router as external_router
@@ -43,6 +44,7 @@ TAGS = [
     {"name": "external services", "description": "External imputation services' health."},
     {"name": "metrics", "description": "Key series of every service, the host, the stream."},
     {"name": "alerts", "description": "Alerts by configured rules: list, acknowledge."},
+    {"name": "dashboard", "description": "Jobs, external services, recent jobs."},
     {"name": "dead letters", "description": "Events that could not be processed."},
 ]
 
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute monitoring",
         description=DESCRIPTION,
         routers=[
+            dashboard_router,
             fleet_router,
             external_router,
             metrics_router,
