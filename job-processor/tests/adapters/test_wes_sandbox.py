@@ -18,7 +18,7 @@ from sandbox.testdata import make_vcf
 from sandbox.vcf.bgzf import decompress
 from service_registry.workflows.templates import TEMPLATES
 
-from .helpers import PASSWORD, input_file, job_spec, read_all, target
+from .helpers import PASSWORD, input_file, job_spec, read_all, target, until_terminal, vcf_inputs
 
 NONE = Credentials.none()
 
@@ -27,32 +27,10 @@ def profile(template: str, **changes):
     return TEMPLATES[template].profile | changes
 
 
-async def until_terminal(adapter, service, creds, remote_id, timeout=60.0, interval=0.05):
-    seen: list[str] = []
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        status = await adapter.status(service, creds, remote_id)
-        if not seen or seen[-1] != status.remote_state:
-            seen.append(status.remote_state)
-        if status.terminal:
-            return status, seen
-        await asyncio.sleep(interval)
-    raise AssertionError(f"run {remote_id} still {seen} after {timeout} s")
-
-
 @pytest.fixture
 async def client():
     async with httpx.AsyncClient(timeout=30) as c:
         yield c
-
-
-def vcf_inputs(file_server, *chroms):
-    items = []
-    for chrom in chroms:
-        data = make_vcf(chrom=chrom)
-        name = f"chr{chrom}.vcf.gz"
-        items.append(input_file(name, data, url=file_server.put(name, data)))
-    return items
 
 
 async def test_spec_simulator_runs_the_sandbox_profile(sandbox_server, client, file_server):

@@ -354,7 +354,7 @@ class WesAdapter:
         """One API call with auth. A 401 drops a cached token; the call is repeated once with a
         fresh one unless its body was a stream (a submit is then retried by the worker)."""
         extra: dict[str, str] = kwargs.pop("headers", None) or {}
-        repeatable = kwargs.get("content") is None
+        repeatable = isinstance(kwargs.get("content"), bytes | None)
         url = self.api_root(target) + path
         for attempt in (1, 2):
             headers = await self.auth_headers(target, creds) | extra
