@@ -26,6 +26,7 @@ from monitoring_service.fleet.router import router as fleet_router
 from monitoring_service.fleet.service import FleetPoller
 from monitoring_service.metrics import MonitoringMetrics
 from monitoring_service.models import OutboxEvent
+from monitoring_service.status.router import router as status_router
 from monitoring_service.telemetry.router import router as metrics_router
 from monitoring_service.telemetry.scrape import Scraper
 
@@ -45,6 +46,7 @@ TAGS = [
     {"name": "metrics", "description": "Key series of every service, the host, the stream."},
     {"name": "alerts", "description": "Alerts by configured rules: list, acknowledge."},
     {"name": "dashboard", "description": "Jobs, external services, recent jobs."},
+    {"name": "status", "description": "The public status page (no login)."},
     {"name": "dead letters", "description": "Events that could not be processed."},
 ]
 
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute monitoring",
         description=DESCRIPTION,
         routers=[
+            status_router,
             dashboard_router,
             fleet_router,
             external_router,
