@@ -23,6 +23,7 @@ from job_processor.jobs.service import Context
 from job_processor.jobs.worker import AdapterLookup, Workers
 from job_processor.models import OutboxEvent
 from job_processor.passwords import PasswordBox
+from job_processor.templates.router import router as templates_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -33,7 +34,10 @@ followed until it ends, its results stored in file-manager. Every status change 
 published as an event.
 """
 
-TAGS = [{"name": "jobs", "description": "My imputation jobs."}]
+TAGS = [
+    {"name": "jobs", "description": "My imputation jobs."},
+    {"name": "job-templates", "description": "Saved parameter sets, mine or shared."},
+]
 
 
 def remote_client(settings: Settings) -> httpx.AsyncClient:
@@ -88,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute job-processor",
         description=DESCRIPTION,
-        routers=[router, internal_router],
+        routers=[router, internal_router, templates_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,

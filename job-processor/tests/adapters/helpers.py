@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
 from job_processor.adapters.base import Credentials, InputFile, JobSpec, ServiceTarget
+from sandbox.testdata import make_vcf
 
 PASSWORD = "Zip-Pass_4-FedImpute!"
 
@@ -77,3 +79,25 @@ def job_spec(inputs: list[InputFile], **changes: Any) -> JobSpec:
 async def read_all(stream) -> bytes:
     async with stream as chunks:
         return b"".join([chunk async for chunk in chunks])
+
+
+async def until_terminal(adapter, service, creds, remote_id, timeout=60.0, interval=0.05):
+    seen: list[str] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        status = await adapter.status(service, creds, remote_id)
+        if not seen or seen[-1] != status.remote_state:
+            seen.append(status.remote_state)
+        if status.terminal:
+            return status, seen
+        await asyncio.sleep(interval)
+    raise AssertionError(f"run {remote_id} still {seen} after {timeout} s")
+
+
+def vcf_inputs(file_server, *chroms):
+    items = []
+    for chrom in chroms:
+        data = make_vcf(chrom=chrom)
+        name = f"chr{chrom}.vcf.gz"
+        items.append(input_file(name, data, url=file_server.put(name, data)))
+    return items

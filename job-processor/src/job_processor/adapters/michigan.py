@@ -19,19 +19,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
-import tempfile
-import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pyzipper
 
+from job_processor.adapters._archive import fetch_result
 from job_processor.adapters._http import (
     clean_text,
     error_message,
@@ -40,7 +36,7 @@ from job_processor.adapters._http import (
     raise_for_status,
     send,
 )
-from job_processor.adapters._streams import FilePart, Multipart, TextPart, stream_get
+from job_processor.adapters._streams import FilePart, Multipart, TextPart
 from job_processor.adapters.base import (
     AuthFailed,
     ByteStream,
@@ -54,7 +50,6 @@ from job_processor.adapters.base import (
     RemoteState,
     RemoteStatus,
     RemoteUnavailable,
-    ResultUnreadable,
     ServiceTarget,
     Submission,
 )
@@ -80,7 +75,6 @@ _RUNNING_TYPE = 3
 _TOO_MANY = re.compile(r"Only \d+ jobs? per user can be executed simultaneously", re.I)
 _MAX_LIST_PAGES = 20  # 15 jobs a page: the 300 newest jobs are searched when reconciling
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_CHUNK = 1024 * 1024
 
 
 def api_root(target: ServiceTarget) -> str:
@@ -420,59 +414,7 @@ class MichiganAdapter:
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         if not result.url or not result.downloadable:
             raise RemoteNotFound(f"download {result.name}: {result.note or 'not downloadable'}")
-        what = f"download {result.name}"
-        if not (password and result.name.lower().endswith(".zip")):
-            async with stream_get(self.client, result.url, what) as chunks:
-                yield chunks
-            return
-        folder = Path(tempfile.mkdtemp(prefix="fedimpute-result-", dir=self.workdir))
-        try:
-            encrypted, plain = folder / "encrypted.zip", folder / "plain.zip"
-            await self._save(result.url, what, encrypted)
-            await asyncio.to_thread(decrypt_zip, encrypted, plain, password, result.name)
-            encrypted.unlink()
-            yield _file_chunks(plain)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    async def _save(self, url: str, what: str, path: Path) -> None:
-        async with stream_get(self.client, url, what) as chunks:
-            with path.open("wb") as out:
-                async for chunk in chunks:
-                    out.write(chunk)
-
-
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as source:
-        while chunk := source.read(_CHUNK):
-            yield chunk
-
-
-def decrypt_zip(source: Path, target: Path, password: str, label: str = "result") -> None:
-    """Rewrite an encrypted zip (ZipCrypto or AES) as a plain one, entry by entry in 1 MiB
-    chunks; a wrong password or a damaged archive is `ResultUnreadable`."""
-    try:
-        with (
-            pyzipper.AESZipFile(source) as encrypted,
-            zipfile.ZipFile(target, "w", allowZip64=True) as plain,
-        ):
-            encrypted.setpassword(password.encode())
-            for info in encrypted.infolist():
-                if info.is_dir():
-                    continue
-                packed = (
-                    zipfile.ZIP_STORED if info.filename.endswith(".gz") else zipfile.ZIP_DEFLATED
-                )
-                entry = zipfile.ZipInfo(info.filename, info.date_time)
-                entry.compress_type = packed
-                with (
-                    encrypted.open(info) as reader,
-                    plain.open(entry, "w", force_zip64=info.file_size > 2**31) as writer,
-                ):
-                    shutil.copyfileobj(reader, writer, _CHUNK)
-    except RuntimeError as exc:  # zipfile/pyzipper: "Bad password for file ..."
-        raise ResultUnreadable(
-            f"{label}: the zip does not open with the job's password ({exc})"
-        ) from None
-    except (zipfile.BadZipFile, pyzipper.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ResultUnreadable(f"{label}: the zip is damaged ({type(exc).__name__})") from None
+        async with fetch_result(
+            self.client, result.url, result.name, password=password, workdir=self.workdir
+        ) as chunks:
+            yield chunks
