@@ -95,6 +95,20 @@ def test_merge_is_deterministic_and_pure():
     }
 
 
+def test_every_public_operation_documents_what_the_gateway_answers():
+    specs = {s: spec_for(s) for s in ("job-processor", "file-manager")}
+    document = merge_specs(specs, title="t", version="1", description="d")
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    assert operations
+    for operation in operations:
+        responses = operation["responses"]
+        assert {"429", "502", "503", "504"} <= set(responses)
+        for code, response in responses.items():
+            if code[0] in "45":
+                assert response["content"] == problem
+
+
 @pytest.mark.parametrize(
     ("service", "path", "public"),
     [

@@ -360,3 +360,19 @@ async def test_nul_in_a_query_filter_is_422(client, researcher):
         "/reference-panels", params={"population": "a\x00"}, headers=researcher
     )
     assert panels.status_code == 422
+
+
+async def test_internal_list_has_every_active_service_with_its_panels(
+    client, new_service, admin, token_issuer
+):
+    active = await new_service()
+    await new_service(slug="paused-one", name="Paused", is_active=False)
+    jp = bearer(token_issuer.service_token("job-processor", "service-registry"))
+    response = await client.get("/internal/services", headers=jp)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [s["slug"] for s in body] == [active["slug"]]
+    assert body[0]["panels"] == []
+    other = bearer(token_issuer.service_token("notification", "service-registry"))
+    assert (await client.get("/internal/services", headers=other)).status_code == 403
+    assert (await client.get("/internal/services", headers=admin)).status_code == 401

@@ -27,11 +27,11 @@ from api_gateway.openapi import OpenAPICache
 from api_gateway.proxy import proxy_http
 from api_gateway.ratelimit import RateLimiter, parse_rate
 from api_gateway.routes import LimitClass, RouteTable
-from api_gateway.trust import TrustedProxies
 from api_gateway.upstreams import UpstreamTransport, build_pools
 from api_gateway.websocket import proxy_websocket
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from fedimpute_shared.body_limit import streams_body
+from fedimpute_shared.client_address import TrustedProxies
 from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create_http_client
 from fedimpute_shared.transport import PooledTransport
 

@@ -93,6 +93,9 @@ class Settings(ServiceSettings):
     # ---------------------------------------------------------------- request handling
     # Peers whose X-Forwarded-For is believed (the gateway); CIDRs or addresses.
     trusted_proxies: ListSetting[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # The login address throttle counts an IPv6 client by its network of this size (one end
+    # site has a whole /64: counting per /128 would be no limit). Same setting as the gateway's.
+    client_ipv6_prefix: int = Field(default=64, ge=32, le=128)
     max_body_bytes: int = Field(default=65536, ge=1024)
 
     @field_validator("trusted_proxies")

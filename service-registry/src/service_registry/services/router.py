@@ -143,6 +143,23 @@ async def restore_service(
     return service.to_out(await service.restore(session, found), settings)
 
 
+@internal_router.get("/services")
+async def internal_active_services(
+    session: SessionDep, caller: JobProcessor, settings: SettingsDep
+) -> list[ServiceDetail]:
+    """For job-processor's pre-flight across every active service: each with its panels."""
+    stmt = repository.listing(ServiceFilters(is_active=True)).order_by(ImputationService.name)
+    found = list((await session.scalars(stmt.limit(500))).all())
+    out: list[ServiceDetail] = []
+    for row in found:
+        rows = await panels.for_service(session, row.id)
+        base = service.to_out(row, settings)
+        out.append(
+            ServiceDetail(**base.model_dump(), panels=[PanelOut.model_validate(p) for p in rows])
+        )
+    return out
+
+
 @internal_router.get("/services/{id_or_slug}")
 async def internal_service(
     id_or_slug: str, session: SessionDep, caller: JobProcessor, settings: SettingsDep
