@@ -4,15 +4,20 @@ them), the test's own Redis stream, and respx standing in for the fleet and job-
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from secrets import token_hex
 from typing import Any
 
 import httpx
 import pytest
+import respx
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from fedimpute_shared.db import utcnow
+from fedimpute_shared.events import Event, ServiceHealthChanged
+from fedimpute_shared.outbox import event_fields
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
 from fedimpute_shared.testing.tokens import TokenIssuer, bearer
@@ -100,3 +105,66 @@ def user_token(token_issuer: TokenIssuer) -> Callable[..., dict[str, str]]:
         return bearer(token_issuer.access_token(user_id, roles=roles))
 
     return make
+
+
+# ---------------------------------------------------------------------------- events
+
+
+def health_changed(
+    status: str = "unhealthy",
+    *,
+    service_id: uuid.UUID | None = None,
+    slug: str = "sandbox-wes",
+    previous: str = "healthy",
+    at: datetime | None = None,
+    error: str | None = "connect timeout",
+) -> ServiceHealthChanged:
+    return ServiceHealthChanged(
+        producer="service-registry",
+        service_id=service_id or uuid.uuid5(uuid.NAMESPACE_DNS, slug),
+        service_slug=slug,
+        previous_status=previous,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        error=error if status != "healthy" else None,
+        response_time_ms=12.5,
+        checked_at=at or utcnow(),
+    )
+
+
+@pytest.fixture
+def publish(redis: Redis, stream: str) -> Callable[..., Any]:
+    async def add(event: Event | dict[str, str]) -> str:
+        fields = event_fields(event) if isinstance(event, Event) else event
+        entry_id = await redis.xadd(stream, fields)  # type: ignore[arg-type]
+        return entry_id.decode()
+
+    return add
+
+
+@pytest.fixture
+async def consume(app: FastAPI) -> Callable[..., Any]:
+    """Read and process everything new on the stream (the group is created first)."""
+    await app.state.consumer.ensure_group("0")
+
+    async def run() -> int:
+        total = 0
+        while count := await app.state.consumer.read_new(block_ms=None):
+            total += count
+        return total
+
+    return run
+
+
+# ---------------------------------------------------------------------------- upstreams
+
+
+@pytest.fixture
+def upstreams() -> Iterator[respx.MockRouter]:
+    """user-service's token endpoint; tests add the registry's and job-processor's routes
+    (then call ``upstreams.route().pass_through()`` is not needed: the JWKS is passed)."""
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(f"{USER_SERVICE}/internal/service-tokens").respond(
+            json={"access_token": "service-token", "token_type": "Bearer", "expires_in": 600}
+        )
+        mock.route(host="127.0.0.1").pass_through()  # the token issuer's JWKS
+        yield mock

@@ -4,7 +4,6 @@ import json
 import uuid
 
 import pytest
-
 from sqlalchemy import func, select
 
 from service_registry.models import ReferencePanel

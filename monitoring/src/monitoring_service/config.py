@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fedimpute_shared.config import ListSetting, ServiceSettings
 from fedimpute_shared.fleet import SERVICE_NAMES, fleet_service
+from fedimpute_shared.streams import ConsumerOptions
 from monitoring_service.alerts.rules import DEFAULT_RULES, AlertRule
 
 
@@ -80,6 +81,16 @@ class Settings(ServiceSettings):
         if len(names) != len(set(names)):
             raise ValueError("ALERT_RULES: every rule needs its own name")
         return self
+
+    def consumer_options(self) -> ConsumerOptions:
+        return ConsumerOptions(
+            stream=self.event_stream,
+            group=self.consumer_group,
+            batch_size=self.consumer_batch_size,
+            block_ms=self.consumer_block_ms,
+            claim_idle_seconds=self.consumer_claim_idle_seconds,
+            max_deliveries=self.consumer_max_deliveries,
+        )
 
     def fleet_urls(self) -> dict[str, str]:
         """The watched services and where to reach them, in fleet-table order."""

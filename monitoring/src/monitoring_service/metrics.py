@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from fedimpute_shared.streams import ConsumerMetrics
+
 
 class MonitoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -26,19 +28,5 @@ class MonitoringMetrics:
             ["severity"],
             registry=registry,
         )
-        self.events = Counter(
-            "monitoring_events_total",
-            "Stream entries by outcome (processed, duplicate, ignored, dead_lettered, retried).",
-            ["outcome"],
-            registry=registry,
-        )
-        self.consumer_lag = Gauge(
-            "monitoring_consumer_lag",
-            "Stream entries not yet delivered to the monitoring consumer group.",
-            registry=registry,
-        )
-        self.consumer_pending = Gauge(
-            "monitoring_consumer_pending",
-            "Entries delivered to the group but not yet acknowledged.",
-            registry=registry,
-        )
+        # the event consumer's: monitoring_events_total, monitoring_consumer_lag/pending
+        self.consumer = ConsumerMetrics(registry, "monitoring")

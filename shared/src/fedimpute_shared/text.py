@@ -39,6 +39,7 @@ __all__ = [
     "PatchInput",
     "SafeInput",
     "Secret",
+    "ascii_count",
     "no_nul_anywhere",
 ]
 
@@ -47,6 +48,19 @@ Int32 = Annotated[int, Field(ge=-(2**31), le=INT32_MAX)]
 """An integer that fits PostgreSQL's ``integer`` column; narrow it further beside it."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ASCII_COUNT = re.compile(r"[0-9]{1,18}")
+
+
+def ascii_count(value: str | None) -> int | None:
+    """A non-negative integer header or parameter written in ASCII digits, else None.
+
+    ``str.isdigit`` accepts "²" or Arabic-Indic digits that ``int`` then refuses (a 500), and
+    ``int`` refuses more than 4300 digits; this takes ``[0-9]{1,18}`` only (under 2**63), so the
+    caller can answer 400 for anything else.
+    """
+    if value is None or _ASCII_COUNT.fullmatch(value) is None:
+        return None
+    return int(value)
 
 
 def _single_line(value: str) -> str:

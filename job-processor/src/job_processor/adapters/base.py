@@ -29,6 +29,7 @@ __all__ = [
     "Adapter",
     "AdapterError",
     "AuthFailed",
+    "ByteStream",
     "CheckResult",
     "CredentialKind",
     "Credentials",
@@ -263,9 +264,15 @@ class Adapter(Protocol):
     ) -> list[RemoteResult]: ...
 
     def download(
-        self, target: ServiceTarget, creds: Credentials, result: RemoteResult
+        self,
+        target: ServiceTarget,
+        creds: Credentials,
+        result: RemoteResult,
+        *,
+        password: str | None = None,
     ) -> ByteStream:
-        """Stream one result (decrypted when the remote encrypted it)."""
+        """Stream one result, decrypted with `password` (the job's `result_password`) when the
+        remote encrypted it (Cloudgene's zips); adapters without encryption ignore it."""
 
 
 AdapterFactory = Callable[[httpx.AsyncClient], Adapter]
