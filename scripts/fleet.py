@@ -380,6 +380,9 @@ def service_environment(
             # Links in emails point at the gateway (there is no web front end in this repo).
             "PUBLIC_BASE_URL": BY_NAME["api-gateway"].url,
         }
+    if spec.name == "monitoring":
+        # Only what this launcher starts is watched: a service not built yet is not "down".
+        env["WATCHED_SERVICES"] = ",".join(s.name for s in FLEET if s.installed)
     return env
 
 

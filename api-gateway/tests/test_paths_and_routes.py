@@ -5,7 +5,7 @@ import pytest
 from api_gateway.config import Settings
 from api_gateway.paths import AmbiguousPath, normalise
 from api_gateway.routes import PREFIXES, LimitClass, RoutePattern, RouteTable, Transfer
-from api_gateway.trust import TrustedProxies
+from fedimpute_shared.client_address import TrustedProxies
 
 
 @pytest.mark.parametrize(

@@ -308,9 +308,9 @@ async def test_resuming_on_another_replica_still_gives_the_right_checksums(make_
     assert file["checksums"]["md5"] == hashlib.md5(data).hexdigest()  # noqa: S324
 
 
-async def test_a_patch_cut_off_keeps_the_bytes_that_arrived(app, alice):
+async def test_a_patch_cut_off_keeps_the_bytes_that_arrived(app, alice, db):
     """tus core: without Upload-Checksum, what reached the server before a disconnect stays,
-    and HEAD says so; the client resumes from there."""
+    and HEAD says so; the client resumes from there. (``db``: its rows are emptied after.)"""
     import httpx
     from asgi_lifespan import LifespanManager
 

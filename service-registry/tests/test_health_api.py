@@ -276,3 +276,30 @@ async def test_retention_prunes_old_checks(db, settings, wes_service):
     assert await health.prune_history(db, settings) == 1
     await db.commit()
     assert await db.scalar(select(func.count()).select_from(ServiceHealthCheck)) == 1
+
+
+async def test_health_summary_for_monitoring_without_probing(
+    api, researcher, token_issuer, wes_service, remote, db
+):
+    await _set(
+        db,
+        wes_service["id"],
+        health_status=HealthStatus.UNHEALTHY,
+        health_checked_at=utcnow() - timedelta(hours=2),
+        last_error="connect timeout",
+    )
+    monitoring = bearer(token_issuer.service_token("monitoring", "service-registry"))
+    response = await api.get("/internal/service-health", headers=monitoring)
+    assert response.status_code == 200
+    [summary] = response.json()
+    assert summary["slug"] == wes_service["slug"]
+    assert summary["status"] == "unhealthy"
+    assert summary["error"] == "connect timeout"
+    assert set(summary["uptime"]) == {"24h", "7d", "30d"}
+    assert remote.hits.get(WES_PATH, 0) == 0  # stored state only: nothing probed
+
+
+async def test_health_summary_is_for_monitoring_only(api, researcher, token_issuer):
+    other = bearer(token_issuer.service_token("job-processor", "service-registry"))
+    assert (await api.get("/internal/service-health", headers=other)).status_code == 403
+    assert (await api.get("/internal/service-health", headers=researcher)).status_code == 401

@@ -294,6 +294,21 @@ async def test_soft_delete_hides_and_restore_brings_back(
     assert (await client.get(f"/services/{created['id']}", headers=researcher)).status_code == 200
 
 
+async def test_an_admins_read_token_sees_no_deleted_service(
+    client, admin, token_issuer, new_service
+):
+    """Issue 10 item 3: deleted services are for writers, by role *and* scope."""
+    created = await new_service()
+    assert (await client.delete(f"/services/{created['id']}", headers=admin)).status_code == 204
+    reader = bearer(token_issuer.access_token(roles=["admin"], scopes=["services:read"]))
+    one = await client.get(
+        f"/services/{created['id']}", params={"include_deleted": True}, headers=reader
+    )
+    assert one.status_code == 404
+    listed = await client.get("/services", params={"include_deleted": True}, headers=reader)
+    assert listed.status_code == 403
+
+
 async def test_hard_delete_is_admin_only(client, admin, service_admin, new_service, db):
     created = await new_service()
     refused = await client.delete(
@@ -345,3 +360,19 @@ async def test_nul_in_a_query_filter_is_422(client, researcher):
         "/reference-panels", params={"population": "a\x00"}, headers=researcher
     )
     assert panels.status_code == 422
+
+
+async def test_internal_list_has_every_active_service_with_its_panels(
+    client, new_service, admin, token_issuer
+):
+    active = await new_service()
+    await new_service(slug="paused-one", name="Paused", is_active=False)
+    jp = bearer(token_issuer.service_token("job-processor", "service-registry"))
+    response = await client.get("/internal/services", headers=jp)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [s["slug"] for s in body] == [active["slug"]]
+    assert body[0]["panels"] == []
+    other = bearer(token_issuer.service_token("notification", "service-registry"))
+    assert (await client.get("/internal/services", headers=other)).status_code == 403
+    assert (await client.get("/internal/services", headers=admin)).status_code == 401

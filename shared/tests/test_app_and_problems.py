@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from fedimpute_shared.problems import document_problems
+
 PROBLEM = "application/problem+json"
 
 
@@ -146,4 +148,54 @@ async def test_metrics_count_by_route_template(client, researcher):
 async def test_openapi_documents_problem_responses(client):
     spec = (await client.get("/openapi.json")).json()
     assert "Problem" in spec["components"]["schemas"]
-    assert "422" in spec["paths"]["/widgets"]["post"]["responses"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+    def statuses(path: str, method: str) -> dict[str, dict]:
+        return spec["paths"][path][method]["responses"]
+
+    # Declared once by the factory, from what each operation takes: a token, a body, a path id.
+    create = statuses("/widgets", "post")
+    assert {"400", "401", "403", "413", "422"} <= set(create)
+    assert "404" not in create
+    assert {"401", "403", "404", "422"} <= set(statuses("/widgets/{widget_id}", "get"))
+    listing = statuses("/widgets", "get")
+    assert {"400", "401", "403", "422"} <= set(listing)
+    assert "413" not in listing
+    # No token, no input: nothing but its own answer (FastAPI's blanket 422 is gone too).
+    assert set(statuses("/boom", "get")) == {"200"}
+    # Every problem is documented with the content type it is sent with, never application/json.
+    for item in spec["paths"].values():
+        for operation in item.values():
+            for code, response in operation["responses"].items():
+                if code[0] in "45":
+                    assert response["content"] == problem, (code, operation["operationId"])
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_document_problems_adds_what_a_front_answers_and_keeps_route_declarations():
+    spec = {
+        "paths": {
+            "/things/{id}": {
+                "parameters": [],
+                "delete": {
+                    "parameters": [{"name": "id", "in": "path"}],
+                    "responses": {
+                        "204": {"description": "gone"},
+                        "409": {
+                            "description": "in use",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                    },
+                },
+            }
+        }
+    }
+    document_problems(spec, every_operation={429: "slow down"})
+    responses = spec["paths"]["/things/{id}"]["delete"]["responses"]
+    assert list(responses) == ["204", "404", "409", "422", "429"]  # sorted, no 401: no security
+    assert responses["409"]["description"] == "in use"
+    assert responses["409"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    assert responses["429"]["description"] == "slow down"
+    assert {"Problem", "FieldProblem"} <= set(spec["components"]["schemas"])

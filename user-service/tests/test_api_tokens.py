@@ -113,7 +113,7 @@ async def test_exchanged_jwt_cannot_mint_broader_tokens(client, user_auth):
     created = (await _create(client, user_auth, scopes=["jobs:read"])).json()
     narrow = bearer((await _exchange(client, created["token"])).json()["access_token"])
     response = await _create(client, narrow, name="wider", scopes=["files:write"])
-    assert response.status_code == 422
+    assert response.status_code == 403  # not even a narrower one: see item 2 below
 
 
 async def test_revoked_token_is_refused_and_announced(client, user_auth, redis, settings, db):
@@ -217,3 +217,36 @@ async def test_deactivation_announces_every_live_token(
     await pubsub.aclose()
     assert received == {first["id"], second["id"]}
     assert (await _exchange(client, first["token"])).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/users/me/api-tokens", None),
+        ("POST", "/users/me/api-tokens", {"name": "forever", "scopes": ["files:read"]}),
+        ("DELETE", "/users/me/api-tokens/{token_id}", None),
+        ("PATCH", "/users/me", {"full_name": "Mallory"}),
+        ("POST", "/users/me/password", {"current_password": "x", "new_password": "y" * 20}),
+        ("PUT", "/users/me/email", {"current_password": "x", "new_email": "m@example.org"}),
+        ("GET", "/users/me/sessions", None),
+        ("DELETE", "/users/me/sessions/{session_id}", None),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+async def test_an_api_token_cannot_manage_the_account(
+    client, user_auth, user_tokens, method, path, body
+):
+    """Issue 10 item 2: a leaked files:read script token must not mint a 365-day token, revoke
+    the owner's other tokens, end their sessions or change the account."""
+    created = (await _create(client, user_auth, scopes=["files:read"])).json()
+    exchanged = (await _exchange(client, created["token"])).json()
+    script = bearer(exchanged["access_token"])
+    sessions = (await client.get("/users/me/sessions", headers=user_auth)).json()
+    url = path.format(token_id=created["id"], session_id=sessions[0]["id"])
+    response = await client.request(method, url, json=body, headers=script)
+    assert response.status_code == 403, response.text
+    assert "interactive login" in response.json()["detail"]
+    # ... while the token still works for what it is for, and the login can do all of it.
+    assert (await client.get("/users/me", headers=script)).status_code == 200
+    listed = await client.get("/users/me/api-tokens", headers=user_auth)
+    assert [t["id"] for t in listed.json()] == [created["id"]]

@@ -3,7 +3,8 @@
 One :class:`Gateway` lives in the lifespan state (``scope["state"]["gateway"]``). Its
 :meth:`Gateway.admit` runs, in order: who is the client (IP, trusted proxies), who is the user
 (token, when present or required), and the rate limit (by user when authenticated, by IP
-otherwise, and always by IP for the login class so a brute force cannot spread over accounts).
+otherwise, and always by IP for the login class so a brute force cannot spread over accounts;
+an IPv6 client counts by its /64, see :mod:`fedimpute_shared.client_address`).
 A request refused for its credentials still counts against its IP, so guessing tokens is
 rate-limited like guessing passwords; an API token not yet in the exchange cache is counted
 against the IP *before* user-service is asked about it.
@@ -22,8 +23,8 @@ from api_gateway.identity import EdgeAuthenticator, Identity, bearer_token
 from api_gateway.metrics import GatewayMetrics
 from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import LimitClass, RouteTable, Target, Transfer
-from api_gateway.trust import TrustedProxies
 from api_gateway.upstreams import UpstreamPool
+from fedimpute_shared.client_address import TrustedProxies, address_bucket, join_header_lines
 from fedimpute_shared.problems import ProblemError, ServiceUnavailable, Unauthorized
 
 
@@ -68,13 +69,21 @@ class Gateway:
         """Authenticate and rate-limit one request; raises the 401/429/503 problem to send."""
         headers = scope["headers"]
         peer = scope["client"][0] if scope.get("client") else "0.0.0.0"  # noqa: S104
-        forwarded = header(headers, b"x-forwarded-for") if self.trusted else None
-        client_ip = self.trusted.client_ip(peer, forwarded.decode("latin-1") if forwarded else None)
+        forwarded = (
+            join_header_lines(v for k, v in headers if k == b"x-forwarded-for")
+            if self.trusted
+            else None
+        )
+        client_ip = self.trusted.client_ip(peer, forwarded) or peer
         authorization = header(headers, b"authorization")
         token = bearer_token(authorization.decode("latin-1") if authorization else None)
 
         limit_class = target.policy.limit_class
-        by_ip = f"ip:{client_ip}"
+        by_ip = "ip:" + address_bucket(
+            client_ip,
+            ipv6_prefix=self.settings.client_ipv6_prefix,
+            ipv4_prefix=self.settings.client_ipv4_prefix,
+        )
         rate_headers: list[tuple[bytes, bytes]] = []
         counted: str | None = None
         if token is not None and self.authenticator.needs_upstream(token):

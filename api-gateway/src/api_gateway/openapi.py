@@ -24,6 +24,7 @@ import httpx
 
 from api_gateway.routes import PREFIXES, ROOT_ROUTES
 from api_gateway.upstreams import NoHealthyUpstream
+from fedimpute_shared.problems import document_problems
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,13 @@ Spec = dict[str, Any]
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _REF_PREFIX = "#/components/"
 _FETCH_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+# What the gateway itself may answer for any public operation, whatever the service documents.
+GATEWAY_PROBLEMS = {
+    429: "Rate limit exceeded (Retry-After says when to try again)",
+    502: "The service is unreachable or sent an invalid response",
+    503: "No healthy instance of the service, or the gateway is busy",
+    504: "The service did not answer in time",
+}
 
 
 def public_path(service: str, path: str) -> str | None:
@@ -131,7 +139,7 @@ def merge_specs(specs: Mapping[str, Spec], *, title: str, version: str, descript
     }
     if tags:
         document["tags"] = list(tags.values())
-    return document
+    return document_problems(document, every_operation=GATEWAY_PROBLEMS)
 
 
 def _unique_operation_id(operation: dict[str, Any], service: str, seen: set[str]) -> None:

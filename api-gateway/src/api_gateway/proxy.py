@@ -37,6 +37,7 @@ from fedimpute_shared.problems import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
+from fedimpute_shared.text import ascii_count
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ async def _relay(
     )
     length = response.headers.get("content-length")
     small = method == "HEAD" or (
-        length is not None and length.isdigit() and int(length) <= _SMALL_RESPONSE_BYTES
+        (size := ascii_count(length)) is not None and size <= _SMALL_RESPONSE_BYTES
     )
     try:
         if small:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from fedimpute_shared.config import ServiceSettings
 from fedimpute_shared.fleet import fleet_service
+from fedimpute_shared.streams import ConsumerOptions
 
 
 class SmtpSecurity(StrEnum):
@@ -92,6 +93,16 @@ class Settings(ServiceSettings):
     ws_replay_size: int = Field(default=500, ge=10)
     ws_replay_hours: float = Field(default=24, gt=0)
     ws_channel: str = Field(default="fedimpute:notification:push", min_length=1, max_length=200)
+
+    def consumer_options(self) -> ConsumerOptions:
+        return ConsumerOptions(
+            stream=self.event_stream,
+            group=self.consumer_group,
+            batch_size=self.consumer_batch_size,
+            block_ms=self.consumer_block_ms,
+            claim_idle_seconds=self.consumer_claim_idle_seconds,
+            max_deliveries=self.consumer_max_deliveries,
+        )
 
     @field_validator("public_base_url")
     @classmethod

@@ -13,11 +13,11 @@ from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create_http_client
+from fedimpute_shared.streams import StreamConsumer
 from notification_service.config import Settings
 from notification_service.email.digest import DigestWorker
 from notification_service.email.mailer import Mailer
 from notification_service.email.sender import EmailSender
-from notification_service.events.consumer import EventConsumer
 from notification_service.events.dispatch import Dispatcher
 from notification_service.events.processor import EventProcessor
 from notification_service.events.router import router as dead_letters_router
@@ -87,7 +87,9 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
             broker,
             max_event_bytes=settings.max_event_bytes,
         )
-        consumer = EventConsumer(core.redis, processor, settings, metrics)
+        consumer = StreamConsumer(
+            core.redis, processor, settings.consumer_options(), metrics.consumer
+        )
         hooks = webhook_client(settings)
         email = EmailSender(core.sessionmaker, Mailer(settings), settings, metrics)
         webhooks = WebhookSender(core.sessionmaker, hooks, settings, metrics)

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from fedimpute_shared.streams import ConsumerMetrics
+
 
 class NotificationMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.events = Counter(
-            "notification_events_total",
-            "Stream entries by outcome (processed, duplicate, ignored, dead_lettered, retried).",
-            ["outcome"],
-            registry=registry,
-        )
-        self.consumer_lag = Gauge(
-            "notification_consumer_lag",
-            "Stream entries not yet delivered to the notification consumer group.",
-            registry=registry,
-        )
-        self.consumer_pending = Gauge(
-            "notification_consumer_pending",
-            "Entries delivered to the group but not yet acknowledged.",
-            registry=registry,
-        )
+        # the event consumer's: notification_events_total, notification_consumer_lag/pending
+        self.consumer = ConsumerMetrics(registry, "notification")
         self.deliveries = Counter(
             "notification_deliveries_total",
             "Email and webhook attempts by channel and outcome (sent, retry, failed).",

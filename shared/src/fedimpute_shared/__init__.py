@@ -11,6 +11,8 @@ anything else, or any module starting with ``_``, is private):
 - ``tasks``         BackgroundTasks: periodic and long-running background work, restarts,
                     advisory-lock "one replica does it"
 - ``outbox``        OutboxRelay: outbox rows to the Redis stream ``fedimpute:events``
+- ``streams``       StreamConsumer: a consumer group on the event stream (claims, dead letters,
+                    Redis restarts) and the bounded reader of one entry
 - ``events``        versioned domain events, the outbox table mixin and add_to_outbox()
 - ``db``            engine/sessionmaker, SessionDep, session_scope, advisory_lock, utcnow,
                     MetaData naming, mixins

@@ -48,7 +48,7 @@ from fedimpute_shared.migrations import alembic_heads
 from fedimpute_shared.observability import Metrics, ObservabilityMiddleware, metrics_endpoint
 from fedimpute_shared.outbox import RELAY_TASK, OutboxRelay, RelayMetrics, RelayOptions
 from fedimpute_shared.pagination import CursorCodec
-from fedimpute_shared.problems import Problem, install_problem_handlers
+from fedimpute_shared.problems import document_problems, install_problem_handlers
 from fedimpute_shared.tasks import BackgroundTasks, TaskMetrics
 
 __all__ = [
@@ -268,12 +268,12 @@ def create_service_app(
         openapi_url=openapi_url,
         docs_url=None,  # install_docs serves /docs with assets from the installed packages
         redoc_url=None,
-        responses={422: {"model": Problem, "description": "Request validation failed"}},
     )
     app.state.metrics = app_metrics
     app.state.service_metrics = service_metrics
     app.state.settings = settings
     install_problem_handlers(app)
+    _document_problems_once(app)
     app.add_middleware(ObservabilityMiddleware, metrics=app_metrics)
     # Innermost (appended, not add_middleware's insert-at-front), so a 413 still gets the
     # request id, the access log line and the metrics of the observability middleware.
@@ -292,6 +292,20 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _document_problems_once(app: FastAPI) -> None:
+    """Make ``app.openapi()`` declare every problem response of every operation (once, when the
+    document is first built): see :func:`fedimpute_shared.problems.document_problems`. An app
+    that replaces ``app.openapi`` afterwards (the gateway's merged document) documents its own."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

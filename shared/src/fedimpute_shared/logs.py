@@ -1,7 +1,8 @@
 """Structured JSON logs: one JSON object per line with service, request id and user id.
 
 Secrets never reach a log line: :class:`RedactingFilter` masks bearer tokens, ``Authorization``
-values and ``password``/``secret``/``token`` key-value pairs in every message, whatever logger
+values, ``password``/``secret``/``token`` key-value pairs, signed download-link tokens
+(``/download/<token>``) and WebSocket tickets (``?ticket=``) in every message, whatever logger
 emits it (ours, uvicorn's, httpx's).
 """
 
@@ -17,12 +18,16 @@ from typing import Any
 from fedimpute_shared.context import request_id_var, user_id_var
 
 __all__ = [
+    "DOWNLOAD_LINK_TOKEN",
     "JsonFormatter",
     "PlainFormatter",
     "RedactingFilter",
     "configure_logging",
     "redact",
 ]
+
+# The token segment of a signed download link path, at file-manager and at the gateway.
+DOWNLOAD_LINK_TOKEN = re.compile(r"(/download/)[^/?#\s\"']+")
 
 _REDACTIONS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[REDACTED]"),
@@ -34,6 +39,10 @@ _REDACTIONS = [
         ),
         r"\1[REDACTED]",
     ),
+    # Signed download links carry their credential in the path (/files/download/<token>)
+    (DOWNLOAD_LINK_TOKEN, r"\1[REDACTED]"),
+    # WebSocket tickets ride in the query string (?ticket=...)
+    (re.compile(r"(?i)([?&]ticket=)[^&#\s\"']+"), r"\1[REDACTED]"),
     # JWTs anywhere (three base64url segments starting with eyJ)
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
 ]

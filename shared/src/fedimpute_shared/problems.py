@@ -9,7 +9,7 @@ unexpected exception becomes a bare 500 problem and its traceback goes only to t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "Unauthorized",
     "Unprocessable",
     "UnsupportedMediaType",
+    "document_problems",
     "field_problems",
     "install_problem_handlers",
     "problem_response",
@@ -261,7 +262,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries for the given domain errors, so /docs lists them."""
+    """OpenAPI ``responses=`` entries for the domain errors one route raises itself (a 409,
+    a 410...), so /docs lists them. What every route of a kind can answer (401/403 behind a
+    token, 404 with a path id, 422 with input...) is added for all operations by
+    :func:`document_problems`; routes need not repeat it."""
     return {
         err.status: {
             "model": Problem,
@@ -270,3 +274,86 @@ def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, 
         }
         for err in errors
     }
+
+
+# What the platform answers for every operation of a kind, without the route raising it itself:
+# the shared auth dependencies, request validation, the body limit and the pagination cursor.
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _applicable_statuses(operation: dict[str, Any]) -> dict[int, str]:
+    """The problem statuses ``operation`` can answer, from what it takes and its security."""
+    parameters = [p for p in operation.get("parameters") or [] if isinstance(p, dict)]
+    locations = {p.get("in") for p in parameters}
+    has_body = "requestBody" in operation
+    statuses: dict[int, str] = {}
+    if has_body or locations & {"query", "header", "cookie"}:
+        statuses[400] = "The request could not be read (a malformed cursor, header or body)"
+    if operation.get("security"):
+        statuses[401] = "No valid token (missing, expired, revoked or forged)"
+        statuses[403] = "The token lacks the role or scope this operation needs"
+    if "path" in locations:
+        statuses[404] = "No such object, or it belongs to someone else"
+    if has_body:
+        statuses[413] = "The request body exceeds the service's limit"
+    if has_body or parameters:
+        statuses[422] = "Request validation failed (see errors[])"
+    return statuses
+
+
+def document_problems(
+    spec: dict[str, Any], *, every_operation: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """Declare in ``spec`` (an OpenAPI document, changed in place) every problem response.
+
+    Each operation gets the statuses the shared machinery can answer for it (401/403 behind a
+    token, 404 with a path parameter, 400/413/422 with input), plus ``every_operation`` (what a
+    front such as the gateway adds: 429, 502...). Every 4xx/5xx response, including those a
+    route declared itself, is given the one content type it is sent with,
+    ``application/problem+json``, with the :class:`Problem` schema (FastAPI would otherwise
+    document it as ``application/json``, and its 422 as ``HTTPValidationError``, whose schemas
+    are then dropped). Done once in the app factory, so no route repeats it.
+    """
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    if "Problem" not in schemas:
+        generated = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(generated.pop("$defs", {}))
+        schemas["Problem"] = generated
+    for item in (spec.get("paths") or {}).values():
+        if not isinstance(item, dict):
+            continue
+        for method, operation in item.items():
+            if method not in _HTTP_METHODS or not isinstance(operation, dict):
+                continue
+            _document_operation(operation, every_operation or {})
+    if not any(name == "HTTPValidationError" for _, name in _refs(spec.get("paths"))):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return spec
+
+
+def _refs(node: Any) -> Iterator[tuple[str, str]]:
+    """Every ``(section, name)`` that ``node`` refers to with a local ``$ref``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str) and value.startswith("#/components/"):
+                section, _, name = value.removeprefix("#/components/").partition("/")
+                yield section, name
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _document_operation(operation: dict[str, Any], every_operation: dict[int, str]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    applicable = _applicable_statuses(operation) | every_operation
+    for status, description in applicable.items():
+        responses.setdefault(str(status), {"description": description})
+    for code, response in responses.items():
+        if code.isdigit() and code[0] in "45" and isinstance(response, dict):
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_REF)}}
+            response.setdefault("description", HTTPStatus(int(code)).phrase)
+    operation["responses"] = dict(sorted(responses.items()))

@@ -8,12 +8,37 @@ PostgreSQL cannot store them or they hide content: the NUL character (rejected b
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, StringConstraints, model_validator
 
-__all__ = ["Line", "Line100", "Line200", "NoNul", "SafeInput", "Secret", "no_nul_anywhere"]
+__all__ = [
+    "Line",
+    "Line100",
+    "Line200",
+    "NoNul",
+    "SafeInput",
+    "Secret",
+    "ascii_count",
+    "no_nul_anywhere",
+]
+
+
+_ASCII_COUNT = re.compile(r"[0-9]{1,18}")
+
+
+def ascii_count(value: str | None) -> int | None:
+    """A non-negative integer header or parameter written in ASCII digits, else None.
+
+    ``str.isdigit`` accepts "²" or Arabic-Indic digits that ``int`` then refuses (a 500), and
+    ``int`` refuses more than 4300 digits; this takes ``[0-9]{1,18}`` only (under 2**63), so the
+    caller can answer 400 for anything else.
+    """
+    if value is None or _ASCII_COUNT.fullmatch(value) is None:
+        return None
+    return int(value)
 
 
 def _single_line(value: str) -> str:

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends
 from redis.asyncio import Redis
 
-from fedimpute_shared.auth import CurrentUser, Principal
+from fedimpute_shared.auth import CurrentUser, Principal, check_role_and_scope
 from fedimpute_shared.db import SessionDep
 
 # SessionmakerDep: for writes that must survive a refused request (its own session rolls back):
@@ -45,12 +45,27 @@ async def _account(user: CurrentUser, session: SessionDep) -> User:
 Account = Annotated[User, Depends(_account)]
 
 
+async def _interactive_account(user: CurrentUser, account: Account) -> User:
+    """The account, when the token comes from a login (it names its session, ``sid``), not
+    from an API token exchanged at the gateway (``api_token_id``).
+
+    Managing the account and its credentials (API tokens, sessions, profile, password, email)
+    is for the person at a login: a leaked script token, whatever its scopes, must not mint a
+    longer-lived token, revoke the owner's others or end their sessions (issue 10, item 2).
+    """
+    if "api_token_id" in user.claims or not isinstance(user.claims.get("sid"), str):
+        raise Forbidden(
+            "managing the account needs a token from an interactive login, not an API token"
+        )
+    return account
+
+
+InteractiveAccount = Annotated[User, Depends(_interactive_account)]
+
+
 def _admin_with(scope: Scope) -> Callable[[Principal, User], Awaitable[Principal]]:
     async def check(user: CurrentUser, account: Account) -> Principal:
-        if not user.has_role(Role.ADMIN):
-            raise Forbidden("this action needs the admin role")
-        if not user.has_scope(scope):
-            raise Forbidden(f"this token lacks the scope {scope}")
+        check_role_and_scope(user, (Role.ADMIN,), scope)
         return user
 
     return check

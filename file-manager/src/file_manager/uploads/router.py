@@ -30,6 +30,7 @@ from fedimpute_shared.deps import SessionmakerDep
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 from fedimpute_shared.problems import BadRequest, PayloadTooLarge, Unprocessable, problem_responses
+from fedimpute_shared.text import ascii_count
 from file_manager.dependencies import (
     JobProcessor,
     MetricsDep,
@@ -118,7 +119,7 @@ async def upload(
         declared_build=build,
         expected_sha256=sha256 or headers.get("x-checksum-sha256"),
         expected_md5=md5 or headers.get("x-checksum-md5") or headers.get("content-md5"),
-        content_length=int(length) if length and length.isdigit() else None,
+        content_length=ascii_count(length),
     )
     ctx = UploadContext(sessionmaker, storage, settings)
     content_type = headers.get("content-type", "")
@@ -333,7 +334,7 @@ async def store_result(
         kind=kind,
         job_id=job_id,
         expected_sha256=sha256,
-        content_length=int(length) if length and length.isdigit() else None,
+        content_length=ascii_count(length),
         enforce_quota=False,
         on_behalf_of=user_id,
     )

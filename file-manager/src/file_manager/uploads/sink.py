@@ -36,7 +36,7 @@ class VcfHeadCheck:
     def __init__(self, max_header_bytes: int) -> None:
         self._inflater = HeadInflater()
         self._header = HeaderParser(max_header_bytes)
-        self._text = b""
+        self._text = bytearray()  # the partial line after the last newline seen
         self._tail = b""
         self._size = 0
 
@@ -64,13 +64,26 @@ class VcfHeadCheck:
         self._tail = tail[-len(BGZF_EOF) :]
 
     def _lines(self, piece: bytes) -> None:
-        self._text += piece
-        *lines, self._text = self._text.split(b"\n")
-        for line in lines:
-            if self._header.add(line.rstrip(b"\r")):
-                return
-        if len(self._text) > self._header.max_header_bytes:
-            self._header.add(self._text)  # raises: header too large
+        """Hand the complete lines of ``piece`` to the header parser one at a time.
+
+        Lines are cut one by one (never ``split`` of the whole piece), so a block of 64 KiB of
+        newlines costs one line at a time: the parser refuses the first line that cannot be a
+        header line, or the header once it passes its size cap, and nothing more is cut.
+        """
+        text = self._text
+        text += piece
+        start = 0
+        try:
+            while (end := text.find(b"\n", start)) >= 0:
+                line = bytes(text[start:end])
+                start = end + 1
+                if self._header.add(line.rstrip(b"\r")):
+                    text.clear()
+                    return
+        finally:
+            del text[:start]
+        if len(text) > self._header.max_header_bytes:
+            self._header.add(bytes(text))  # raises: header too large
 
     def finish(self) -> None:
         if self._size == 0:

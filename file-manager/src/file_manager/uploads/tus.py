@@ -30,6 +30,7 @@ from fedimpute_shared.problems import (
     UnsupportedMediaType,
     problem_responses,
 )
+from fedimpute_shared.text import ascii_count
 from file_manager.dependencies import (
     MetricsDep,
     QueueDep,
@@ -95,10 +96,10 @@ def _require_tus(request: Request) -> None:
 
 
 def _int_header(request: Request, name: str) -> int:
-    value = request.headers.get(name)
-    if value is None or not value.isdigit():
-        raise BadRequest(f"{name} must be given as a non-negative integer")
-    return int(value)
+    value = ascii_count(request.headers.get(name))
+    if value is None:
+        raise BadRequest(f"{name} must be given as a non-negative integer in ASCII digits")
+    return value
 
 
 @router.options("", summary="tus discovery", status_code=204)

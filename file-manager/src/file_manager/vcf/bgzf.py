@@ -16,6 +16,7 @@ from pathlib import Path
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 GZIP_MAGIC = b"\x1f\x8b"
 HEADER_SIZE = 18
+BGZF_MAX_BLOCK = 65536  # the most a BGZF block may hold, compressed or inflated (SAM spec §4.1)
 
 
 class BgzfError(Exception):
@@ -50,13 +51,24 @@ def looks_like_gzip(head: bytes) -> bool:
 
 
 def inflate_block(block: bytes | memoryview) -> bytes:
-    """Decompress one whole BGZF block, checking its CRC and size."""
+    """Decompress one whole BGZF block, checking its CRC and size.
+
+    The output is bounded: a block may hold at most :data:`BGZF_MAX_BLOCK` bytes, so inflation
+    stops there and a member that would inflate further (a compression bomb: 10 KB of deflate
+    can claim 10 MB of newlines) is refused as corrupt without ever being materialised. The
+    trailer's size is checked first, but never trusted alone (it can lie).
+    """
     xlen = struct.unpack_from("<H", block, 10)[0]
+    crc, isize = struct.unpack_from("<II", block, len(block) - 8)
+    if isize > BGZF_MAX_BLOCK:
+        raise BgzfError("corrupt")
+    inflater = zlib.decompressobj(-15)
     try:
-        data = zlib.decompress(block[12 + xlen : -8], -15)
+        data = inflater.decompress(block[12 + xlen : -8], BGZF_MAX_BLOCK)
     except zlib.error:
         raise BgzfError("corrupt") from None
-    crc, isize = struct.unpack_from("<II", block, len(block) - 8)
+    if not inflater.eof or inflater.unconsumed_tail:
+        raise BgzfError("corrupt")  # more output than a block may hold, or a cut stream
     if isize != len(data) or crc != zlib.crc32(data):
         raise BgzfError("corrupt")
     return data
@@ -83,7 +95,10 @@ def decompressed_chunks(path: Path, size: int = 1024 * 1024) -> Iterator[bytes]:
 
 class HeadInflater:
     """Incrementally inflates the first blocks of an upload as its bytes stream past, so the
-    header can be checked before the upload is accepted. Feeds stop once ``done`` is set."""
+    header can be checked before the upload is accepted. Feeds stop once ``done`` is set.
+
+    Memory stays at the chunk being fed plus one block: a block's size is read from its ``BC``
+    field (at most 64 KiB) and each is inflated with :func:`inflate_block`'s bounded output."""
 
     def __init__(self) -> None:
         self._pending = bytearray()

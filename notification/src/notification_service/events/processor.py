@@ -10,16 +10,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope
+from fedimpute_shared.streams import Entry, Malformed, describe, parse_entry, readable_fields
 from notification_service.events import repository
 from notification_service.events.catalog import IGNORED, spec_for
 from notification_service.events.dispatch import Dispatcher
-from notification_service.events.parsing import (
-    Entry,
-    Malformed,
-    describe,
-    parse_entry,
-    readable_fields,
-)
 from notification_service.live.broker import Broker
 from notification_service.models import DeadLetter
 

@@ -39,6 +39,15 @@ async def counts_since(
     return int(row[0]), int(row[1])
 
 
+async def not_deleted(session: AsyncSession) -> Sequence[ImputationService]:
+    stmt = (
+        select(ImputationService)
+        .where(ImputationService.deleted_at.is_(None))
+        .order_by(ImputationService.name)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 async def prune_before(session: AsyncSession, cutoff: datetime) -> int:
     result = await session.execute(
         delete(ServiceHealthCheck).where(ServiceHealthCheck.checked_at < cutoff)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AwareDatetime
 
-from fedimpute_shared.auth import ServiceCaller
+from fedimpute_shared.auth import Principal, ServiceCaller, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.deps import TasksDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
@@ -16,7 +16,13 @@ from fedimpute_shared.problems import BadRequest, Forbidden, NotFound, problem_r
 from service_registry.dependencies import Reader, SettingsDep, Writer
 from service_registry.health import repository
 from service_registry.health import service as health
-from service_registry.health.schemas import HealthCheckOut, HealthReport, SweepAccepted, Uptime
+from service_registry.health.schemas import (
+    HealthCheckOut,
+    HealthReport,
+    ServiceHealthSummary,
+    SweepAccepted,
+    Uptime,
+)
 from service_registry.health.worker import HealthWorker
 from service_registry.models import ServiceHealthCheck
 from service_registry.services import service as services
@@ -36,6 +42,7 @@ def _worker(request: Request) -> HealthWorker:
 
 
 Checker = Annotated[health.OnDemandChecker, Depends(_checker)]
+Monitoring = Annotated[Principal, Depends(require_services("monitoring"))]
 Worker = Annotated[HealthWorker, Depends(_worker)]
 
 
@@ -138,3 +145,12 @@ async def internal_health(
     after 10 s instead of 1 min."""
     found = await services.find(session, id_or_slug)
     return await health.current_health(session, checker, found, settings, system=True)
+
+
+@internal_router.get("/service-health")
+async def internal_health_summary(
+    session: SessionDep, caller: Monitoring
+) -> list[ServiceHealthSummary]:
+    """For monitoring (its service token only): every service not deleted, with its last known
+    health and uptime, as stored (nothing is probed: monitoring asks often)."""
+    return await health.summaries(session)

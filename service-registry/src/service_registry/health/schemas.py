@@ -52,3 +52,20 @@ class SweepAccepted(BaseModel):
     accepted: bool
     already_running: bool
     services: int | None = None
+
+
+class ServiceHealthSummary(BaseModel):
+    """One service as monitoring sees it (``GET /internal/service-health``)."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    kind: str
+    is_active: bool
+    status: HealthStatus
+    checked_at: datetime | None
+    response_time_ms: float | None
+    error: str | None
+    consecutive_failures: int
+    first_unhealthy_at: datetime | None
+    uptime: dict[str, UptimeWindow]

@@ -16,7 +16,12 @@ from service_registry.health import repository
 from service_registry.health.http import ProbeClient
 from service_registry.health.probes import ProbeLimits, ProbeResult, ProbeTarget, probe
 from service_registry.health.recording import Recorded, record_results
-from service_registry.health.schemas import HealthReport, Uptime, UptimeWindow
+from service_registry.health.schemas import (
+    HealthReport,
+    ServiceHealthSummary,
+    Uptime,
+    UptimeWindow,
+)
 from service_registry.models import HealthStatus, ImputationService
 from service_registry.services.service import is_at_risk
 
@@ -167,6 +172,31 @@ async def uptime(session: AsyncSession, service_id: uuid.UUID) -> Uptime:
         percent = round(100 * up / total, 2) if total else None
         windows[name] = UptimeWindow(checks=total, up_checks=up, uptime_percent=percent)
     return Uptime(service_id=service_id, windows=windows)
+
+
+async def summaries(session: AsyncSession) -> list[ServiceHealthSummary]:
+    """Every service not deleted, with its stored health and uptime windows."""
+    rows = await repository.not_deleted(session)
+    result = []
+    for row in rows:
+        windows = (await uptime(session, row.id)).windows
+        result.append(
+            ServiceHealthSummary(
+                id=row.id,
+                slug=row.slug,
+                name=row.name,
+                kind=str(row.kind),
+                is_active=row.is_active,
+                status=row.health_status,
+                checked_at=row.health_checked_at,
+                response_time_ms=row.response_time_ms,
+                error=row.last_error,
+                consecutive_failures=row.consecutive_failures,
+                first_unhealthy_at=row.first_unhealthy_at,
+                uptime=windows,
+            )
+        )
+    return result
 
 
 async def prune_history(session: AsyncSession, settings: Settings) -> int:

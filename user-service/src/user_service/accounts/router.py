@@ -40,6 +40,7 @@ from user_service.accounts.schemas import (
 from user_service.dependencies import (
     Account,
     Admin,
+    InteractiveAccount,
     PasswordsDep,
     SettingsDep,
     TargetUser,
@@ -76,7 +77,7 @@ async def get_me(session: SessionDep, account: Account) -> MeOut:
 
 @me_router.patch("", summary="Change my profile", responses=problem_responses(Unprocessable))
 async def update_me(
-    body: ProfileUpdate, session: SessionDep, account: Account, meta: MetaDep
+    body: ProfileUpdate, session: SessionDep, account: InteractiveAccount, meta: MetaDep
 ) -> MeOut:
     await service.update_profile(session, account, body, meta)
     return await _me(session, account)
@@ -85,21 +86,22 @@ async def update_me(
 @me_router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Change my password (ends my other sessions)",
+    summary="Change my password (ends my other sessions and every API token)",
     responses=problem_responses(Forbidden, Unprocessable, TooManyRequests),
 )
 async def change_password(
     body: PasswordChange,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     user: CurrentUser,
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
     sessionmaker: SessionmakerDep,
+    revocations: RevocationsDep,
 ) -> Response:
     sid = user.claims.get("sid")
-    await service.change_password(
+    revoked = await service.change_password(
         session,
         account,
         body,
@@ -109,6 +111,7 @@ async def change_password(
         sessionmaker=sessionmaker,
         current_session=uuid.UUID(sid) if isinstance(sid, str) else None,
     )
+    revocations.tokens(revoked)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +123,7 @@ async def change_password(
 async def change_email(
     body: EmailChange,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
@@ -139,7 +142,7 @@ async def change_email(
     responses=problem_responses(Conflict),
 )
 async def resend_verification(
-    session: SessionDep, account: Account, settings: SettingsDep
+    session: SessionDep, account: InteractiveAccount, settings: SettingsDep
 ) -> dict[str, str]:
     await service.request_email_verification(session, account, settings)
     return {"detail": "a verification link is on its way"}

@@ -41,7 +41,7 @@ async def login(
 ) -> sessions.TokenPair:
     user = await accounts.by_login(session, body.login)
     key = throttle.account_key(user) if user else throttle.name_key(body.login)
-    ip_key = throttle.address_key(meta.ip) if meta.ip else None
+    ip_key = throttle.address_key(meta.address_bucket) if meta.address_bucket else None
     async with session_scope(sessionmaker) as side:
         ip_locked = await throttle.locked_until(side, ip_key) if ip_key else None
         attempt = None if ip_locked else await _reserve(side, key, settings)

@@ -21,7 +21,7 @@ from fedimpute_shared.problems import (
 from user_service.audit import service as audit
 from user_service.audit.actions import Action
 from user_service.dependencies import (
-    Account,
+    InteractiveAccount,
     KeyringDep,
     SettingsDep,
 )
@@ -54,7 +54,7 @@ async def jwks(keyring: KeyringDep, response: Response) -> dict[str, list[dict[s
 
 @router.get("/users/me/sessions", summary="My live login sessions (devices)")
 async def list_sessions(
-    session: SessionDep, account: Account, user: CurrentUser
+    session: SessionDep, account: InteractiveAccount, user: CurrentUser
 ) -> list[SessionOut]:
     current = user.claims.get("sid")
     return [
@@ -70,7 +70,7 @@ async def list_sessions(
     responses=problem_responses(NotFound),
 )
 async def end_session(
-    session_id: uuid.UUID, session: SessionDep, account: Account, meta: MetaDep
+    session_id: uuid.UUID, session: SessionDep, account: InteractiveAccount, meta: MetaDep
 ) -> Response:
     if not await sessions.end_one(session, account.id, session_id):
         raise NotFound("no such live session")
@@ -87,7 +87,7 @@ async def end_session(
 
 @router.get("/users/me/api-tokens", summary="My personal API tokens (never their values)")
 async def list_api_tokens(
-    session: SessionDep, account: Account, include_revoked: bool = False
+    session: SessionDep, account: InteractiveAccount, include_revoked: bool = False
 ) -> list[ApiTokenOut]:
     rows = await repository.listing(session, account.id, include_revoked=include_revoked)
     return [ApiTokenOut.model_validate(r) for r in rows]
@@ -102,7 +102,7 @@ async def list_api_tokens(
 async def create_api_token(
     body: ApiTokenCreate,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     user: CurrentUser,
     settings: SettingsDep,
     meta: MetaDep,
@@ -124,7 +124,7 @@ async def create_api_token(
 async def revoke_api_token(
     token_id: uuid.UUID,
     session: SessionDep,
-    account: Account,
+    account: InteractiveAccount,
     meta: MetaDep,
     revocations: RevocationsDep,
 ) -> Response:

@@ -1,13 +1,15 @@
-"""The Redis Streams consumer: reads ``fedimpute:events`` through the consumer group
-``notification`` (docs/architecture.md, "The event stream").
+"""Reading the event stream: a Redis Streams consumer-group loop, and a bounded reader of one
+entry (the format of docs/architecture.md, "The event stream"). Every service that listens to
+events (notification, monitoring) runs a :class:`StreamConsumer` with its own group and its own
+:class:`EntryProcessor`; the processor decides what an entry means, the consumer how it is read.
 
 - New entries: ``XREADGROUP ... >``; each is processed, then acknowledged (``XACK``).
-- An entry whose processing raised (Postgres or user-service unreachable, a bug) stays
-  pending; once idle for ``CONSUMER_CLAIM_IDLE_SECONDS`` it is claimed again (by this replica
-  or another: a replica that died leaves its entries to the others), and after
-  ``CONSUMER_MAX_DELIVERIES`` attempts it is dead-lettered with its last error.
-- Entries that can never be processed (malformed, unknown, invalid) are dead-lettered at once
-  and the consumer goes on with the next one.
+- An entry whose processing raised (Postgres or another service unreachable, a bug) stays
+  pending; once idle for ``claim_idle_seconds`` it is claimed again (by this replica or
+  another: a replica that died leaves its entries to the others), and after
+  ``max_deliveries`` attempts it is dead-lettered with its last error.
+- Entries that can never be processed (malformed, unknown, invalid) are dead-lettered by the
+  processor at once and the consumer goes on with the next one.
 - Redis going away is logged once; the loop waits and resumes from the group's position when
   Redis is back (a Redis that lost its data gets the group created again from its start).
 """
@@ -15,22 +17,35 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
 import socket
+import uuid
 from collections import OrderedDict
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from fedimpute_shared.clock import current_clock
-from notification_service.config import Settings
-from notification_service.events.processor import EventProcessor
-from notification_service.metrics import NotificationMetrics
 
-__all__ = ["EventConsumer"]
+__all__ = [
+    "ConsumerMetrics",
+    "ConsumerOptions",
+    "Entry",
+    "EntryProcessor",
+    "Malformed",
+    "StreamConsumer",
+    "consumer_name",
+    "describe",
+    "parse_entry",
+    "readable_fields",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +53,95 @@ _Entries = list[tuple[bytes, dict[bytes, bytes]]]
 _Streams = list[tuple[bytes, _Entries]]
 _KEPT_ERRORS = 1000
 _FORGET_CONSUMERS_AFTER_MS = 3_600_000
+_MAX_DEPTH = 32
+_KEPT_CHARS = 4096  # of each field, in a dead letter
+
+
+# ---------------------------------------------------------------------------- one entry
+class Malformed(ValueError):
+    """An entry that can never be processed; the message says why (no payload values)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream_id: str
+    event_id: uuid.UUID
+    event_type: str
+    version: int
+    payload: dict[str, Any]
+
+
+def readable_fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    """An entry's fields as text, each cut to a bounded length (for dead letters)."""
+    return {
+        key.decode("utf-8", "replace")[:100]: value.decode("utf-8", "replace")[:_KEPT_CHARS]
+        for key, value in list(fields.items())[:20]
+    }
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def _field(fields: dict[bytes, bytes], name: str) -> str:
+    raw = fields.get(name.encode())
+    if raw is None:
+        raise Malformed(f"the entry has no {name!r} field")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Malformed(f"the {name!r} field is not UTF-8") from None
+
+
+def _payload(fields: dict[bytes, bytes], max_bytes: int) -> dict[str, Any]:
+    raw = fields.get(b"payload")
+    if raw is None:
+        raise Malformed("the entry has no 'payload' field")
+    if len(raw) > max_bytes:
+        raise Malformed(f"the payload has {len(raw)} bytes, more than the {max_bytes} allowed")
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Malformed("the payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Malformed("the payload is not a JSON object")
+    if _depth(payload) > _MAX_DEPTH:
+        raise Malformed(f"the payload nests deeper than {_MAX_DEPTH} levels")
+    return payload
+
+
+def parse_entry(stream_id: str, fields: dict[bytes, bytes], max_bytes: int) -> Entry:
+    """The entry's envelope and payload, checked against each other."""
+    payload = _payload(fields, max_bytes)
+    event_type = _field(fields, "event_type")
+    try:
+        event_id = uuid.UUID(_field(fields, "event_id"))
+        version = int(_field(fields, "version"))
+    except ValueError:
+        raise Malformed("event_id must be a UUID and version an integer") from None
+    if payload.get("event_type") != event_type or str(payload.get("event_id")) != str(event_id):
+        raise Malformed("the payload's event_type or event_id differs from the entry's")
+    if payload.get("version", version) != version:
+        raise Malformed("the payload's version differs from the entry's")
+    return Entry(stream_id, event_id, event_type, version, payload)
+
+
+def describe(error: ValidationError) -> str:
+    """A validation error as field names and messages, never the values (they may be secret)."""
+    problems = [
+        f"{'.'.join(str(p) for p in item['loc']) or 'payload'}: {item['msg']}"
+        for item in error.errors(include_input=False)
+    ]
+    return "the payload does not match the event's contract: " + "; ".join(problems[:10])
+
+
+# ---------------------------------------------------------------------------- the consumer
 
 
 def consumer_name() -> str:
@@ -45,26 +149,74 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class EventConsumer:
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """Where and how a consumer reads (each service takes them from its settings)."""
+
+    stream: str
+    group: str
+    batch_size: int = 100
+    block_ms: int = 2000
+    # An entry left unacknowledged this long (its consumer died, or its processing failed) is
+    # claimed again; after max_deliveries attempts it is dead-lettered.
+    claim_idle_seconds: float = 30
+    max_deliveries: int = 5
+
+
+class ConsumerMetrics:
+    """A consumer's counters, named after its service (``<prefix>_events_total``...)."""
+
+    def __init__(self, registry: CollectorRegistry, prefix: str) -> None:
+        self.events = Counter(
+            f"{prefix}_events_total",
+            "Stream entries by outcome (processed, duplicate, ignored, dead_lettered, retried).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.lag = Gauge(
+            f"{prefix}_consumer_lag",
+            f"Stream entries not yet delivered to the {prefix} consumer group.",
+            registry=registry,
+        )
+        self.pending = Gauge(
+            f"{prefix}_consumer_pending",
+            "Entries delivered to the group but not yet acknowledged.",
+            registry=registry,
+        )
+
+
+class EntryProcessor(Protocol):
+    """What a service does with one entry. Both return an outcome label (``processed``,
+    ``duplicate``, ``ignored``, ``dead_lettered``...). ``process`` raises on a transient fault:
+    the entry then stays pending and is tried again later."""
+
+    async def process(self, stream_id: str, fields: dict[bytes, bytes]) -> str: ...
+
+    async def dead_letter(
+        self, stream_id: str, fields: dict[bytes, bytes], reason: str, *, deliveries: int
+    ) -> str: ...
+
+
+class StreamConsumer:
     def __init__(
         self,
         redis: Redis,
-        processor: EventProcessor,
-        settings: Settings,
-        metrics: NotificationMetrics,
+        processor: EntryProcessor,
+        options: ConsumerOptions,
+        metrics: ConsumerMetrics,
         *,
         name: str | None = None,
     ) -> None:
         self._redis = redis
         self._processor = processor
         self._metrics = metrics
-        self.stream = settings.event_stream
-        self.group = settings.consumer_group
+        self.stream = options.stream
+        self.group = options.group
         self.name = name or consumer_name()
-        self._batch = settings.consumer_batch_size
-        self._block_ms = settings.consumer_block_ms
-        self._idle_ms = int(settings.consumer_claim_idle_seconds * 1000)
-        self._max_deliveries = settings.consumer_max_deliveries
+        self._batch = options.batch_size
+        self._block_ms = options.block_ms
+        self._idle_ms = int(options.claim_idle_seconds * 1000)
+        self._max_deliveries = options.max_deliveries
         self._stopping = asyncio.Event()
         self._errors: OrderedDict[str, str] = OrderedDict()
         self._last_claim = float("-inf")
@@ -162,8 +314,8 @@ class EventConsumer:
         """Publish the group's lag, and forget consumers of replicas long gone."""
         for group in await self._redis.xinfo_groups(self.stream):
             if _text(group["name"]) == self.group:
-                self._metrics.consumer_lag.set(group.get("lag") or 0)
-                self._metrics.consumer_pending.set(group.get("pending") or 0)
+                self._metrics.lag.set(group.get("lag") or 0)
+                self._metrics.pending.set(group.get("pending") or 0)
         for consumer in await self._redis.xinfo_consumers(self.stream, self.group):
             name = _text(consumer["name"])
             idle = int(consumer.get("idle") or 0)

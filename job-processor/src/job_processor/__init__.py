@@ -1,0 +1,1 @@
+"""job-processor: imputation jobs from submission to results, across the external services."""

@@ -1,0 +1,1 @@
+"""Jobs: the state machine, the API and their storage."""

@@ -1,0 +1,1 @@
+"""FedImpute monitoring: fleet and external-service health, metrics, alerts, dashboard, status page."""

@@ -1,0 +1,1 @@
+"""The dashboard: jobs (from job-processor), external services, recent jobs."""

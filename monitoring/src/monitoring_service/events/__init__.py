@@ -1,0 +1,1 @@
+"""The event stream consumer's processing of the events monitoring cares about."""

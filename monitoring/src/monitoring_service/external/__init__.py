@@ -1,0 +1,1 @@
+"""External imputation services: status from the registry's events and API; incidents."""

@@ -1,0 +1,1 @@
+"""Fleet health: every service's /health and /ready, polled concurrently; history and uptime."""
