@@ -391,3 +391,11 @@ def problem(response: Any) -> dict[str, Any]:
     assert response.headers["content-type"] == "application/problem+json", response.text
     body: dict[str, Any] = json.loads(response.content)
     return body
+
+
+async def read_metrics(client: Any, issuer: Any) -> str:
+    """The gateway's /metrics as the monitoring service reads it (a service token for it)."""
+    token = issuer.service_token("monitoring", "api-gateway")
+    response = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return str(response.text)

@@ -68,8 +68,13 @@ def app_factory() -> Callable[[Settings], FastAPI]:
 
 
 @pytest.fixture
-async def client(make_app: Callable[..., FastAPI], db) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(make_app()) as c:
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app()
+
+
+@pytest.fixture
+async def client(app: FastAPI, db) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(app) as c:
         yield c
 
 

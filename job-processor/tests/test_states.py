@@ -74,7 +74,7 @@ async def test_the_relay_publishes_committed_transitions(client, db, redis, stre
     await states.start(db, job)
     await states.move(db, job, S.CANCELLED, message="cancelled by its owner")
     await db.commit()
-    for _ in range(100):
+    for _ in range(400):  # up to 20 s on a busy machine
         entries = await redis.xrange(stream)
         if len(entries) >= 3:
             break

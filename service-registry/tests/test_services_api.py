@@ -294,6 +294,21 @@ async def test_soft_delete_hides_and_restore_brings_back(
     assert (await client.get(f"/services/{created['id']}", headers=researcher)).status_code == 200
 
 
+async def test_an_admins_read_token_sees_no_deleted_service(
+    client, admin, token_issuer, new_service
+):
+    """Issue 10 item 3: deleted services are for writers, by role *and* scope."""
+    created = await new_service()
+    assert (await client.delete(f"/services/{created['id']}", headers=admin)).status_code == 204
+    reader = bearer(token_issuer.access_token(roles=["admin"], scopes=["services:read"]))
+    one = await client.get(
+        f"/services/{created['id']}", params={"include_deleted": True}, headers=reader
+    )
+    assert one.status_code == 404
+    listed = await client.get("/services", params={"include_deleted": True}, headers=reader)
+    assert listed.status_code == 403
+
+
 async def test_hard_delete_is_admin_only(client, admin, service_admin, new_service, db):
     created = await new_service()
     refused = await client.delete(

@@ -8,15 +8,23 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
+from fedimpute_shared.http import create_http_client
+from fedimpute_shared.urls import GuardedTransport
+from job_processor.adapters.base import Adapter
+from job_processor.adapters.michigan import MichiganAdapter
+from job_processor.batches.router import router as batches_router
 from job_processor.clients import Upstreams
 from job_processor.config import Settings
 from job_processor.jobs.router import internal_router, router
 from job_processor.jobs.service import Context
+from job_processor.jobs.worker import AdapterLookup, Workers
 from job_processor.models import OutboxEvent
 from job_processor.passwords import PasswordBox
+from job_processor.templates.router import router as templates_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -27,7 +35,33 @@ followed until it ends, its results stored in file-manager. Every status change 
 published as an event.
 """
 
-TAGS = [{"name": "jobs", "description": "My imputation jobs."}]
+TAGS = [
+    {"name": "jobs", "description": "My imputation jobs."},
+    {"name": "job-templates", "description": "Saved parameter sets, mine or shared."},
+]
+
+
+def remote_client(settings: Settings) -> httpx.AsyncClient:
+    """The client every adapter talks to remote services with: addresses checked on connect
+    (no private ones in production), explicit timeouts, a bounded pool."""
+    return create_http_client(
+        timeout=httpx.Timeout(settings.remote_timeout_seconds, connect=10),
+        transport=GuardedTransport(allow_private=settings.allow_private_urls),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+
+
+def adapter_lookup(client: httpx.AsyncClient) -> AdapterLookup:
+    """One adapter per protocol, built on first use (KeyError: a protocol without one)."""
+    factories = {"michigan": MichiganAdapter}
+    built: dict[str, Adapter] = {}
+
+    def lookup(service_type: str) -> Adapter:
+        if service_type not in built:
+            built[service_type] = factories[service_type](client)
+        return built[service_type]
+
+    return lookup
 
 
 def _lifespan(settings: Settings) -> ServiceLifespan:
@@ -35,10 +69,19 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
         upstreams = Upstreams(settings, core.http)
         ctx = Context(settings, upstreams, PasswordBox(settings.result_password_key))
-        app.state.upstreams = upstreams
+        remote = remote_client(settings)
+        workers = Workers(core.sessionmaker, settings, upstreams, ctx.box, adapter_lookup(remote))
+        if settings.workers_enabled:
+            every = settings.worker_interval_seconds
+            core.tasks.every("job-submitter", workers.submit_due, interval=every)
+            core.tasks.every("job-poller", workers.poll_due, interval=every)
+            core.tasks.every("job-results", workers.collect_due, interval=every)
+        # Also on app.state, for tests and operators' scripts that drive the workers directly.
+        app.state.upstreams, app.state.workers = upstreams, workers
         try:
             yield {"jobs": ctx}
         finally:
+            await remote.aclose()
             await upstreams.aclose()
 
     return lifespan
@@ -50,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute job-processor",
         description=DESCRIPTION,
-        routers=[router, internal_router],
+        # batches first: its /jobs/batches paths must not be taken for a job id
+        routers=[batches_router, router, internal_router, templates_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,

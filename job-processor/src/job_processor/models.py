@@ -135,9 +135,13 @@ class Job(UUIDPrimaryKey, Timestamps, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # For what comes later (batches, templates, schedules) and for retries.
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_batches.id", ondelete="CASCADE"), index=True
+    )
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    template_id: Mapped[uuid.UUID | None]
+    template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_templates.id", ondelete="SET NULL")
+    )
     retry_of_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("jobs.id", ondelete="SET NULL")
     )
@@ -184,3 +188,109 @@ class IdempotencyKey(UUIDPrimaryKey, Base):
     )
 
     __table_args__ = (UniqueConstraint("owner_id", "key"),)
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates, batches and schedules (job_processor.templates / .batches / .schedules).
+
+
+class JobTemplate(UUIDPrimaryKey, Timestamps, Base):
+    """A saved parameter set: everything of ``POST /jobs`` except the input files. Private to its
+    owner, or shared (every user may read and submit it; only the owner changes it)."""
+
+    __tablename__ = "job_templates"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    service: Mapped[str] = mapped_column(String(200))  # id or slug, resolved at each submission
+    panel: Mapped[str] = mapped_column(String(200))
+    build: Mapped[str] = mapped_column(String(10))
+    phasing: Mapped[Phasing] = mapped_column(str_enum(Phasing, 20))
+    population: Mapped[str | None] = mapped_column(String(100))
+    r2_filter: Mapped[float | None] = mapped_column(Float)
+    mode: Mapped[JobMode] = mapped_column(str_enum(JobMode, 20))
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(100)), default=list, server_default=text("'{}'")
+    )
+    usage_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name"),
+        Index("ix_job_templates_shared", "shared", postgresql_where=text("shared")),
+    )
+
+
+class JobBatch(UUIDPrimaryKey, Timestamps, Base):
+    """The parent of a federated batch: one input set sent to several targets. Its children are
+    the jobs with ``batch_id`` = its id; its status and progress are derived from them on read
+    (see :mod:`job_processor.batches.service`), so they can never disagree."""
+
+    __tablename__ = "job_batches"
+
+    owner_id: Mapped[uuid.UUID]
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    input_file_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid()))
+    tags: Mapped[list[str]] = mapped_column(
+        ARRAY(String(100)), default=list, server_default=text("'{}'")
+    )
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_job_batches_owner_created", "owner_id", "created_at", "id"),
+        UniqueConstraint("owner_id", "idempotency_key"),
+    )
+
+
+class ScheduledJob(UUIDPrimaryKey, Timestamps, Base):
+    """A template run with given files once at ``run_at`` or on a cron expression.
+
+    ``next_run_at`` is the next occurrence to fire (None: nothing left). Replicas claim due rows
+    with ``FOR UPDATE SKIP LOCKED`` and, in the same transaction, create the job, record the
+    occurrence (unique per schedule and time) and move ``next_run_at`` on: an occurrence is fired
+    by exactly one replica."""
+
+    __tablename__ = "scheduled_jobs"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    template_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("job_templates.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    input_file_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid()))
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cron: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_job_id: Mapped[uuid.UUID | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    run_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ix_scheduled_jobs_due", "next_run_at", postgresql_where=text("enabled")),
+    )
+
+
+class ScheduledJobRun(UUIDPrimaryKey, Base):
+    """One fired occurrence: the job it created, or why none was."""
+
+    __tablename__ = "scheduled_job_runs"
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("scheduled_jobs.id", ondelete="CASCADE")
+    )
+    occurrence_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    job_id: Mapped[uuid.UUID | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), nullable=False
+    )
+
+    __table_args__ = (UniqueConstraint("schedule_id", "occurrence_at"),)

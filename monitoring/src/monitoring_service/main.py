@@ -17,6 +17,7 @@ from monitoring_service.alerts.router import router as alerts_router
 from monitoring_service.alerts.service import AlertEvaluator
 from monitoring_service.clients import Clients
 from monitoring_service.config import Settings
+from monitoring_service.dashboard.router import router as dashboard_router
 from monitoring_service.events.processor import MonitoringProcessor
 from monitoring_service.events.router import router as dead_letters_router
 from monitoring_service.external.router import router as external_router
@@ -25,6 +26,7 @@ from monitoring_service.fleet.router import router as fleet_router
 from monitoring_service.fleet.service import FleetPoller
 from monitoring_service.metrics import MonitoringMetrics
 from monitoring_service.models import OutboxEvent
+from monitoring_service.status.router import router as status_router
 from monitoring_service.telemetry.router import router as metrics_router
 from monitoring_service.telemetry.scrape import Scraper
 
@@ -43,6 +45,8 @@ TAGS = [
     {"name": "external services", "description": "External imputation services' health."},
     {"name": "metrics", "description": "Key series of every service, the host, the stream."},
     {"name": "alerts", "description": "Alerts by configured rules: list, acknowledge."},
+    {"name": "dashboard", "description": "Jobs, external services, recent jobs."},
+    {"name": "status", "description": "The public status page (no login)."},
     {"name": "dead letters", "description": "Events that could not be processed."},
 ]
 
@@ -123,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute monitoring",
         description=DESCRIPTION,
         routers=[
+            status_router,
+            dashboard_router,
             fleet_router,
             external_router,
             metrics_router,

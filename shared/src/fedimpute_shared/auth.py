@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -36,6 +36,7 @@ from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
 from fedimpute_shared.context import user_id_var
+from fedimpute_shared.permissions import ADMIN_SCOPE, Role
 from fedimpute_shared.problems import Forbidden, ServiceUnavailable, Unauthorized
 
 __all__ = [
@@ -47,7 +48,10 @@ __all__ = [
     "ServiceCaller",
     "TokenError",
     "TokenVerifier",
+    "check_role_and_scope",
     "current_user",
+    "require_admin",
+    "require_role_and_scope",
     "require_roles",
     "require_scopes",
     "require_services",
@@ -97,9 +101,20 @@ class Principal:
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
 
+    def holds(self, roles: Iterable[str], scope: str) -> bool:
+        """One of ``roles`` *and* ``scope``: the test for every privileged action.
+
+        A role alone is not enough: exchanging an API token narrows its scopes but keeps every
+        role of its owner, so an admin's ``files:read`` script token still says ``admin``.
+        """
+        return self.has_role(*roles) and self.has_scope(scope)
+
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        """Acting as an administrator — on other users' data, on platform settings — needs the
+        ``admin`` role *and* the admin scope (:data:`~fedimpute_shared.permissions.ADMIN_SCOPE`),
+        in every service (issue 10, item 3)."""
+        return self.holds((Role.ADMIN,), ADMIN_SCOPE)
 
 
 class JWKSCache:
@@ -303,6 +318,33 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return user
 
     return check
+
+
+def require_role_and_scope(
+    roles: Iterable[str], scope: str
+) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: one of ``roles`` *and* ``scope`` (403 naming what is missing)."""
+    wanted = tuple(roles)
+
+    async def check(user: CurrentUser) -> Principal:
+        check_role_and_scope(user, wanted, scope)
+        return user
+
+    return check
+
+
+def check_role_and_scope(user: Principal, roles: Iterable[str], scope: str) -> None:
+    """403 unless ``user`` holds one of ``roles`` and ``scope`` (see :meth:`Principal.holds`)."""
+    wanted = tuple(roles)
+    if not user.has_role(*wanted):
+        raise Forbidden(f"this action needs one of the roles: {', '.join(wanted)}")
+    if not user.has_scope(scope):
+        raise Forbidden(f"this token lacks the scope {scope}")
+
+
+def require_admin(scope: str = ADMIN_SCOPE) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the ``admin`` role and ``scope`` (the admin scope by default)."""
+    return require_role_and_scope((Role.ADMIN,), scope)
 
 
 def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:

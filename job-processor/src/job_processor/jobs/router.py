@@ -60,6 +60,9 @@ def _accepted(job: Job) -> JSONResponse:
     )
 
 
+accepted = _accepted  # for the routes that create jobs elsewhere (templates, batches)
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,

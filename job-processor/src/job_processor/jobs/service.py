@@ -148,6 +148,11 @@ async def _service(ctx: Context, ref: str) -> dict[str, Any]:
     return service
 
 
+# Public names for the other domains that create jobs the same way (templates, batches).
+resolve_service = _service
+reasons_problem = _problem
+
+
 def _hash(body: JobCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -208,9 +213,12 @@ async def create(
     *,
     idempotency_key: str | None = None,
     retry_of: Job | None = None,
+    batch_id: uuid.UUID | None = None,
+    template_id: uuid.UUID | None = None,
 ) -> tuple[Job, bool]:
     """Check and store a job (pending; the submitter sends it). Returns (job, created): with an
-    ``Idempotency-Key`` seen before and the same body, the first job and False."""
+    ``Idempotency-Key`` seen before and the same body, the first job and False. ``batch_id`` and
+    ``template_id`` link a batch's child or a template's job (set before its first event)."""
     digest = _hash(body)
     if idempotency_key is not None:
         earlier = await _idempotent(session, ctx.settings, user, idempotency_key, digest)
@@ -285,7 +293,8 @@ async def create(
         result_file_ids=[],
         next_action_at=utcnow(),
         retry_of_id=retry_of.id if retry_of else None,
-        batch_id=None,
+        batch_id=batch_id,
+        template_id=template_id,
     )
     if job.service_type == "michigan":
         job.result_password_encrypted = ctx.box.seal(new_result_password(), str(job.id))

@@ -1,0 +1,1 @@
+"""Job templates: saved parameter sets, private or shared, submitted with new files."""
