@@ -16,6 +16,7 @@ from fedimpute_shared.http import create_http_client
 from fedimpute_shared.urls import GuardedTransport
 from job_processor.adapters.base import Adapter
 from job_processor.adapters.michigan import MichiganAdapter
+from job_processor.batches.router import router as batches_router
 from job_processor.clients import Upstreams
 from job_processor.config import Settings
 from job_processor.jobs.router import internal_router, router
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute job-processor",
         description=DESCRIPTION,
-        routers=[router, internal_router, templates_router],
+        # batches first: its /jobs/batches paths must not be taken for a job id
+        routers=[batches_router, router, internal_router, templates_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,
