@@ -31,6 +31,14 @@ API = f"{HOST}/api/v2"
 TOKEN = token("cg-token")
 
 
+@pytest.fixture(autouse=True)
+def valid_token(respx_mock):
+    """Submit checks the token first (anonymous POST /tokens/verify)."""
+    return respx_mock.post(f"{API}/tokens/verify").respond(
+        200, json={"valid": True, "username": "alice"}
+    )
+
+
 @pytest.fixture
 async def adapter():
     async with httpx.AsyncClient(timeout=5) as client:
@@ -519,6 +527,26 @@ async def test_download_errors(adapter):
         await read_all(
             adapter.download(target("michigan", HOST), TOKEN, _result(), password=PASSWORD)
         )
+
+
+@respx.mock
+async def test_submit_checks_the_token_before_uploading(adapter, valid_token):
+    upload = respx.post(url__regex=rf"{API}/jobs/submit/.*").respond(
+        200, json={"success": True, "id": "j"}
+    )
+    valid_token.respond(
+        200, json={"valid": False, "message": "API Token was created by alice and expired on Mon."}
+    )
+    with pytest.raises(AuthFailed, match="expired"):
+        await adapter.submit(
+            target("michigan", HOST), TOKEN, job_spec([input_file("a.vcf.gz", b"x")])
+        )
+    assert upload.call_count == 0
+    valid_token.respond(
+        404, json={"message": "not here", "success": False}
+    )  # no verify route: go on
+    await adapter.submit(target("michigan", HOST), TOKEN, job_spec([input_file("a.vcf.gz", b"x")]))
+    assert upload.call_count == 1
 
 
 def test_api_root_accepts_a_base_url_with_or_without_api_v2():

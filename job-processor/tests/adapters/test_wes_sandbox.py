@@ -138,7 +138,7 @@ async def test_spec_simulator_with_attachments(sandbox_server, client):
 
 
 async def test_starter_kit_quirks(sandbox_server, client, file_server):
-    server = sandbox_server("wes", "starter-kit", timings={"initializing_seconds": 0.5})
+    server = sandbox_server("wes", "starter-kit", timings={"initializing_seconds": 2.5})
     service = target("ga4gh_wes", server.base_url, workflow_profile=profile("starter-kit-flagstat"))
     adapter = WesAdapter(client)
     spec = job_spec(vcf_inputs(file_server, "20"))
@@ -278,7 +278,10 @@ async def test_real_sapporo_failures_cancel_and_errors(
         workflow_profile=_node_profile(sleep.as_uri(), params=files_only),
     )
     running = await adapter.submit(sleeper, NONE, job_spec(good))
-    await asyncio.sleep(1.0)
+    for _ in range(300):  # cancel once the workflow really runs
+        if (await adapter.status(sleeper, NONE, running.remote_id)).remote_state == "RUNNING":
+            break
+        await asyncio.sleep(0.1)
     cancelled = await adapter.cancel(sleeper, NONE, running.remote_id)
     assert cancelled.ok, cancelled
     status, _ = await until_terminal(adapter, sleeper, NONE, running.remote_id, interval=0.2)

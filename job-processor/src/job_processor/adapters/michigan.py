@@ -279,6 +279,7 @@ class MichiganAdapter:
 
     async def submit(self, target: ServiceTarget, creds: Credentials, spec: JobSpec) -> Submission:
         body = Multipart(self._form(target, spec))
+        await self._check_token(target, creds)
         headers = self._auth(creds) | body.headers
         url = f"{api_root(target)}/jobs/submit/{target.app_id}"
         what = "submit"
@@ -297,6 +298,17 @@ class MichiganAdapter:
                 f"{what}: {clean_text(message) if isinstance(message, str) else 'no job id'}"
             )
         return Submission(remote_id=remote_id, raw=answer)
+
+    async def _check_token(self, target: ServiceTarget, creds: Credentials) -> None:
+        """Verify the token before uploading gigabytes: an expired one (tokens last 30 days) is
+        otherwise found only when the upload is cut short by a bare 401, which looks like a
+        network failure. A server without the verify route is simply not asked."""
+        try:
+            check = await self.verify_credentials(target, creds)
+        except (RemoteNotFound, RemoteRejected):
+            return
+        if not check.ok:
+            raise AuthFailed(f"submit: {check.message}")
 
     async def find(
         self, target: ServiceTarget, creds: Credentials, spec: JobSpec
