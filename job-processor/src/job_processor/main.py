@@ -24,6 +24,8 @@ from job_processor.jobs.service import Context
 from job_processor.jobs.worker import AdapterLookup, Workers
 from job_processor.models import OutboxEvent
 from job_processor.passwords import PasswordBox
+from job_processor.schedules.router import router as schedules_router
+from job_processor.schedules.service import Scheduler
 from job_processor.templates.router import router as templates_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,6 +40,7 @@ published as an event.
 TAGS = [
     {"name": "jobs", "description": "My imputation jobs."},
     {"name": "job-templates", "description": "Saved parameter sets, mine or shared."},
+    {"name": "scheduled-jobs", "description": "Templates run at a time or on a cron expression."},
 ]
 
 
@@ -76,8 +79,15 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
             core.tasks.every("job-submitter", workers.submit_due, interval=every)
             core.tasks.every("job-poller", workers.poll_due, interval=every)
             core.tasks.every("job-results", workers.collect_due, interval=every)
+        scheduler = Scheduler(core.sessionmaker, ctx)
+        if settings.workers_enabled:
+            # No lock needed: each due schedule is claimed with FOR UPDATE SKIP LOCKED.
+            core.tasks.every(
+                "job-schedules", scheduler.fire_due, interval=settings.schedule_interval_seconds
+            )
         # Also on app.state, for tests and operators' scripts that drive the workers directly.
         app.state.upstreams, app.state.workers = upstreams, workers
+        app.state.scheduler = scheduler
         try:
             yield {"jobs": ctx}
         finally:
@@ -94,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute job-processor",
         description=DESCRIPTION,
         # batches first: its /jobs/batches paths must not be taken for a job id
-        routers=[batches_router, router, internal_router, templates_router],
+        routers=[batches_router, router, internal_router, templates_router, schedules_router],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,
