@@ -262,6 +262,11 @@ async def test_submit_refuses_what_cannot_be_sent(adapter):
         await adapter.submit(
             target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=None)
         )
+    for unsafe in ("a&b-long-password", "short", "pässwörd-long"):
+        with pytest.raises(NotSubmittable, match="printable ASCII"):
+            await adapter.submit(
+                target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=unsafe)
+            )
     with pytest.raises(AuthFailed, match="No API token"):
         await adapter.submit(target("michigan", HOST), token(""), spec)
 
