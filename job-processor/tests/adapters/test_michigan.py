@@ -262,6 +262,11 @@ async def test_submit_refuses_what_cannot_be_sent(adapter):
         await adapter.submit(
             target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=None)
         )
+    for unsafe in ("a&b-long-password", "short", "pässwörd-long"):
+        with pytest.raises(NotSubmittable, match="printable ASCII"):
+            await adapter.submit(
+                target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=unsafe)
+            )
     with pytest.raises(AuthFailed, match="No API token"):
         await adapter.submit(target("michigan", HOST), token(""), spec)
 
@@ -273,6 +278,20 @@ async def test_an_input_shorter_than_recorded_stops_the_upload(adapter):
     object.__setattr__(short, "size", 10)
     with pytest.raises(AdapterError, match="streamed 5 bytes, not the 10"):
         await adapter.submit(target("michigan", HOST), TOKEN, job_spec([short]))
+
+
+@respx.mock
+async def test_an_input_of_unknown_size_is_sent_chunked(adapter):
+    route = respx.post(url__regex=rf"{API}/jobs/submit/.*").respond(
+        200, json={"success": True, "id": "j"}
+    )
+    unknown = input_file("a.vcf.gz", b"12345")
+    object.__setattr__(unknown, "size", 0)
+    await adapter.submit(target("michigan", HOST), TOKEN, job_spec([unknown]))
+    request = route.calls.last.request
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert _multipart(request)["files"] == [("a.vcf.gz", b"12345")]
 
 
 @pytest.mark.parametrize(

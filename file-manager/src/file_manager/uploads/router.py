@@ -132,7 +132,7 @@ async def upload(
     metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         if wait:
-            file = await validate_now(ctx, file, metrics)
+            file = await validate_now(ctx, file, queue)
         else:
             queue.submit(file.id)
     location = f"{public_base(request, settings)}/{file.id}"
