@@ -14,7 +14,13 @@ What it does, in order (DESIGN.md §7):
    admin), and prints where everything is.
 4b. Starts the real imputation node (``imputation-node/``: sapporo + cwltool + Beagle, when
    ``make install`` has installed it) and registers it as a WES service.
-5. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
+5. Seeds the development data once (a demo researcher, sample VCFs uploaded and validated) and
+   prints what the registry really holds.
+6. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
+
+Before starting anything it checks that every port it needs is free; a taken port, a service that
+exits during start or a service that refuses the demo credentials ends the launch with one
+message saying what happened (and the failing service's last log lines), never a traceback.
 
 Nothing here is used in production: there, ``docker-compose.microservices.yml`` runs the same
 services with real secrets.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import os
@@ -38,7 +45,14 @@ from typing import Any
 
 import httpx
 
-from fedimpute_shared.embedded import embedded_postgres, embedded_redis, port_open, to_asyncpg
+from fedimpute_shared.embedded import (
+    embedded_postgres,
+    embedded_redis,
+    port_free,
+    port_open,
+    port_owner,
+    to_asyncpg,
+)
 from fedimpute_shared.embedded import free_port as any_free_port
 from fedimpute_shared.fleet import DATABASES, FleetService
 from fedimpute_shared.fleet import FLEET as TABLE
@@ -239,6 +253,49 @@ async def create_databases(infra: Infrastructure) -> None:
         await engine.dispose()
 
 
+# ---------------------------------------------------------------------------- ports
+
+
+def needed_ports(services: Iterable[ServiceSpec]) -> list[tuple[int, str]]:
+    """Every fixed port this launch will listen on, with what listens there. (The embedded
+    Redis is not among them: it takes any free port when its usual one is busy.)"""
+    ports = [(s.port, s.name) for s in services]
+    ports += [(sim.port, sim.slug) for sim in SANDBOX]
+    ports.append((MAIL_SINK_PORT, "mail-sink"))
+    if IMPUTATION_NODE.exists():
+        ports.append((IMPUTATION_NODE_PORT, IMPUTATION_NODE_SLUG))
+    return sorted(ports)
+
+
+def check_ports(services: Iterable[ServiceSpec]) -> None:
+    """Refuse to start anything when a port the fleet needs is taken: otherwise the new
+    services fail to bind while the launcher talks to whatever answers there (another fleet's
+    user-service refusing this fleet's admin password...)."""
+    taken = [(port, what) for port, what in needed_ports(services) if not port_free(port)]
+    if taken:
+        raise FleetError(taken_ports_message(taken))
+
+
+def taken_ports_message(taken: list[tuple[int, str]]) -> str:
+    shown = [
+        f"  127.0.0.1:{port} (for {what}) is in use by {port_owner(port) or 'another process'}"
+        for port, what in taken[:8]
+    ]
+    if len(taken) > 8:
+        shown.append(f"  ... and {len(taken) - 8} more")
+    return "\n".join(
+        [
+            f"cannot start the fleet: {len(taken)} of the ports it needs "
+            f"{'is' if len(taken) == 1 else 'are'} taken.",
+            *shown,
+            "Is another `make up` running? Stop it (Ctrl-C in its terminal), or run this one beside"
+            " it on other ports and with its own state directory:",
+            f"  FLEET_PORT_OFFSET={PORT_OFFSET + 1000} FLEET_VAR_DIR=var-{PORT_OFFSET + 1000}"
+            " make up",
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------- secrets
 
 
@@ -254,6 +311,7 @@ def _new_secrets() -> dict[str, Any]:
         "vault_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "download_link_secret": secrets.token_urlsafe(32),
         "admin_password": secrets.token_urlsafe(12) + "-Aa1!",
+        "researcher_password": secrets.token_urlsafe(12) + "-Aa1!",
         # notification's delivery key pair (docs/notification.md): user-service seals one-time
         # tokens with the public half, only notification holds the private one.
         "delivery_private_key": delivery_private,
@@ -331,12 +389,20 @@ def service_environment(
 # ---------------------------------------------------------------------------- processes
 
 
+class FleetError(Exception):
+    """A launch that cannot go on, explained in one message (printed without a traceback)."""
+
+
+TAIL_LINES = 15
+
+
 class Fleet:
-    """The child processes, their prefixed logs, and a clean stop."""
+    """The child processes, their prefixed logs (and the last lines of each), and a clean stop."""
 
     def __init__(self) -> None:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
-        self._pumps: list[asyncio.Task[None]] = []
+        self.tails: dict[str, collections.deque[str]] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}
         self._colour = 0
 
     async def run_once(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -349,9 +415,10 @@ class Fleet:
         )
         out, _ = await process.communicate()
         if process.returncode != 0:
-            sys.stdout.write(out.decode(errors="replace"))
-            raise SystemExit(
-                f"{name}: {' '.join(args[2:])} failed with exit code {process.returncode}"
+            lines = out.decode(errors="replace").splitlines()[-TAIL_LINES:]
+            raise FleetError(
+                f"{name}: `{' '.join(args[2:])}` failed with exit code {process.returncode}."
+                + _tail_text(lines)
             )
 
     async def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -364,19 +431,29 @@ class Fleet:
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops children in order
         )
         self.processes[name] = process
+        self.tails[name] = collections.deque(maxlen=TAIL_LINES)
         colour = COLOURS[self._colour % len(COLOURS)]
         self._colour += 1
         assert process.stdout is not None
-        self._pumps.append(asyncio.create_task(self._pump(name, colour, process.stdout)))
+        self._pumps[name] = asyncio.create_task(self._pump(name, colour, process.stdout))
 
     async def _pump(self, name: str, colour: str, stream: asyncio.StreamReader) -> None:
         prefix = f"\x1b[{colour}m{name:>20} |\x1b[0m " if sys.stdout.isatty() else f"{name:>20} | "
         while line := await stream.readline():
-            sys.stdout.write(prefix + line.decode(errors="replace"))
+            text = line.decode(errors="replace")
+            self.tails[name].append(text.rstrip("\n"))
+            sys.stdout.write(prefix + text)
             sys.stdout.flush()
 
     def exited(self) -> list[str]:
         return [name for name, p in self.processes.items() if p.returncode is not None]
+
+    async def exit_report(self, name: str, when: str) -> str:
+        """Which service exited, with what code, and its last log lines (read to the end)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._pumps[name]), 2)
+        code = self.processes[name].returncode
+        return f"{name} exited {when} (exit code {code})." + _tail_text(self.tails[name])
 
     async def stop(self, grace_seconds: float = 10) -> None:
         for process in self.processes.values():
@@ -391,39 +468,127 @@ class Fleet:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
-        for pump in self._pumps:
+        for pump in self._pumps.values():
             pump.cancel()
+
+
+def _tail_text(lines: Iterable[str]) -> str:
+    shown = [f"    {line}" for line in lines]
+    if not shown:
+        return " It printed nothing."
+    return " Its last log lines:\n" + "\n".join(shown)
 
 
 async def wait_ready(
     client: httpx.AsyncClient, fleet: Fleet, name: str, url: str, within: float = 60
 ) -> None:
+    """Wait for ``url`` to answer 200; any process of the fleet exiting meanwhile ends the
+    launch (a backend dying while the gateway starts is as fatal as the gateway dying)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if name in fleet.exited():
-            raise SystemExit(f"{name} exited during start-up (its log is above)")
+        if exited := fleet.exited():
+            raise FleetError(await fleet.exit_report(exited[0], "during start-up"))
         with contextlib.suppress(httpx.HTTPError):
             if (await client.get(url)).status_code == 200:
                 return
         await asyncio.sleep(0.25)
-    raise SystemExit(f"{name} did not become ready at {url} within {within:.0f} s")
+    raise FleetError(f"{name} did not become ready at {url} within {within:.0f} s")
 
 
 # ---------------------------------------------------------------------------- demo registration
 
 
-async def admin_token(client: httpx.AsyncClient, password: str) -> str:
+async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
+    """An access token for a demo account, or a :class:`FleetError` saying why not."""
     response = await client.post(
-        f"{USER_SERVICE.url}/auth/login", json={"login": "admin", "password": password}
+        f"{USER_SERVICE.url}/auth/login", json={"login": username, "password": password}
     )
-    response.raise_for_status()
+    if response.status_code != 200:
+        raise FleetError(
+            f"user-service at {USER_SERVICE.url} refused the demo login of {username!r} "
+            f"(HTTP {response.status_code}). Its password is in {VAR / 'secrets.json'}: is that "
+            "user-service another fleet's (FLEET_PORT_OFFSET, FLEET_VAR_DIR), or was the "
+            "password changed?"
+        )
     token: str = response.json()["access_token"]
     return token
 
 
-async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str) -> list[str]:
-    """Register each simulator (once) and import its panels with sync-panels."""
-    headers = {"Authorization": f"Bearer {token}"}
+class Registry:
+    """The service registry's API as the demo admin: registers what the launcher owns (restoring
+    and reactivating it when someone soft-deleted or deactivated it) and reads back what the
+    registry really holds."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.url = REGISTRY.url
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.client.request(
+            method, f"{self.url}{path}", headers=self.headers, **kwargs
+        )
+
+    async def ensure(self, body: dict[str, Any]) -> str:
+        """Register ``body`` or bring its existing entry back to it; what was done beside
+        (``restored``, ``reactivated``, ``moved``), empty when nothing."""
+        slug = body["slug"]
+        created = await self.call("POST", "/services", json=body)
+        if created.status_code == 201:
+            return ""
+        found = await self.call("GET", f"/services/{slug}", params={"include_deleted": "true"})
+        if created.status_code != 409 or found.status_code != 200:
+            raise FleetError(
+                f"the registry refused to register {slug}: {created.status_code} {created.text}"
+            )
+        current = found.json()
+        done = []
+        if current["deleted_at"]:
+            restored = await self.call("POST", f"/services/{slug}/restore")
+            if restored.status_code != 200:
+                raise FleetError(f"restoring {slug}: {restored.status_code} {restored.text}")
+            done.append("restored")
+        changes: dict[str, Any] = {}
+        if not current["is_active"]:
+            changes["is_active"] = True
+            done.append("reactivated")
+        if current["base_url"] != body["base_url"]:
+            changes["base_url"] = body["base_url"]
+            done.append("moved")
+        if changes:
+            patched = await self.call("PATCH", f"/services/{slug}", json=changes)
+            if patched.status_code != 200:
+                raise FleetError(f"updating {slug}: {patched.status_code} {patched.text}")
+        return ", ".join(done)
+
+    async def describe(self, slug: str, note: str = "") -> str:
+        """One summary line from what the registry holds now (not from what was sent)."""
+        found = await self.call("GET", f"/services/{slug}")
+        if found.status_code != 200:
+            return f"{slug:<22} NOT in the registry ({found.status_code})"
+        service = found.json()
+        panels = await self.call(
+            "GET", "/reference-panels", params={"service_id": service["id"], "limit": 100}
+        )
+        slugs = sorted(p["slug"] for p in panels.json()["items"]) if panels.is_success else []
+        workflows = (service.get("capabilities") or {}).get("workflow_type_versions") or {}
+        if workflows and not slugs:
+            offer = "workflows: " + ", ".join(
+                f"{kind} {' '.join(versions)}" for kind, versions in sorted(workflows.items())
+            )
+        else:
+            offer = f"panels: {', '.join(slugs) or '-'}"
+        state = [service["health"]["status"]]
+        if not service["is_active"]:
+            state.append("inactive")
+        if note:
+            state.append(note)
+        return f"{slug:<22} {service['base_url']}  {offer}  ({', '.join(state)})"
+
+
+async def register_sandbox(registry: Registry) -> list[str]:
+    """Register each simulator (or restore it), import its panels with sync-panels, set its
+    workflow profile, check its health; then describe it as the registry holds it."""
     lines = []
     for sim in SANDBOX:
         body = {
@@ -432,21 +597,12 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
             "base_url": f"http://127.0.0.1:{sim.port}",
             "description": "Simulator from sandbox/ (development fleet)",
         } | sim.registration
-        created = await client.post(f"{registry}/services", json=body, headers=headers)
-        if created.status_code not in (201, 409):
-            raise SystemExit(f"registering {sim.slug} failed: {created.status_code} {created.text}")
-        synced = await client.post(
-            f"{registry}/services/{sim.slug}/sync-panels", json=sim.sync or None, headers=headers
-        )
-        report = synced.json() if synced.status_code == 200 else {}
+        note = await registry.ensure(body)
+        await registry.call("POST", f"/services/{sim.slug}/sync-panels", json=sim.sync or None)
         if sim.profile:
-            await client.put(
-                f"{registry}/services/{sim.slug}/workflow-profile",
-                json=sim.profile,
-                headers=headers,
-            )
-        await client.post(f"{registry}/services/{sim.slug}/health/check", headers=headers)
-        lines.append(f"{sim.slug:<22} http://127.0.0.1:{sim.port}  {_offer(report)}")
+            await registry.call("PUT", f"/services/{sim.slug}/workflow-profile", json=sim.profile)
+        await registry.call("POST", f"/services/{sim.slug}/health/check")
+        lines.append(await registry.describe(sim.slug, note))
     return lines
 
 
@@ -454,28 +610,25 @@ async def register_sandbox(client: httpx.AsyncClient, token: str, registry: str)
 
 IMPUTATION_NODE = ROOT / "imputation-node" / ".venv" / "bin" / "imputation-node"
 IMPUTATION_NODE_SLUG = "imputation-node"
+IMPUTATION_NODE_PORT = 8110 + PORT_OFFSET
 
 
-async def imputation_node(
-    fleet: Fleet, client: httpx.AsyncClient, keys: dict[str, Any], services: list[ServiceSpec]
-) -> str:
+async def imputation_node(fleet: Fleet, client: httpx.AsyncClient) -> None:
     """Start the real imputation node (its own virtualenv, its data under var/imputation-node;
-    it generates the CI panel on first start) and register it as a GA4GH WES service: its
-    panels come from its service-info tags (sync-panels), its workflow profile from the
-    registry's template for the project's workflow, with the URL the node serves it at."""
-    if not IMPUTATION_NODE.exists():
-        return f"{IMPUTATION_NODE_SLUG:<22} not installed (make install)"
-    port = 8110 + PORT_OFFSET
-    url = f"http://127.0.0.1:{port}"
+    it generates the CI panel on first start)."""
+    url = f"http://127.0.0.1:{IMPUTATION_NODE_PORT}"
     command = [str(IMPUTATION_NODE), "serve", "--data-dir", str(VAR / "imputation-node")]
-    await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(port)], {})
+    await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(IMPUTATION_NODE_PORT)], {})
     await wait_ready(
         client, fleet, IMPUTATION_NODE_SLUG, f"{url}/ga4gh/wes/v1/service-info", within=120
     )
-    if not {"user-service", "service-registry"} <= {s.name for s in services}:
-        return f"{IMPUTATION_NODE_SLUG:<22} {url}  (not registered: no registry)"
-    registry = f"{REGISTRY.url}/services"
-    headers = {"Authorization": f"Bearer {await admin_token(client, keys['admin_password'])}"}
+
+
+async def register_imputation_node(registry: Registry) -> str:
+    """Register the node as a GA4GH WES service: its panels come from its service-info tags
+    (sync-panels), its workflow profile from the registry's template for the project's
+    workflow, with the URL the node serves it at."""
+    url = f"http://127.0.0.1:{IMPUTATION_NODE_PORT}"
     body = {
         "name": "Imputation node (sapporo + Beagle 5.4, simulated panel)",
         "slug": IMPUTATION_NODE_SLUG,
@@ -484,44 +637,134 @@ async def imputation_node(
         "description": "The real imputation node from imputation-node/ (development fleet)",
         "limits": {"min_samples": 1, "supported_builds": ["hg38"], "supported_formats": ["vcf"]},
     }
-    created = await client.post(registry, json=body, headers=headers)
-    if created.status_code not in (201, 409):
-        raise SystemExit(
-            f"registering the imputation node failed: {created.status_code} {created.text}"
-        )
-    synced = await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/sync-panels", headers=headers)
+    note = await registry.ensure(body)
+    await registry.call("POST", f"/services/{IMPUTATION_NODE_SLUG}/sync-panels")
     profile = {
         "template": "fedimpute-imputation-cwl",
         "workflow_url": f"{url}/workflows/fedimpute-imputation/1.0.0/imputation.cwl",
     }
-    profiled = await client.put(
-        f"{registry}/{IMPUTATION_NODE_SLUG}/workflow-profile", json=profile, headers=headers
+    profiled = await registry.call(
+        "PUT", f"/services/{IMPUTATION_NODE_SLUG}/workflow-profile", json=profile
     )
     if profiled.status_code != 200:
-        raise SystemExit(
+        raise FleetError(
             f"the imputation node's workflow profile: {profiled.status_code} {profiled.text}"
         )
-    await client.post(f"{registry}/{IMPUTATION_NODE_SLUG}/health/check", headers=headers)
-    report = synced.json() if synced.status_code == 200 else {}
-    return f"{IMPUTATION_NODE_SLUG:<22} {url}  {_offer(report)}"
+    await registry.call("POST", f"/services/{IMPUTATION_NODE_SLUG}/health/check")
+    return await registry.describe(IMPUTATION_NODE_SLUG, note)
 
 
-def _offer(report: dict[str, Any]) -> str:
-    """What a synced service offers: its panels, or a WES node's workflow languages."""
-    panels = sorted(report.get("created", []) + report.get("unchanged", []))
-    workflows = (report.get("capabilities") or {}).get("workflow_type_versions", {})
-    if workflows and not panels:
-        return "workflows: " + ", ".join(
-            f"{kind} {' '.join(versions)}" for kind, versions in sorted(workflows.items())
+# ---------------------------------------------------------------------------- demo data
+
+DEMO_RESEARCHER = "researcher"
+
+
+@dataclass(frozen=True)
+class SampleVcf:
+    """A generated VCF the demo researcher finds uploaded and validated."""
+
+    filename: str
+    build: str
+    spec: dict[str, Any]
+
+
+# Small (a few hundred KiB at most): generated in a second at each first start.
+SAMPLE_VCFS = [
+    SampleVcf("demo_chr20_hg38.vcf.gz", "hg38", {"samples": 60, "variants": 3000, "seed": 20}),
+    SampleVcf(
+        "demo_chr22_hg19.vcf.gz",
+        "hg19",
+        {"samples": 40, "variants": 2000, "chromosome": "22", "build": "hg19", "seed": 22},
+    ),
+    # Fails a rule (positions out of order): its report shows what a rejection looks like.
+    SampleVcf(
+        "demo_chr20_unsorted.vcf.gz",
+        "hg38",
+        {"samples": 30, "variants": 1000, "unsorted": True, "seed": 7},
+    ),
+]
+
+
+def sample_vcf_bytes(sample: SampleVcf) -> bytes:
+    from file_manager.testdata import VcfSpec, vcf_bytes
+
+    return vcf_bytes(VcfSpec(**sample.spec))
+
+
+async def seed_demo(
+    client: httpx.AsyncClient, keys: dict[str, Any], services: Iterable[ServiceSpec]
+) -> list[str]:
+    """The demo researcher (registered once) and their sample files (each uploaded once,
+    validated before the summary is printed), so a first login finds data. Idempotent: a
+    second `make up` finds them and uploads nothing."""
+    names = {s.name for s in services}
+    if "user-service" not in names:
+        return ["(no demo data: user-service is not built)"]
+    password = keys["researcher_password"]
+    registered = await client.post(
+        f"{USER_SERVICE.url}/auth/register",
+        json={
+            "username": DEMO_RESEARCHER,
+            "email": f"{DEMO_RESEARCHER}@example.org",
+            "password": password,
+            "full_name": "Demo Researcher",
+        },
+    )
+    if registered.status_code not in (201, 409):
+        raise FleetError(
+            f"registering the demo researcher: {registered.status_code} {registered.text}"
         )
-    return f"panels: {', '.join(panels) or '-'}"
+    if "file-manager" not in names:
+        return ["(no sample files: file-manager is not built)"]
+    headers = {"Authorization": f"Bearer {await login(client, DEMO_RESEARCHER, password)}"}
+    files_url = BY_NAME["file-manager"].url + "/files"
+    held = await _files_by_name(client, files_url, headers)
+    for sample in SAMPLE_VCFS:
+        if sample.filename in held:
+            continue
+        # Validated in the background (?wait=true would refuse and remove the invalid sample).
+        uploaded = await client.post(
+            files_url,
+            params={"filename": sample.filename, "build": sample.build},
+            content=sample_vcf_bytes(sample),
+            headers=headers,
+            timeout=120,
+        )
+        if uploaded.status_code != 201:
+            raise FleetError(f"uploading {sample.filename}: {uploaded.status_code} {uploaded.text}")
+    deadline = time.monotonic() + 120
+    while True:
+        held = await _files_by_name(client, files_url, headers)
+        pending = [f for f in held.values() if f["status"] in ("uploading", "validating")]
+        if not pending or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.25)
+    return [_file_line(held[s.filename]) for s in SAMPLE_VCFS if s.filename in held]
+
+
+async def _files_by_name(
+    client: httpx.AsyncClient, files_url: str, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    listed = await client.get(files_url, params={"limit": 100}, headers=headers)
+    if not listed.is_success:
+        raise FleetError(f"listing the demo files: {listed.status_code} {listed.text}")
+    return {f["filename"]: f for f in listed.json()["items"]}
+
+
+def _file_line(stored: dict[str, Any]) -> str:
+    report = stored.get("validation") or {}
+    errors = report.get("errors") or []
+    first = ": " + str(errors[0].get("message", "")).splitlines()[-1] if errors else ""
+    return f"{stored['filename']:<28} {stored['status']}{first}"
 
 
 # ---------------------------------------------------------------------------- main
 
 
 async def up(args: argparse.Namespace) -> None:
-    VAR.mkdir(exist_ok=True)
+    services = [s for s in FLEET if s.installed]
+    check_ports(services)
+    VAR.mkdir(parents=True, exist_ok=True)
     infra = start_infrastructure()
     fleet = Fleet()
     stop_event = asyncio.Event()
@@ -531,7 +774,6 @@ async def up(args: argparse.Namespace) -> None:
     try:
         await create_databases(infra)
         keys = dev_secrets()
-        services = [s for s in FLEET if s.installed]
         # Each service migrates its own database: in parallel.
         await asyncio.gather(
             *(
@@ -574,17 +816,22 @@ async def up(args: argparse.Namespace) -> None:
                 await wait_ready(
                     client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
                 )
+            if IMPUTATION_NODE.exists():
+                await imputation_node(fleet, client)
             registered = await demo_registration(client, keys, services)
-            registered.append(await imputation_node(fleet, client, keys, services))
-        print_summary(infra, services, keys, registered)
+            seeded = await seed_demo(client, keys, services)
+        print_summary(infra, services, keys, registered, seeded)
         if args.check:
             return
         while not stop_event.is_set():
             if crashed := fleet.exited():
-                print(f"\nstopping: {', '.join(crashed)} exited", flush=True)
-                break
+                raise FleetError(await fleet.exit_report(crashed[0], "while the fleet ran"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop_event.wait(), 1.0)
+    except FleetError:
+        if not stop_event.is_set():
+            raise
+        # Ctrl-C during the start reached the migrations too (same terminal): nothing failed.
     finally:
         print("\nstopping the fleet...", flush=True)
         await fleet.stop()
@@ -600,27 +847,46 @@ async def demo_registration(
         return [
             "(the sandbox is not registered: user-service and service-registry are both needed)"
         ]
-    token = await admin_token(client, keys["admin_password"])
-    return await register_sandbox(client, token, REGISTRY.url)
+    registry = Registry(client, await login(client, "admin", keys["admin_password"]))
+    lines = await register_sandbox(registry)
+    if IMPUTATION_NODE.exists():
+        lines.append(await register_imputation_node(registry))
+    else:
+        lines.append(f"{IMPUTATION_NODE_SLUG:<22} not installed (make install)")
+    return lines
 
 
 def print_summary(
-    infra: Infrastructure, services: list[ServiceSpec], keys: dict[str, Any], registered: list[str]
+    infra: Infrastructure,
+    services: list[ServiceSpec],
+    keys: dict[str, Any],
+    registered: list[str],
+    seeded: list[str],
 ) -> None:
     gateway = next((s for s in services if s.name == "api-gateway"), None)
     lines = ["", "=" * 78, "FedImpute is up", "=" * 78]
     if gateway:
-        lines += [f"Gateway (the public API):  {gateway.url}/api    docs: {gateway.url}/docs"]
+        lines += [
+            f"Gateway (the public API):  {gateway.url}/    "
+            f"docs: {gateway.url}/docs    status: {gateway.url}/api/status"
+        ]
     lines += ["Services (each serves /docs, /health, /ready, /metrics):"]
     lines += [f"  {s.name:<18} {s.url}/docs" for s in services]
     missing = [s.name for s in FLEET if not s.installed]
     if missing:
         lines += [f"  not built yet: {', '.join(missing)}"]
-    lines += ["Simulators and the imputation node registered in the service registry:"] + [
+    lines += ["In the service registry now (simulators and the imputation node):"] + [
         f"  {r}" for r in registered
     ]
     lines += [
-        f"Demo login:   admin / {keys['admin_password']}   (kept in var/secrets.json)",
+        f"Demo logins:  admin / {keys['admin_password']}",
+        f"              {DEMO_RESEARCHER} / {keys['researcher_password']}"
+        "   (both kept in var/secrets.json)",
+    ]
+    if seeded:
+        lines += [f"Files of {DEMO_RESEARCHER} (uploaded and validated):"]
+        lines += [f"  {line}" for line in seeded]
+    lines += [
         "Sandbox Cloudgene API token: cloudgene-token-alice",
         f"Mail sink:    smtp://127.0.0.1:{MAIL_SINK_PORT}; every email sent is in {MAIL_DIR}/new/"
         " (one message per file; `mutt -f` reads the Maildir)",
@@ -642,7 +908,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.command == "up":
-        asyncio.run(up(args))
+        try:
+            asyncio.run(up(args))
+        except FleetError as exc:
+            sys.exit(f"\nmake up: {exc}")
+        except KeyboardInterrupt:
+            sys.exit("\nmake up: interrupted")
+        except httpx.HTTPError as exc:
+            sys.exit(f"\nmake up: a request to {exc.request.url} failed: {exc!r}")
 
 
 if __name__ == "__main__":

@@ -72,3 +72,39 @@ def test_the_imputation_node_is_registered_with_its_panel_and_workflow_profile(f
     assert [(p["remote_id"], p["build"], p["samples_count"]) for p in panels] == [
         ("sim-ooa-chr20", "hg38", 300)
     ]
+
+
+def test_summary_shows_what_the_registry_holds_and_both_demo_logins(fleet):
+    out = fleet.output
+    assert "In the service registry now" in out
+    assert (
+        f"sandbox-wes            {fleet.url(8102)}  workflows: CWL v1.0, WDL 1.0  (healthy)" in out
+    )
+    keys = json.loads((fleet.var / "secrets.json").read_text())
+    assert f"Demo logins:  admin / {keys['admin_password']}" in out
+    assert f"researcher / {keys['researcher_password']}" in out
+
+
+def test_the_demo_researcher_finds_sample_files_validated_one_with_a_failing_rule(fleet):
+    keys = json.loads((fleet.var / "secrets.json").read_text())
+    with httpx.Client(base_url=fleet.gateway, timeout=30) as api:
+        login = api.post(
+            "/api/auth/login", json={"login": "researcher", "password": keys["researcher_password"]}
+        )
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        files = {f["filename"]: f for f in api.get("/api/files", headers=headers).json()["items"]}
+    assert {name: f["status"] for name, f in files.items()} == {
+        "demo_chr20_hg38.vcf.gz": "valid",
+        "demo_chr22_hg19.vcf.gz": "valid",
+        "demo_chr20_unsorted.vcf.gz": "invalid",
+    }
+    report = files["demo_chr20_unsorted.vcf.gz"]["validation"]
+    assert "unsorted positions" in report["errors"][0]["message"]
+    assert files["demo_chr22_hg19.vcf.gz"]["validation"]["build"]["detected"] == "hg19"
+    assert "demo_chr20_unsorted.vcf.gz   invalid: Error: unsorted positions" in fleet.output
+
+
+def test_the_runtime_directory_is_private_and_nothing_warns_about_it(fleet):
+    assert (fleet.var / "run").stat().st_mode & 0o777 == 0o700
+    assert "RuntimeDirWarning" not in fleet.output

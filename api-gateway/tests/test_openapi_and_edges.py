@@ -10,7 +10,7 @@ from api_gateway.config import Settings
 from api_gateway.openapi import merge_specs, public_path
 from fedimpute_shared.testing.client import app_client
 
-from .support import spec_for
+from .support import read_metrics, spec_for
 
 
 async def wait_for_document(client, *, services: int = 6) -> dict:
@@ -235,10 +235,10 @@ async def test_readiness_fails_without_redis(make_app):
     assert ready.status_code == 503
 
 
-async def test_metrics_count_proxied_requests_by_prefix(client, user):
+async def test_metrics_count_proxied_requests_by_prefix(client, user, token_issuer):
     await client.get("/api/jobs/1", headers=user)
     await client.get("/api/jobs/2", headers=user)
-    text = (await client.get("/metrics")).text
+    text = await read_metrics(client, token_issuer)
     assert 'gateway_proxy_requests_total{service="job-processor",status="200"} 2.0' in text
     assert 'http_requests_total{method="GET",route="/api/jobs",status="200"} 2.0' in text
     assert 'gateway_rate_limit_decisions_total{limit_class="default",outcome="allowed"}' in text

@@ -20,6 +20,7 @@ from .support import (
     garbage_server,
     pattern_bytes,
     problem,
+    read_metrics,
     seen_header,
 )
 
@@ -158,7 +159,7 @@ async def test_json_below_the_limit_and_uploads_above_it_pass(make_app, user):
 # ------------------------------------------------------------------ failing upstreams
 
 
-async def test_upstream_down_is_502_fast_then_503_while_cooling_down(make_app, user):
+async def test_upstream_down_is_502_fast_then_503_while_cooling_down(make_app, user, token_issuer):
     dead = f"http://127.0.0.1:{free_port()}"
     app = make_app(
         job_processor_url=dead,
@@ -170,7 +171,7 @@ async def test_upstream_down_is_502_fast_then_503_while_cooling_down(make_app, u
         started = time.monotonic()
         responses = [await client.get("/api/jobs", headers=user) for _ in range(4)]
         elapsed = time.monotonic() - started
-        metrics = (await client.get("/metrics")).text
+        metrics = await read_metrics(client, token_issuer)
     statuses = [r.status_code for r in responses]
     assert statuses[0] == 502
     assert problem(responses[0])["detail"] == "job-processor is unreachable"

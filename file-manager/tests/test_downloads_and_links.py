@@ -100,6 +100,28 @@ async def test_admin_sees_any_file(client, admin, stored):
     assert (await client.get(f"/files/{meta['id']}", headers=admin)).status_code == 200
 
 
+async def test_an_admins_narrowed_api_token_is_not_an_admin(client, token_issuer, stored):
+    """Issue 10 item 3: exchanging an API token keeps the admin role but narrows the scopes; a
+    files:read or files:write script token of an admin sees and deletes its owner's files only."""
+    meta, _ = stored
+    fid = meta["id"]
+    narrowed = bearer(
+        token_issuer.access_token(roles=["admin"], scopes=["files:read", "files:write"])
+    )
+    for method, path in [
+        ("GET", f"/files/{fid}"),
+        ("GET", f"/files/{fid}/content"),
+        ("DELETE", f"/files/{fid}"),
+        ("POST", f"/files/{fid}/links"),
+    ]:
+        response = await client.request(
+            method, path, headers=narrowed, json={} if method == "POST" else None
+        )
+        assert response.status_code == 404, (method, path, response.text)
+    listed = await client.get(f"/files?owner_id={meta['owner_id']}", headers=narrowed)
+    assert listed.status_code == 403
+
+
 async def test_no_token_is_401(client, stored):
     meta, _ = stored
     assert (await client.get(f"/files/{meta['id']}")).status_code == 401

@@ -181,6 +181,15 @@ def admin(user_token):
     return user_token(uuid.uuid4(), roles=("admin",))
 
 
+async def test_an_admins_narrowed_token_cannot_manage_templates(client, token_issuer):
+    """Issue 10 item 3: the admin role alone (an API token narrowed to notifications:read)
+    is not enough; the admin scope is needed too."""
+    narrowed = bearer(token_issuer.access_token(roles=["admin"], scopes=["notifications:read"]))
+    response = await client.get("/notifications/templates", headers=narrowed)
+    assert response.status_code == 403
+    assert "users:admin" in response.json()["detail"]
+
+
 async def test_templates_list_read_preview_replace_revert(client, db, admin):
     listed = (await client.get("/notifications/templates", headers=admin)).json()
     kinds = {(t["event_type"], t["channel"]) for t in listed}

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fedimpute_shared.app import create_service_app
-from fedimpute_shared.auth import CurrentUser, Principal, ServiceCaller, require_roles
+from fedimpute_shared.auth import CurrentUser, Principal, ServiceCaller, require_admin
 from fedimpute_shared.config import ServiceSettings
 from fedimpute_shared.db import SessionDep, Timestamps, UUIDPrimaryKey, new_metadata
 from fedimpute_shared.events import OutboxEvent, ServiceDeactivated, add_to_outbox
@@ -53,7 +53,7 @@ class WidgetOut(BaseModel):
 
 
 router = APIRouter()
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
+Admin = Annotated[Principal, Depends(require_admin())]
 
 
 @router.get("/widgets")

@@ -140,7 +140,7 @@ def test_principal_helpers(token_issuer):
         subject=str(uuid.uuid4()),
         token_type="access",
         roles=frozenset({"admin"}),
-        scopes=frozenset({"services:read"}),
+        scopes=frozenset({"services:read", "users:admin"}),
     )
     assert p.is_admin
     assert p.has_scope("services:read")
@@ -148,3 +148,34 @@ def test_principal_helpers(token_issuer):
     assert (
         Principal(subject="service:monitoring", token_type="service").service_name == "monitoring"
     )
+
+
+def test_the_admin_role_alone_does_not_make_an_admin():
+    """Issue 10 item 3: an admin's API token narrowed to files:read keeps the role, not the
+    power: acting as an administrator needs the role *and* the admin scope."""
+    from fedimpute_shared.auth import Principal
+
+    def principal(roles, scopes):
+        return Principal(
+            subject=str(uuid.uuid4()),
+            token_type="access",
+            roles=frozenset(roles),
+            scopes=frozenset(scopes),
+        )
+
+    assert not principal({"admin"}, {"files:read", "files:write"}).is_admin
+    assert not principal({"researcher"}, {"users:admin"}).is_admin
+    assert principal({"admin"}, {"users:admin"}).is_admin
+    writer = principal({"service_admin"}, {"services:write"})
+    assert writer.holds(("admin", "service_admin"), "services:write")
+    assert not writer.holds(("admin",), "services:write")
+
+
+async def test_require_admin_needs_role_and_scope(client, token_issuer):
+    narrowed = token_issuer.access_token(roles=["admin"], scopes=["files:read"])
+    response = await client.post("/widgets", json={"name": "x"}, headers=bearer(narrowed))
+    assert response.status_code == 403
+    assert "users:admin" in response.json()["detail"]
+    full = token_issuer.access_token(roles=["admin"])
+    response = await client.post("/widgets", json={"name": "x"}, headers=bearer(full))
+    assert response.status_code == 201

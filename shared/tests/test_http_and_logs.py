@@ -85,3 +85,26 @@ def test_json_formatter_includes_context_and_redacts():
     assert line["service"] == "demo"
     assert line["request_id"] == "rid-00000001"
     assert "hunter2" not in line["message"]
+
+
+def test_json_formatter_redacts_extra_fields_and_url_passwords():
+    """Issue 10 item 7: ``extra`` fields were written raw (the settings dump at every start)."""
+    record = logging.makeLogRecord(
+        {
+            "msg": "connecting to postgresql://app:hunter2-db@db:5432/x",
+            "levelname": "INFO",
+            "settings": {
+                "database_url": "postgresql+asyncpg://app:hunter2-db@db:5432/x",
+                "redis_url": "redis://:hunter2-redis@redis:6379/0",
+                "nested": [{"client_secret": "hunter2-client"}],
+                "port": 8001,
+            },
+        }
+    )
+    RedactingFilter().filter(record)
+    line = JsonFormatter("svc").format(record)
+    assert "hunter2" not in line
+    entry = json.loads(line)
+    assert entry["settings"]["database_url"] == "postgresql+asyncpg://app:[REDACTED]@db:5432/x"
+    assert entry["settings"]["port"] == 8001
+    assert entry["message"] == "connecting to postgresql://app:[REDACTED]@db:5432/x"

@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from fedimpute_shared.app import create_service_app
 from fedimpute_shared.config import validated_copy
 from fedimpute_shared.embedded import embedded_redis, free_port
-from fedimpute_shared.events import ServiceDeactivated, UserPasswordResetRequested, add_to_outbox
+from fedimpute_shared.events import (
+    ServiceDeactivated,
+    UserPasswordResetRequestedV1,
+    add_to_outbox,
+)
 from fedimpute_shared.outbox import OutboxRelay, RelayOptions
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import truncate_all
@@ -178,7 +182,7 @@ async def test_payloads_never_reach_the_logs(maker, stream, tmp_path, caplog):
     caplog.set_level("DEBUG")
     server = embedded_redis(tmp_path / "r", free_port())
     redis = Redis.from_url(server.url, socket_connect_timeout=1)
-    secret = UserPasswordResetRequested(
+    secret = UserPasswordResetRequestedV1(
         producer="demo",
         user_id=uuid.uuid4(),
         email="ada@example.org",

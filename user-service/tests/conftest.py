@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from fedimpute_shared.config import validated_copy
+from fedimpute_shared.sealed import generate_keypair, open_sealed
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
 from fedimpute_shared.testing.infra import flush_redis
@@ -31,6 +32,9 @@ from user_service.main import MIGRATIONS_DIR, create_app, passwords_for
 from user_service.security.keys import generate_key_file
 
 REDIS_DB = 3
+# The notification service's delivery key pair: user-service seals account-email tokens to the
+# public half; the tests open them with the private half, as notification does.
+DELIVERY_PRIVATE, DELIVERY_PUBLIC = generate_keypair()
 PASSWORD = "violet-Otter-sings-at-dawn-42"
 ADMIN_PASSWORD = "Quartz-harbour-lantern-77-x"
 # Reference data the migrations seed: kept when tables are emptied between tests.
@@ -95,6 +99,7 @@ def settings(database_url: str, redis_test_url: str, signing_key: Path) -> Setti
         # Pub/sub channels are global to a Redis server: keep ours to this run.
         api_token_revoked_channel=f"test:api-token-revoked:{secrets.token_hex(4)}",
         log_json=False,
+        notification_delivery_public_key=DELIVERY_PUBLIC,
     )
 
 
@@ -204,3 +209,21 @@ async def service_auth(client: httpx.AsyncClient, caller: str) -> dict[str, str]
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+async def emailed_token(db: AsyncSession, event_type: str, email: str | None = None) -> str:
+    """The one-time token of the latest ``event_type`` outbox event (to ``email``): what the
+    notification service would put in the email."""
+    from sqlalchemy import select
+
+    from user_service.models import OutboxEvent
+
+    rows = (
+        await db.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.event_type == event_type)
+            .order_by(OutboxEvent.seq.desc())
+        )
+    ).all()
+    payload = next(r.payload for r in rows if email is None or r.payload["email"] == email)
+    return open_sealed(DELIVERY_PRIVATE, payload["sealed_token"])

@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
+from fedimpute_shared.db import utcnow
 from user_service.models import AuditEvent
 
 from .conftest import bearer, login, register, service_auth
@@ -70,6 +71,37 @@ async def test_services_append_entries_under_their_own_name(client, admin_auth, 
         await client.get("/users/audit-log?source_service=job-processor", headers=admin_auth)
     ).json()["items"]
     assert listed[0]["details"]["nested"]["sql"] == "'; DROP TABLE x;--"
+
+
+async def test_an_append_cannot_be_backdated_or_pass_for_our_own(client, db, user_tokens):
+    """Issue 10 item 20: any service may append, with any actor, but the entry says which
+    service wrote it and when user-service received it, and cannot use our action names."""
+    auth = await service_auth(client, "file-manager")
+    victim = user_tokens["user_id"]
+    body = {
+        "action": "file.downloaded",
+        "actor_type": "user",
+        "actor_id": victim,
+        "occurred_at": "2020-01-01T00:00:00+00:00",
+    }
+    response = await client.post("/internal/audit-events", json=body, headers=auth)
+    assert response.status_code == 201
+    stored = await db.get(AuditEvent, response.json()["id"])
+    assert stored.source_service == "file-manager"
+    assert abs((stored.occurred_at - utcnow()).total_seconds()) < 60
+    assert stored.details["reported_at"] == "2020-01-01T00:00:00+00:00"
+    forged = await client.post(
+        "/internal/audit-events",
+        json={"action": "auth.login", "actor_type": "user", "actor_id": victim},
+        headers=auth,
+    )
+    assert forged.status_code == 422
+    mine = await client.get("/users/me/audit-log", headers=bearer(user_tokens["access_token"]))
+    entries = mine.json()["items"]
+    assert entries[0]["source_service"] == "file-manager"
+    assert all(
+        e["source_service"] == "user-service" for e in entries if e["action"] == "auth.login"
+    )
 
 
 @pytest.mark.parametrize(

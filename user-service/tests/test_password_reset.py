@@ -5,11 +5,13 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from fedimpute_shared.db import utcnow
+from fedimpute_shared.sealed import open_sealed
 from user_service.models import OneTimeToken, OutboxEvent
 
-from .conftest import PASSWORD, login, register
+from .conftest import DELIVERY_PRIVATE, PASSWORD, emailed_token, login, register
 
 NEW_PASSWORD = "Cobalt-meadow-whispers-58"
+RESET = "user.password_reset_requested"
 
 
 async def _reset_events(db):
@@ -32,14 +34,14 @@ async def test_same_answer_for_known_and_unknown_addresses(client, db):
     assert event.payload["email"] == "ada@example.org"
     assert event.payload["username"] == "ada"
     assert event.payload["producer"] == "user-service"
-    assert event.payload["version"] == 1
+    assert event.payload["version"] == 2
 
 
 async def test_reset_sets_the_password_and_ends_every_session(client, db):
     await register(client)
     session = await login(client)
     await client.post("/auth/password-reset", json={"email": "ada@example.org"})
-    token = (await _reset_events(db))[0].payload["reset_token"]
+    token = await emailed_token(db, RESET)
     stored = (await db.scalars(select(OneTimeToken.token_hash))).all()
     assert token not in stored
     response = await client.post(
@@ -62,7 +64,7 @@ async def test_reset_lifts_a_lockout(client, db):
     for _ in range(5):
         await client.post("/auth/login", json={"login": "ada", "password": "wrong-password-0"})
     await client.post("/auth/password-reset", json={"email": "ada@example.org"})
-    token = (await _reset_events(db))[0].payload["reset_token"]
+    token = await emailed_token(db, RESET)
     await client.post(
         "/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
     )
@@ -73,7 +75,9 @@ async def test_a_newer_request_voids_the_older_token(client, db):
     await register(client)
     for _ in range(2):
         await client.post("/auth/password-reset", json={"email": "ada@example.org"})
-    first, second = (e.payload["reset_token"] for e in await _reset_events(db))
+    first, second = (
+        open_sealed(DELIVERY_PRIVATE, e.payload["sealed_token"]) for e in await _reset_events(db)
+    )
     stale = await client.post(
         "/auth/password-reset/confirm", json={"token": first, "new_password": NEW_PASSWORD}
     )
@@ -87,7 +91,7 @@ async def test_a_newer_request_voids_the_older_token(client, db):
 async def test_expired_token_and_weak_password_are_refused(client, db):
     await register(client)
     await client.post("/auth/password-reset", json={"email": "ada@example.org"})
-    token = (await _reset_events(db))[0].payload["reset_token"]
+    token = await emailed_token(db, RESET)
     weak = await client.post(
         "/auth/password-reset/confirm", json={"token": token, "new_password": "ada12345678"}
     )

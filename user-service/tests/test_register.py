@@ -1,12 +1,14 @@
 """Registration and the profile: normalisation, uniqueness, password policy, hostile text."""
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
 from fedimpute_shared.permissions import Role
 from user_service.models import OutboxEvent, RoleGrant, User
 
-from .conftest import PASSWORD, bearer, login, register, registration
+from .conftest import PASSWORD, bearer, emailed_token, login, register, registration
 
 
 async def test_register_creates_a_researcher_with_a_normalised_email(client, db):
@@ -36,14 +38,36 @@ async def test_default_role_comes_from_configuration(make_app, db):
     assert me.json()["roles"] == ["viewer"]
 
 
-async def test_duplicate_email_in_another_case_is_409(client, db):
+async def test_a_known_address_gets_the_same_answer_and_its_owner_an_email(client, db):
+    """Issue 10 item 17: registration does not say an address has an account; the owner is
+    emailed (user.registration_attempted, with a reset link in case it was them)."""
     await register(client)
-    response = await client.post(
+    known = await client.post(
         "/auth/register", json=registration(username="ada2", email="ADA@example.org")
     )
-    assert response.status_code == 409
-    assert response.json()["field"] == "email"
-    assert await db.scalar(select(func.count()).select_from(User)) == 1
+    fresh = await client.post(
+        "/auth/register", json=registration(username="ada3", email="ada3@example.org")
+    )
+    assert known.status_code == fresh.status_code == 201
+    assert set(known.json()) == set(fresh.json())
+    assert known.json()["email"] == "ada@example.org"
+    assert known.json()["username"] == "ada2"
+    assert known.json()["email_verified"] is False
+    assert await db.scalar(select(func.count()).select_from(User)) == 2  # ada and ada3
+    attempt = await db.scalar(
+        select(OutboxEvent).where(OutboxEvent.event_type == "user.registration_attempted")
+    )
+    assert attempt.payload["email"] == "ada@example.org"
+    assert attempt.payload["username"] == "ada"  # the owner's name, not the one tried
+    reset = await emailed_token(db, "user.registration_attempted")
+    confirmed = await client.post(
+        "/auth/password-reset/confirm",
+        json={"token": reset, "new_password": "Cobalt-meadow-whispers-58"},
+    )
+    assert confirmed.status_code == 204
+    # The lookalike account does not exist.
+    refused = await client.post("/auth/login", json={"login": "ada2", "password": PASSWORD})
+    assert refused.status_code == 401
 
 
 async def test_duplicate_username_in_another_case_is_409(client, db):
@@ -140,12 +164,17 @@ async def test_register_asks_for_email_verification(client, db):
     assert event.event_type == "user.email_verification_requested"
     assert event.payload["user_id"] == user["id"]
     assert event.payload["email"] == "ada@example.org"
-    assert len(event.payload["verification_token"]) >= 40
+    assert event.version == 2
+    # Issue 10 item 5: the token is sealed to notification's key; nothing usable is at rest.
+    assert "verification_token" not in event.payload
+    token = await emailed_token(db, "user.email_verification_requested")
+    assert len(token) >= 40
+    assert token not in json.dumps(event.payload)
 
 
 async def test_verify_email_with_the_emailed_token(client, db):
     await register(client)
-    token = (await db.scalar(select(OutboxEvent))).payload["verification_token"]
+    token = await emailed_token(db, "user.email_verification_requested")
     assert (
         await client.post("/auth/verify-email/confirm", json={"token": token})
     ).status_code == 204
@@ -158,7 +187,7 @@ async def test_verify_email_with_the_emailed_token(client, db):
 
 async def test_changed_email_needs_verifying_again_and_old_token_is_void(client, db):
     await register(client)
-    first = (await db.scalar(select(OutboxEvent))).payload["verification_token"]
+    first = await emailed_token(db, "user.email_verification_requested")
     auth = bearer((await login(client))["access_token"])
     response = await client.put(
         "/users/me/email",

@@ -1,7 +1,9 @@
 """Configuration, keys, the client address rule, the first administrator and the CLI."""
 
 import asyncio
+import base64
 import io
+import os
 import sys
 
 import pytest
@@ -23,7 +25,7 @@ from user_service.security.keys import (
     load_key,
 )
 
-from .conftest import ADMIN_PASSWORD, login, register
+from .conftest import ADMIN_PASSWORD, DELIVERY_PUBLIC, login, register
 
 PROD = {
     "environment": "production",
@@ -187,3 +189,20 @@ def test_generate_signing_key_command(settings, tmp_path, capsys):
     assert "RS256" in capsys.readouterr().out
     assert _cli(settings, ["generate-signing-key", str(path)]) == 1
     assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_production_needs_the_notification_delivery_key():
+    """Issue 10 item 5: without it, account emails could not be sealed."""
+    strong = {
+        "environment": "production",
+        "service_client_secret": "a" * 40,
+        "cursor_secret": "b" * 40,
+        "service_client_secrets": {"api-gateway": "c" * 40},
+        "vault_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
+        "vault_active_key_id": "k1",
+    }
+    with pytest.raises(ValueError, match="NOTIFICATION_DELIVERY_PUBLIC_KEY"):
+        Settings(**strong)
+    with pytest.raises(ValueError, match="NOTIFICATION_DELIVERY_PUBLIC_KEY"):
+        Settings(**strong, notification_delivery_public_key="not-a-key")
+    assert Settings(**strong, notification_delivery_public_key=DELIVERY_PUBLIC).is_production

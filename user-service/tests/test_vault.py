@@ -15,7 +15,7 @@ from user_service.models import AuditEvent, ServiceCredential
 from user_service.security.vault_cipher import VaultCipher
 from user_service.vault.service import reencrypt_all
 
-from .conftest import bearer, login, register, service_auth
+from .conftest import DELIVERY_PUBLIC, bearer, login, register, service_auth
 
 TOKEN = "mich-TOKEN-0123456789abcdefSECRET"
 SERVICE = str(uuid.uuid4())
@@ -212,6 +212,7 @@ def test_production_refuses_the_development_vault_key(settings):
         "service_client_secret": "a" * 40,
         "cursor_secret": "b" * 40,
         "service_client_secrets": {"api-gateway": "c" * 40},
+        "notification_delivery_public_key": DELIVERY_PUBLIC,
     }
     with pytest.raises(ValueError, match="development vault key"):
         Settings(**strong)

@@ -12,6 +12,7 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
+from api_gateway.metrics_access import parse_networks
 from api_gateway.ratelimit import parse_rate
 from api_gateway.routes import RoutePattern
 from fedimpute_shared.client_address import TrustedProxies
@@ -103,6 +104,9 @@ class Settings(ServiceSettings):
     trusted_proxies: StrList = Field(default_factory=list)
     # Rate limits count a client address by its network of this size: one end site gets a whole
     # IPv6 /64 (or more), so a per-/128 bucket would be no limit at all.
+    # /metrics answers a service token for api-gateway, or a direct peer in these networks (the
+    # monitoring network's CIDRs, for a scraper without a token); never the public.
+    metrics_allowed_networks: StrList = Field(default_factory=list)
     client_ipv6_prefix: int = Field(default=64, ge=32, le=128)
     client_ipv4_prefix: int = Field(default=32, ge=16, le=32)
 
@@ -146,6 +150,7 @@ class Settings(ServiceSettings):
         for spec in (self.rate_limit_login, self.rate_limit_upload, self.rate_limit_default):
             parse_rate(spec)
         TrustedProxies(self.trusted_proxies)
+        parse_networks(self.metrics_allowed_networks)
         return self
 
     def upstream_urls(self) -> dict[str, list[str]]:

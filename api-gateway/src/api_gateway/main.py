@@ -23,6 +23,7 @@ from api_gateway.config import Settings
 from api_gateway.gateway import Gateway
 from api_gateway.identity import EdgeAuthenticator
 from api_gateway.metrics import GatewayMetrics
+from api_gateway.metrics_access import guard_metrics
 from api_gateway.openapi import OpenAPICache
 from api_gateway.proxy import proxy_http
 from api_gateway.ratelimit import RateLimiter, parse_rate
@@ -235,6 +236,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # /api/openapi.json serves the merged public document, not the gateway's own few routes.
     app.openapi = openapi.document  # type: ignore[method-assign]
     app.state.openapi = openapi
+    # /metrics only for service tokens and the monitoring network (api_gateway.metrics_access)
+    guard_metrics(app, settings.metrics_allowed_networks)
     # Last in the routing table: everything the gateway does not answer itself is proxied (or
     # refused) after normalisation, whatever shape the raw path has.
     proxy = streams_body(ProxyEndpoint())

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from fedimpute_shared.auth import Principal, require_roles, require_scopes
+from fedimpute_shared.auth import Principal, require_admin, require_scopes
 from fedimpute_shared.deps import from_state
-from fedimpute_shared.permissions import Role, Scope
+from fedimpute_shared.permissions import Scope
 from notification_service.config import Settings
 from notification_service.live.broker import Broker
 from notification_service.live.tickets import Tickets
@@ -16,7 +16,8 @@ from notification_service.metrics import NotificationMetrics
 
 Reader = Annotated[Principal, Depends(require_scopes(Scope.NOTIFICATIONS_READ))]
 Writer = Annotated[Principal, Depends(require_scopes(Scope.NOTIFICATIONS_WRITE))]
-Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+# Templates and dead letters: the admin role *and* the admin scope (issue 10, item 3).
+Admin = Annotated[Principal, Depends(require_admin())]
 
 SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
 MetricsDep = Annotated[NotificationMetrics, Depends(from_state("metrics"))]

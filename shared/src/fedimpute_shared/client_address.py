@@ -22,9 +22,12 @@ from collections.abc import Iterable
 __all__ = [
     "DEFAULT_IPV4_PREFIX",
     "DEFAULT_IPV6_PREFIX",
+    "IPAddress",
+    "IPNetwork",
     "TrustedProxies",
     "address_bucket",
     "join_header_lines",
+    "parse_address",
 ]
 
 DEFAULT_IPV4_PREFIX = 32

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from fedimpute_shared.events import EVENT_STREAM
 from fedimpute_shared.fleet import fleet_service
+from fedimpute_shared.logs import redact_value
 
 __all__ = [
     "DEFAULT_SECRET_MARKERS",
@@ -139,8 +140,10 @@ class ServiceSettings(BaseSettings):
         return self
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings safe to log: secrets masked."""
-        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        """Settings safe to log: secrets masked (``SecretStr`` dumps as ``**********``), and
+        every URL's password too (``DATABASE_URL``, ``REDIS_URL`` carry one in production)."""
+        dumped: dict[str, Any] = redact_value(self.model_dump(mode="json"))
+        return dumped
 
 
 def _looks_default(secret: SecretStr) -> bool:

@@ -27,7 +27,9 @@ __all__ = [
     "embedded_postgres",
     "embedded_redis",
     "free_port",
+    "port_free",
     "port_open",
+    "port_owner",
     "to_asyncpg",
 ]
 
@@ -39,6 +41,38 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now (bound the way uvicorn binds, with
+    ``SO_REUSEADDR``, so a port left in TIME_WAIT by a stopped fleet counts as free)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_owner(port: int) -> str | None:
+    """``pid N: <command>`` of the process listening on ``port``, when this user may see it
+    (psutil, a development dependency); None otherwise. Only the first words of the command
+    line are shown: an argument further on may be a secret."""
+    try:
+        import psutil
+
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                if conn.pid is None:
+                    return None
+                words = psutil.Process(conn.pid).cmdline()[:4]
+                shown = [Path(words[0]).name, *words[1:]] if words else ["?"]
+                command = " ".join(" ".join(shown).split())  # one line, whatever the arguments
+                return f"pid {conn.pid}: {command[:100]}"
+    except Exception:  # no permission, a process gone meanwhile: say nothing
+        return None
+    return None
 
 
 def to_asyncpg(url: str) -> str:
@@ -58,8 +92,11 @@ class EmbeddedServer:
 def embedded_postgres(pgdata: Path) -> EmbeddedServer:
     """A real PostgreSQL (``pgserver``) with its data in ``pgdata``, reached by a unix socket."""
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    runtime = pgdata.parent / "run"  # pgserver asks platformdirs for one; keep it under var/
-    runtime.mkdir(exist_ok=True)
+    # pgserver asks platformdirs for a runtime directory; keep it under var/, private (mode 0700:
+    # platformdirs warns about, and falls back from, a directory others can read).
+    runtime = pgdata.parent / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # dev dependency; imported only when no server is around
 
@@ -112,6 +149,9 @@ def embedded_redis(directory: Path, port: int | None = None) -> EmbeddedServer:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own session: a Ctrl-C in the terminal must not stop Redis before the services that
+        # use it (they would log connection errors while stopping); stop() ends it last.
+        start_new_session=True,
     )
     _wait_for_port("127.0.0.1", port)
 

@@ -24,6 +24,7 @@ from fedimpute_shared.db import utcnow
 
 __all__ = [
     "EVENT_STREAM",
+    "AccountMailEvent",
     "AlertRaised",
     "AlertResolved",
     "AlertSeverity",
@@ -39,8 +40,12 @@ __all__ = [
     "OutboxEvent",
     "ServiceDeactivated",
     "ServiceHealthChanged",
+    "UserAccountUnlockRequested",
     "UserEmailVerificationRequested",
+    "UserEmailVerificationRequestedV1",
     "UserPasswordResetRequested",
+    "UserPasswordResetRequestedV1",
+    "UserRegistrationAttempted",
     "add_to_outbox",
 ]
 
@@ -93,11 +98,60 @@ class ServiceDeactivated(Event):
     reason: str
 
 
-class UserPasswordResetRequested(Event):
-    """A user asked to reset a forgotten password (user-service); notification emails the link.
+class AccountMailEvent(Event):
+    """What every account email event carries (docs/notification.md, "Account emails").
 
-    ``reset_token`` is the one-time token (user-service stores only its hash; it expires after
-    ``expires_at``). It travels only inside the platform, to be put in the email.
+    ``sealed_token`` is the one-time token sealed to the notification service's delivery key
+    (:mod:`fedimpute_shared.sealed`): the producer keeps only its hash, and neither the outbox
+    row, nor the stream entry, nor a log line holds anything usable (issue 10, item 5). Only the
+    notification service opens it, to render the email's link. No other field is secret.
+    """
+
+    user_id: uuid.UUID
+    email: str
+    username: str
+    sealed_token: str
+    expires_at: datetime
+
+
+class UserPasswordResetRequested(AccountMailEvent):
+    """A user asked to reset a forgotten password (user-service); notification emails the link
+    (``/reset-password?token=...``). Version 2: the token is sealed."""
+
+    event_type: ClassVar[str] = "user.password_reset_requested"
+    version: ClassVar[int] = 2
+
+
+class UserEmailVerificationRequested(AccountMailEvent):
+    """A new or changed email address must be confirmed (user-service): ``/verify-email``.
+    Version 2: the token is sealed."""
+
+    event_type: ClassVar[str] = "user.email_verification_requested"
+    version: ClassVar[int] = 2
+
+
+class UserAccountUnlockRequested(AccountMailEvent):
+    """An account was locked by failed logins (user-service); the email tells its owner, with
+    a link (``/unlock?token=...``) that lifts the lock. ``locked_until``: when it lifts by
+    itself."""
+
+    event_type: ClassVar[str] = "user.account_unlock_requested"
+
+    locked_until: datetime
+
+
+class UserRegistrationAttempted(AccountMailEvent):
+    """Someone tried to register with an address that already has an account (user-service).
+    The registration answer does not say so; the owner is told by email, with a password
+    reset link (``/reset-password?token=...``) in case it was them."""
+
+    event_type: ClassVar[str] = "user.registration_attempted"
+
+
+class UserPasswordResetRequestedV1(Event):
+    """Version 1 of ``user.password_reset_requested``, which carried the token in clear.
+
+    No longer produced; kept so the old payload stays described. Consumers refuse it.
     """
 
     event_type: ClassVar[str] = "user.password_reset_requested"
@@ -109,8 +163,8 @@ class UserPasswordResetRequested(Event):
     expires_at: datetime
 
 
-class UserEmailVerificationRequested(Event):
-    """A new or changed email address must be confirmed (user-service)."""
+class UserEmailVerificationRequestedV1(Event):
+    """Version 1 of ``user.email_verification_requested`` (token in clear; no longer produced)."""
 
     event_type: ClassVar[str] = "user.email_verification_requested"
 

@@ -24,12 +24,15 @@ __all__ = [
     "RedactingFilter",
     "configure_logging",
     "redact",
+    "redact_value",
 ]
 
 # The token segment of a signed download link path, at file-manager and at the gateway.
 DOWNLOAD_LINK_TOKEN = re.compile(r"(/download/)[^/?#\s\"']+")
 
 _REDACTIONS = [
+    # Credentials in a URL (postgresql://user:password@host, redis://:password@host).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@'\"]*:)[^@/\s'\"]+@"), r"\1[REDACTED]@"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[REDACTED]"),
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",\s]+"), r"\1[REDACTED]"),
     (
@@ -53,6 +56,25 @@ def redact(text: str) -> str:
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
+
+
+_SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|private|credential")
+
+
+def redact_value(value: Any, key: str = "") -> Any:
+    """``value`` (a log record's ``extra`` field) with credentials masked, at any depth: strings
+    through :func:`redact`, and the whole value of a key that names a secret."""
+    if key and _SECRET_KEY.search(key) and isinstance(value, str | bytes) and value:
+        return "[REDACTED]"
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact(str(value))
 
 
 class RedactingFilter(logging.Filter):
@@ -89,7 +111,9 @@ class JsonFormatter(logging.Formatter):
             entry["user_id"] = user_id
         for key, value in vars(record).items():
             if key not in self._RESERVED and not key.startswith("_"):
-                entry[key] = value
+                # extra={...} fields are written as given: mask what they may carry
+                # (a settings dump, a URL with a password) like the message itself.
+                entry[key] = redact_value(value, key)
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "ADMIN_SCOPE",
     "DEFAULT_ROLE_PERMISSIONS",
     "Role",
     "Scope",
@@ -40,6 +41,11 @@ class Scope(StrEnum):
     USERS_ADMIN = "users:admin"
     AUDIT_READ = "audit:read"
 
+
+# What a token needs, beside the ``admin`` role, to act as an administrator anywhere: on other
+# users' files, jobs and accounts, on templates and dead letters. Only admins hold it, and an
+# API token carries it only when its owner chose it (fedimpute_shared.auth.Principal.is_admin).
+ADMIN_SCOPE = Scope.USERS_ADMIN
 
 _VIEWER = frozenset(
     {

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from fedimpute_shared.config import DefaultSecretError, ListSetting, ServiceSettings
 from fedimpute_shared.fleet import SERVICE_NAMES
 from fedimpute_shared.permissions import Role
+from fedimpute_shared.sealed import SealedSecretError, seal
 
 _DEV_CLIENT_SECRET = "dev-service-secret-change-me"  # the shared SERVICE_CLIENT_SECRET default
 _DEV_VAULT_KEY_ID = "dev-1"
@@ -51,6 +52,13 @@ class Settings(ServiceSettings):
     api_token_default_days: int = Field(default=90, ge=1, le=365)
     password_reset_ttl_seconds: int = Field(default=3600, ge=300)
     email_verification_ttl_seconds: int = Field(default=3 * 86400, ge=300)
+    # The notification service's delivery public key (unpadded base64url X25519): one-time
+    # tokens in account emails are sealed to it, so no table, stream or log here holds one
+    # usable (docs/notification.md, "Account emails"). Required in production; without it
+    # (development) account emails are not sent, with a warning.
+    notification_delivery_public_key: str | None = None
+    # Published outbox rows (account emails among them) go soon: they are only for inspection.
+    outbox_retention_hours: float = Field(default=1.0, gt=0)
     # Redis pub/sub channel where revoked API token ids are announced (gateways evict them).
     api_token_revoked_channel: str = "fedimpute:api-token-revoked"
 
@@ -96,6 +104,24 @@ class Settings(ServiceSettings):
         for entry in value:
             ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
+
+    @field_validator("notification_delivery_public_key")
+    @classmethod
+    def _delivery_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                seal(value, "probe")
+            except SealedSecretError as exc:
+                raise ValueError(f"NOTIFICATION_DELIVERY_PUBLIC_KEY: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _delivery_key_in_production(self) -> Self:
+        if self.is_production and self.notification_delivery_public_key is None:
+            raise ValueError(
+                "NOTIFICATION_DELIVERY_PUBLIC_KEY is required in production (account emails)"
+            )
+        return self
 
     @field_validator("vault_keys")
     @classmethod

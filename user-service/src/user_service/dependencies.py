@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends
 from redis.asyncio import Redis
 
-from fedimpute_shared.auth import CurrentUser, Principal
+from fedimpute_shared.auth import CurrentUser, Principal, check_role_and_scope
 from fedimpute_shared.db import SessionDep
 
 # SessionmakerDep: for writes that must survive a refused request (its own session rolls back):
@@ -65,10 +65,7 @@ InteractiveAccount = Annotated[User, Depends(_interactive_account)]
 
 def _admin_with(scope: Scope) -> Callable[[Principal, User], Awaitable[Principal]]:
     async def check(user: CurrentUser, account: Account) -> Principal:
-        if not user.has_role(Role.ADMIN):
-            raise Forbidden("this action needs the admin role")
-        if not user.has_scope(scope):
-            raise Forbidden(f"this token lacks the scope {scope}")
+        check_role_and_scope(user, (Role.ADMIN,), scope)
         return user
 
     return check

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from fedimpute_shared.auth import Principal, require_services
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
-from fedimpute_shared.permissions import Role
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -17,7 +16,7 @@ from fedimpute_shared.problems import (
     Unprocessable,
     problem_responses,
 )
-from service_registry.dependencies import Reader, SettingsDep, Writer
+from service_registry.dependencies import Reader, SettingsDep, Writer, can_manage
 from service_registry.models import ImputationService
 from service_registry.panels import repository as panels
 from service_registry.panels.schemas import PanelOut
@@ -45,8 +44,10 @@ async def list_services(
     filters: Annotated[ServiceFilters, Query()],
     params: Annotated[PageParams, Depends(page_params)],
 ) -> Page[ServiceOut]:
-    if filters.include_deleted and not user.has_role(Role.ADMIN, Role.SERVICE_ADMIN):
-        raise Forbidden("include_deleted is for admin and service_admin")
+    if filters.include_deleted and not can_manage(user):
+        raise Forbidden(
+            "include_deleted is for admin and service_admin, with a services:write token"
+        )
     rows, cursor = await paginate(
         session,
         repository.listing(filters),
@@ -82,7 +83,7 @@ async def get_service(
     settings: SettingsDep,
     include_deleted: bool = False,
 ) -> ServiceOut:
-    can_see_deleted = include_deleted and user.has_role(Role.ADMIN, Role.SERVICE_ADMIN)
+    can_see_deleted = include_deleted and can_manage(user)
     found = await service.find(session, id_or_slug, include_deleted=can_see_deleted)
     return service.to_out(found, settings)
 

@@ -83,15 +83,13 @@ async def usable_token(
 
 
 async def spend_open_tokens(
-    session: AsyncSession, user_id: uuid.UUID, purpose: TokenPurpose
+    session: AsyncSession, user_id: uuid.UUID, purpose: TokenPurpose | None
 ) -> None:
-    """Mark every open token of that purpose used (a newer one replaces them)."""
-    await session.execute(
-        update(OneTimeToken)
-        .where(
-            OneTimeToken.user_id == user_id,
-            OneTimeToken.purpose == purpose,
-            OneTimeToken.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
+    """Mark every open token of that purpose (of every purpose: None) used: a newer one
+    replaces them, or the credentials they were sent against changed."""
+    stmt = update(OneTimeToken).where(
+        OneTimeToken.user_id == user_id, OneTimeToken.used_at.is_(None)
     )
+    if purpose is not None:
+        stmt = stmt.where(OneTimeToken.purpose == purpose)
+    await session.execute(stmt.values(used_at=utcnow()))

@@ -86,7 +86,7 @@ async def update_me(
 @me_router.post(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Change my password (ends my other sessions)",
+    summary="Change my password (ends my other sessions and every API token)",
     responses=problem_responses(Forbidden, Unprocessable, TooManyRequests),
 )
 async def change_password(
@@ -98,9 +98,10 @@ async def change_password(
     settings: SettingsDep,
     meta: MetaDep,
     sessionmaker: SessionmakerDep,
+    revocations: RevocationsDep,
 ) -> Response:
     sid = user.claims.get("sid")
-    await service.change_password(
+    revoked = await service.change_password(
         session,
         account,
         body,
@@ -110,6 +111,7 @@ async def change_password(
         sessionmaker=sessionmaker,
         current_session=uuid.UUID(sid) if isinstance(sid, str) else None,
     )
+    revocations.tokens(revoked)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -3,6 +3,7 @@ and deactivation. Functions take a session and never commit."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -12,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import utcnow
 from fedimpute_shared.events import (
+    AccountMailEvent,
     UserEmailVerificationRequested,
     UserPasswordResetRequested,
+    UserRegistrationAttempted,
     add_to_outbox,
 )
 from fedimpute_shared.problems import (
@@ -22,16 +25,18 @@ from fedimpute_shared.problems import (
     FieldProblem,
     Unprocessable,
 )
+from fedimpute_shared.sealed import seal
 from user_service.accounts import repository
 from user_service.accounts.schemas import (
     EmailChange,
     PasswordChange,
     ProfileUpdate,
     RegisterIn,
+    UserOut,
     normalize_email,
 )
 from user_service.audit import service as audit
-from user_service.audit.actions import Action
+from user_service.audit.actions import Action, Outcome
 from user_service.auth import throttle
 from user_service.auth.service import check_current_password
 from user_service.config import Settings
@@ -40,7 +45,10 @@ from user_service.request_meta import RequestMeta
 from user_service.roles import service as roles
 from user_service.security.opaque import hash_secret, new_secret
 from user_service.security.passwords import Passwords, WeakPassword, check_strength
+from user_service.tokens import repository as api_tokens
 from user_service.tokens import sessions
+
+logger = logging.getLogger(__name__)
 
 PRODUCER = "user-service"
 _BAD_EMAIL_TOKEN = "the link is invalid, expired or already used; ask for a new one"
@@ -83,7 +91,8 @@ async def register(
     email_verified: bool = False,
 ) -> User:
     """A new account with the default role (or ``role``); asks to verify its email unless
-    ``email_verified`` (an address given by an operator)."""
+    ``email_verified`` (an address given by an operator). An operator's call: a taken address
+    is a 409 (the public route uses :func:`register_publicly`)."""
     enforce_policy(
         body.password,
         settings,
@@ -91,6 +100,69 @@ async def register(
         user_inputs=[body.username, body.email, body.full_name],
     )
     await _ensure_free(session, username=body.username, email=body.email)
+    return await _create(session, body, passwords, settings, meta, role, email_verified)
+
+
+async def register_publicly(
+    session: AsyncSession,
+    body: RegisterIn,
+    passwords: Passwords,
+    settings: Settings,
+    meta: RequestMeta,
+) -> UserOut:
+    """Self-registration, which answers the same whether or not the address has an account
+    (issue 10, item 17): a known address gets a lookalike answer for an account that does not
+    exist, after the same work (a password hash, a token, an event), and its owner is told by
+    email (``user.registration_attempted``, with a reset link in case it was them). A taken
+    *username* is still a 409: usernames are public, addresses are not."""
+    enforce_policy(
+        body.password,
+        settings,
+        field="password",
+        user_inputs=[body.username, body.email, body.full_name],
+    )
+    await _ensure_free(session, username=body.username)
+    owner = await repository.by_email(session, body.email)
+    if owner is None:
+        user = await _create(session, body, passwords, settings, meta, None, False)
+        return UserOut.model_validate(user)
+    await passwords.hash(body.password)  # the same cost as a real registration
+    if owner.is_active:
+        raw, token = await _new_one_time_token(
+            session, owner, TokenPurpose.PASSWORD_RESET, settings.password_reset_ttl_seconds
+        )
+        await send_account_mail(session, settings, UserRegistrationAttempted, owner, raw, token)
+    await audit.record(
+        session,
+        Action.REGISTRATION_ATTEMPTED,
+        actor=audit.ANONYMOUS,
+        meta=meta,
+        outcome=Outcome.DENIED,
+        target_user=owner.id,
+        details={"username": body.username},
+    )
+    await session.flush()
+    return UserOut(
+        id=uuid.uuid4(),
+        username=body.username,
+        email=body.email,
+        email_verified=False,
+        is_active=True,
+        created_at=utcnow(),
+        last_login_at=None,
+        **body.model_dump(include={"full_name", "institution", "department", "country", "orcid"}),
+    )
+
+
+async def _create(
+    session: AsyncSession,
+    body: RegisterIn,
+    passwords: Passwords,
+    settings: Settings,
+    meta: RequestMeta,
+    role: str | None,
+    email_verified: bool,
+) -> User:
     user = User(
         username=body.username,
         email=body.email,
@@ -159,22 +231,31 @@ async def change_password(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
     current_session: uuid.UUID | None,
-) -> int:
-    """Set a new password and end every *other* session; returns how many were ended."""
+) -> list[uuid.UUID]:
+    """Set a new password and end every *other* session, every API token and every
+    outstanding one-time token; returns the revoked API tokens' ids (to announce)."""
     await check_current_password(
         sessionmaker, passwords, user, body.current_password, settings, meta
     )
     await _set_password(session, user, body.new_password, passwords, settings, "new_password")
     ended = await sessions.end_all(session, user.id, "password_changed", keep=current_session)
+    revoked = await _end_credentials(session, user)
     await audit.record(
         session,
         Action.PASSWORD_CHANGED,
         actor=audit.Actor.user(user.id),
         meta=meta,
         target_user=user.id,
-        details={"sessions_ended": ended},
+        details={"sessions_ended": ended, "api_tokens_revoked": len(revoked)},
     )
-    return ended
+    return revoked
+
+
+async def _end_credentials(session: AsyncSession, user: User) -> list[uuid.UUID]:
+    """What a new password must leave dead (issue 10, item 4): a password changed because it
+    leaked must not leave the thief an API token, or a reset or verification link to use."""
+    await repository.spend_open_tokens(session, user.id, None)
+    return await api_tokens.revoke_all(session, user.id)
 
 
 async def _set_password(
@@ -209,6 +290,9 @@ async def change_email(
     if body.new_email == user.email:
         return user
     await _ensure_free(session, email=body.new_email)
+    # A reset link sent to the old address must not outlive the change (the old mailbox may be
+    # the one that leaked); request_email_verification below replaces the verification token.
+    await repository.spend_open_tokens(session, user.id, TokenPurpose.PASSWORD_RESET)
     previous = user.email
     user.email = body.new_email
     user.email_verified_at = None
@@ -247,6 +331,41 @@ async def _new_one_time_token(
     return raw, token
 
 
+async def send_account_mail(
+    session: AsyncSession,
+    settings: Settings,
+    model: type[AccountMailEvent],
+    user: User,
+    raw: str,
+    token: OneTimeToken,
+    **extra: Any,
+) -> None:
+    """Stage an account email event: the one-time token sealed to the notification service's
+    delivery key, so the outbox row (and the stream entry, and any log) holds nothing usable;
+    the row is pruned soon after it is published (``OUTBOX_RETENTION_HOURS``)."""
+    key = settings.notification_delivery_public_key
+    if key is None:
+        logger.warning(
+            "no NOTIFICATION_DELIVERY_PUBLIC_KEY: %s for user %s not sent",
+            model.event_type,
+            user.id,
+        )
+        return
+    await add_to_outbox(
+        session,
+        OutboxEvent,
+        model(
+            producer=PRODUCER,
+            user_id=user.id,
+            email=token.email,
+            username=user.username,
+            sealed_token=seal(key, raw),
+            expires_at=token.expires_at,
+            **extra,
+        ),
+    )
+
+
 async def request_email_verification(session: AsyncSession, user: User, settings: Settings) -> None:
     """Emit ``user.email_verification_requested`` (notification sends the link)."""
     if user.email_verified_at is not None:
@@ -254,18 +373,7 @@ async def request_email_verification(session: AsyncSession, user: User, settings
     raw, token = await _new_one_time_token(
         session, user, TokenPurpose.EMAIL_VERIFICATION, settings.email_verification_ttl_seconds
     )
-    await add_to_outbox(
-        session,
-        OutboxEvent,
-        UserEmailVerificationRequested(
-            producer=PRODUCER,
-            user_id=user.id,
-            email=user.email,
-            username=user.username,
-            verification_token=raw,
-            expires_at=token.expires_at,
-        ),
-    )
+    await send_account_mail(session, settings, UserEmailVerificationRequested, user, raw, token)
 
 
 async def confirm_email(session: AsyncSession, raw: str, meta: RequestMeta) -> User:
@@ -307,18 +415,7 @@ async def request_password_reset(
     raw, token = await _new_one_time_token(
         session, user, TokenPurpose.PASSWORD_RESET, settings.password_reset_ttl_seconds
     )
-    await add_to_outbox(
-        session,
-        OutboxEvent,
-        UserPasswordResetRequested(
-            producer=PRODUCER,
-            user_id=user.id,
-            email=user.email,
-            username=user.username,
-            reset_token=raw,
-            expires_at=token.expires_at,
-        ),
-    )
+    await send_account_mail(session, settings, UserPasswordResetRequested, user, raw, token)
     await audit.record(
         session,
         Action.PASSWORD_RESET_REQUESTED,
@@ -335,8 +432,9 @@ async def reset_password(
     passwords: Passwords,
     settings: Settings,
     meta: RequestMeta,
-) -> User:
-    """Spend a reset token: new password, every session ended, lockout lifted."""
+) -> list[uuid.UUID]:
+    """Spend a reset token: new password, every session, API token and other one-time token
+    ended, lockout lifted. Returns the revoked API tokens' ids (to announce)."""
     token = await repository.usable_token(session, hash_secret(raw), TokenPurpose.PASSWORD_RESET)
     user = await session.get(User, token.user_id) if token else None
     if token is None or user is None or not user.is_active:
@@ -347,6 +445,7 @@ async def reset_password(
     if user.email_verified_at is None and user.email == token.email:
         user.email_verified_at = utcnow()
     ended = await sessions.end_all(session, user.id, "password_reset")
+    revoked = await _end_credentials(session, user)
     await throttle.clear(session, throttle.account_key(user))
     await audit.record(
         session,
@@ -354,9 +453,9 @@ async def reset_password(
         actor=audit.Actor.user(user.id),
         meta=meta,
         target_user=user.id,
-        details={"sessions_ended": ended},
+        details={"sessions_ended": ended, "api_tokens_revoked": len(revoked)},
     )
-    return user
+    return revoked
 
 
 # ------------------------------------------------------------------ admin

@@ -11,6 +11,8 @@ class Action(StrEnum):
     LOGOUT = "auth.logout"
     REFRESH_REUSED = "auth.refresh_token_reused"
     REGISTERED = "account.registered"
+    # Self-registration with an address that has an account (its owner is emailed).
+    REGISTRATION_ATTEMPTED = "account.registration_attempted"
     PROFILE_UPDATED = "account.profile_updated"
     PASSWORD_CHANGED = "account.password_changed"
     PASSWORD_RESET_REQUESTED = "account.password_reset_requested"
@@ -36,3 +38,12 @@ class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     DENIED = "denied"
+
+
+# Action families only user-service writes: another service appending one of these would make
+# its entry pass for user-service's own record (a forged login in a victim's audit log).
+RESERVED_PREFIXES: frozenset[str] = frozenset(a.value.split(".", 1)[0] + "." for a in Action)
+
+
+def is_reserved(action: str) -> bool:
+    return any(action.startswith(prefix) for prefix in RESERVED_PREFIXES)

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from fedimpute_shared.auth import ServiceCaller
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import SessionDep, utcnow
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params
-from fedimpute_shared.problems import BadRequest, Forbidden, problem_responses
+from fedimpute_shared.problems import BadRequest, Forbidden, Unprocessable, problem_responses
 from user_service.audit import repository
+from user_service.audit.actions import is_reserved
 from user_service.audit.schemas import AuditAppend, AuditAppended, AuditEventOut, AuditFilters
 from user_service.dependencies import Account, AuditReader
 from user_service.models import AuditEvent
@@ -57,16 +58,29 @@ async def my_audit_log(
     "/audit-events",
     status_code=status.HTTP_201_CREATED,
     summary="Append an audit entry (any service, with its service token)",
+    responses=problem_responses(Unprocessable),
 )
 async def append_audit_event(
     body: AuditAppend, session: SessionDep, caller: ServiceCaller
 ) -> AuditAppended:
-    event = AuditEvent(
-        **body.model_dump(exclude={"occurred_at"}),
-        source_service=caller.service_name or "unknown",
-    )
+    """The entry is the caller's statement, recorded as such (issue 10, item 20): its source is
+    the service named by the caller's token, its time is ours (a time the caller gives is kept
+    in ``details.reported_at``, so an entry cannot be backdated among a user's real ones), and
+    user-service's own action names are refused (an entry cannot pass for our record)."""
+    if is_reserved(body.action):
+        raise Unprocessable(
+            f"{body.action!r} is an action only user-service records; use your own prefix",
+            field="action",
+        )
+    details = dict(body.details)
     if body.occurred_at is not None:
-        event.occurred_at = body.occurred_at
+        details["reported_at"] = body.occurred_at.isoformat()
+    event = AuditEvent(
+        **body.model_dump(exclude={"occurred_at", "details"}),
+        details=details,
+        source_service=caller.service_name or "unknown",
+        occurred_at=utcnow(),
+    )
     session.add(event)
     await session.flush()
     return AuditAppended(id=event.id)

@@ -66,7 +66,9 @@ class AuditAppend(SafeInput):
     user_agent: Annotated[str, StringConstraints(max_length=512)] | None = None
     request_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     occurred_at: datetime | None = Field(
-        default=None, description="When it happened (defaults to now); timezone required."
+        default=None,
+        description="When the caller says it happened (timezone required): kept in "
+        "details.reported_at; the entry's time is user-service's.",
     )
     details: dict[str, Any] = Field(default_factory=dict)
 

@@ -32,6 +32,7 @@ from user_service.dependencies import KeyringDep, PasswordsDep, SettingsDep
 from user_service.metrics import MetricsDep, outcome_of
 from user_service.request_meta import MetaDep
 from user_service.tokens import sessions
+from user_service.tokens.revocation import RevocationsDep
 from user_service.tokens.schemas import RefreshIn, TokenResponse
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -50,7 +51,8 @@ def _tokens(pair: sessions.TokenPair, response: Response) -> TokenResponse:
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    summary="Create an account",
+    summary="Create an account (the same answer whether or not the address is registered; "
+    "the owner of a registered one is emailed)",
     responses=problem_responses(Conflict, Unprocessable),
 )
 async def register(
@@ -60,8 +62,7 @@ async def register(
     settings: SettingsDep,
     meta: MetaDep,
 ) -> UserOut:
-    user = await accounts.register(session, body, passwords, settings, meta)
-    return UserOut.model_validate(user)
+    return await accounts.register_publicly(session, body, passwords, settings, meta)
 
 
 @router.post(
@@ -167,8 +168,12 @@ async def confirm_password_reset(
     passwords: PasswordsDep,
     settings: SettingsDep,
     meta: MetaDep,
+    revocations: RevocationsDep,
 ) -> Response:
-    await accounts.reset_password(session, body.token, body.new_password, passwords, settings, meta)
+    revoked = await accounts.reset_password(
+        session, body.token, body.new_password, passwords, settings, meta
+    )
+    revocations.tokens(revoked)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import utcnow
@@ -48,5 +48,16 @@ async def live_ids(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]
             ApiToken.revoked_at.is_(None),
             ApiToken.expires_at > utcnow(),
         )
+    )
+    return list(result.all())
+
+
+async def revoke_all(session: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Revoke every API token of the user not yet revoked; their ids (to announce)."""
+    result = await session.scalars(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .returning(ApiToken.id)
     )
     return list(result.all())

@@ -1,0 +1,1 @@
+"""Federated batches: one input set sent to several services/panels at once."""
