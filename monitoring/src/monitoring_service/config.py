@@ -66,6 +66,8 @@ class Settings(ServiceSettings):
     # How long the dashboard waits for job-processor before saying it is unreachable.
     upstream_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     status_incident_days: int = Field(default=30, ge=1, le=90)
+    # The public status page is built at most this often per replica (0: every request).
+    status_cache_seconds: float = Field(default=10, ge=0, le=300)
 
     @field_validator("watched_services")
     @classmethod

@@ -115,6 +115,7 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
                 "registry_sync": sync,
                 "clients": clients,
                 "scraper": scraper,
+                "status_cache": {},
             }
         finally:
             await clients.aclose()
