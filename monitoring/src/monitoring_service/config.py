@@ -59,6 +59,9 @@ class Settings(ServiceSettings):
 
     # ------------------------------------------------------------------ alerts
     alert_eval_seconds: float = Field(default=30, gt=0)
+    # No evaluation this soon after start: a fleet starting up (services coming up one after
+    # the other) is not an outage to page anyone about.
+    alert_startup_grace_seconds: float = Field(default=120, ge=0)
     # JSON list of rules (docs/monitoring.md, "Alert rules"); the defaults cover every kind.
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 

@@ -95,7 +95,8 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
                 evaluator.evaluate_once,
                 interval=settings.alert_eval_seconds,
                 single=True,
-                first_after=settings.alert_eval_seconds,  # after the first checks are in
+                # after the first checks are in, and the fleet has had time to start
+                first_after=max(settings.alert_eval_seconds, settings.alert_startup_grace_seconds),
             )
             core.tasks.every(
                 "registry-sync",
