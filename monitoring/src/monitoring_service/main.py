@@ -70,7 +70,13 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         clients = Clients.open(settings, core.http)
         poller = FleetPoller(core.sessionmaker, core.http, settings, metrics)
         scraper = Scraper(
-            core.sessionmaker, core.http, core.redis, settings, metrics, clients.job_processor
+            core.sessionmaker,
+            core.http,
+            core.redis,
+            settings,
+            metrics,
+            clients.job_processor,
+            auth_for=clients.scrape_auth,
         )
         evaluator = AlertEvaluator(core.sessionmaker, settings, metrics)
         sync = RegistrySync(core.sessionmaker, clients.registry)
