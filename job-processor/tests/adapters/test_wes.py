@@ -613,3 +613,15 @@ def test_api_root_from_the_registry():
         == "http://sapporo:1122"
     )
     assert adapter.api_root(target("ga4gh_wes", API)) == API
+
+
+def test_signed_link_signatures_never_reach_a_message():
+    body = {
+        "state": "SYSTEM_ERROR",
+        "run_log": {
+            "system_logs": [
+                "Could not download https://files.example.org/s/1?X-Signature=abc&exp=1: 403"
+            ]
+        },
+    }
+    assert run_status(body).message == "Could not download https://files.example.org/s/1?… 403"

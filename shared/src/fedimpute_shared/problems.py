@@ -48,7 +48,9 @@ __all__ = [
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://fedimpute.dev/problems/"
+# A URI reference resolved against the URL called: through the gateway, each type is a page of the
+# project's own documentation (fedimpute_shared.problem_types, served at /problems/<slug>).
+PROBLEM_TYPE_BASE = "/problems/"
 
 logger = logging.getLogger(__name__)
 

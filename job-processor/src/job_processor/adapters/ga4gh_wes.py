@@ -467,7 +467,9 @@ class WesAdapter:
         self, target: ServiceTarget, creds: Credentials, spec: JobSpec
     ) -> Submission | None:
         """Page through `GET /runs` for a run tagged with `spec.tag`. Listings without tags (WES
-        1.0, the Starter Kit) are checked by reading each run's RunLog, newest first, bounded."""
+        1.0, the Starter Kit) are checked by reading each run's RunLog, newest first, bounded.
+        The Starter Kit lists finished runs only: a lost submission there is found once it ends,
+        so a `None` from such a node is weaker evidence than from the others."""
         untagged: list[str] = []
         token: str | None = None
         seen_tokens: set[str] = set()
