@@ -347,3 +347,23 @@ async def test_a_wes_node_gets_signed_links_to_the_inputs(db, world, settings, w
     )
     await workers.submit_due()
     assert [i.url for i in remote.jobs["job-2"]["spec"].inputs] == [None]
+
+
+async def test_a_service_down_past_the_maximum_run_time_fails_the_job(
+    db, world, settings, workers, remote
+):
+    job = await new_job(
+        db,
+        world,
+        settings,
+        status=S.RUNNING,
+        remote_id="job-1",
+        submitted_at=utcnow() - timedelta(hours=100),
+    )
+    remote.jobs["job-1"] = {"tag": "x", "state": "running"}
+    remote.fail_next = [RemoteUnavailable("status: connection refused")]
+    await workers.poll_due()
+    job = await reload(db, job)
+    assert job.status is S.FAILED
+    assert "maximum run time" in job.status_message
+    assert "cannot be reached" in job.status_message

@@ -545,7 +545,11 @@ class Workers:
             raise _Fail(f"{job.service_slug}: {exc.message}") from exc
 
     async def _poll_later(self, job_id: uuid.UUID, stop: _Stop) -> None:
-        async def change(session: AsyncSession, job: Job) -> float:
+        async def change(session: AsyncSession, job: Job) -> float | None:
+            if self._overdue(job):
+                # Paused past the maximum run time (a service down for days): stop waiting.
+                await self._too_long(session, job, job.remote_state or "", also=stop.note)
+                return None
             job.paused_note = stop.note
             job.poll_failures += 1
             return stop.delay
@@ -621,15 +625,20 @@ class Workers:
         limit = timedelta(hours=self.settings.max_run_hours)
         return job.status in (S.QUEUED, S.RUNNING) and utcnow() - since > limit
 
-    async def _too_long(self, session: AsyncSession, job: Job, raw: str) -> None:
+    async def _too_long(
+        self, session: AsyncSession, job: Job, raw: str, also: str | None = None
+    ) -> None:
         hours = self.settings.max_run_hours
+        message = (
+            f"the job did not finish on {job.service_slug} within the maximum run time "
+            f"of {hours:g} hours"
+        )
         await states.move(
             session,
             job,
             S.FAILED,
-            message=f"the job did not finish on {job.service_slug} within the maximum run time "
-            f"of {hours:g} hours",
-            remote_state=raw,
+            message=f"{message} (last: {also})" if also else message,
+            remote_state=raw or None,
         )
 
     def _next_interval(self, job: Job, changed: bool) -> float:
