@@ -76,9 +76,12 @@ class UpstreamLog:
     service_tokens: int = 0
     websocket_handshakes: list[dict[str, Any]] = field(default_factory=list)
     open_streams: int = 0
+    # user-service's exchange refuses every service token (as if the keys were rotated)
+    refuse_service_tokens: bool = False
 
     def clear(self) -> None:
         self.requests.clear()
+        self.refuse_service_tokens = False
         self.exchanges = 0
         self.service_tokens = 0
         self.websocket_handshakes.clear()
@@ -225,9 +228,12 @@ def _user_service_routes(
             return JSONResponse({"detail": "no service token"}, status_code=401)
         if claims.get("typ") != "service" or claims.get("aud") != "user-service":
             return JSONResponse({"detail": "not a service token for us"}, status_code=401)
+        if log.refuse_service_tokens:
+            return JSONResponse({"detail": "service token refused"}, status_code=401)
         token = api_tokens.get((await request.json()).get("token", ""))
         if token is None or token.revoked:
-            return JSONResponse({"detail": "unknown or revoked"}, status_code=401)
+            # the API token in the body is bad: 422, never 401 (which is about the caller)
+            return JSONResponse({"detail": "unknown or revoked"}, status_code=422)
         access = issuer.access_token(
             token.user_id, roles=["researcher"], scopes=token.scopes, expires_in=900
         )

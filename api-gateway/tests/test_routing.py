@@ -14,6 +14,7 @@ CONTRACT = [
     ("/api/jobs/42/status", "job-processor", "/jobs/42/status"),
     ("/api/job-templates", "job-processor", "/job-templates"),
     ("/api/scheduled-jobs/7", "job-processor", "/scheduled-jobs/7"),
+    ("/api/credentials/michigan/verify", "job-processor", "/credentials/michigan/verify"),
     ("/api/files/abc", "file-manager", "/files/abc"),
     ("/api/notifications/unread", "notification", "/notifications/unread"),
     ("/api/monitoring/alerts", "monitoring", "/monitoring/alerts"),

@@ -380,3 +380,50 @@ async def test_undecodable_file_name_header_is_422(client, alice, db, storage_di
     )
     _problem(response, 422)
     await assert_nothing_left(db, storage_dir)
+
+
+# ------------------------------------------------------------- found by fuzzing (issue 10)
+
+
+@pytest.mark.parametrize(
+    "field_name",
+    [b"\xff\xfe\xfd", "名前".encode(), b"caf\xe9"],
+    ids=["not-utf8", "cjk-utf8", "latin1"],
+)
+async def test_multipart_field_names_that_are_not_latin1_text_are_ignored_not_a_500(
+    client, alice, db, storage_dir, field_name
+):
+    boundary = b"fuzzboundary"
+    body = (
+        b"--" + boundary + b"\r\n"
+        b'Content-Disposition: form-data; name="' + field_name + b'"\r\n\r\n'
+        b"value\r\n"
+        b"--" + boundary + b"--\r\n"
+    )
+    response = await client.post(
+        "/files",
+        content=body,
+        headers=alice | {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"},
+    )
+    problem = _problem(response, 422)
+    assert "no part named 'file'" in problem["detail"]
+    await assert_nothing_left(db, storage_dir)
+
+
+async def test_multipart_file_part_with_a_non_utf8_file_name_is_stored(client, app, alice):
+    data = good_vcf()
+    boundary = b"fuzzboundary"
+    body = (
+        b"--" + boundary + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="\xe9tude.vcf.gz"\r\n'
+        b"Content-Type: application/gzip\r\n\r\n" + data + b"\r\n"
+        b"--" + boundary + b"--\r\n"
+    )
+    response = await client.post(
+        "/files",
+        content=body,
+        headers=alice | {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"].endswith("tude.vcf.gz")
+    await wait_validated(app)

@@ -150,6 +150,8 @@ class World:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     credentials: set[tuple[str, str]] = field(default_factory=set)
     health: dict[str, str] = field(default_factory=dict)
+    # (user id, service id) -> the vault's credential_type and secret, when not the default token
+    secrets: dict[tuple[str, str], tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def add_service(self, **overrides: Any) -> dict[str, Any]:
         service = service_body(**overrides)
@@ -162,8 +164,16 @@ class World:
         self.files[found["id"]] = found
         return found
 
-    def store_credentials(self, user: uuid.UUID, service: dict[str, Any]) -> None:
+    def store_credentials(
+        self,
+        user: uuid.UUID,
+        service: dict[str, Any],
+        kind: str = "api_token",
+        secret: dict[str, str] | None = None,
+    ) -> None:
         self.credentials.add((str(user), service["id"]))
+        if secret is not None:
+            self.secrets[(str(user), service["id"])] = (kind, secret)
 
 
 @pytest.fixture
@@ -201,13 +211,16 @@ def world() -> Iterator[World]:
         def credential(request: httpx.Request, user_id: str, service_id: str) -> httpx.Response:
             if (user_id, service_id) not in w.credentials:
                 return httpx.Response(404)
+            kind, secret = w.secrets.get(
+                (user_id, service_id), ("api_token", {"token": "cloudgene-token"})
+            )
             return httpx.Response(
                 200,
                 json={
                     "user_id": user_id,
                     "service_id": service_id,
-                    "credential_type": "api_token",
-                    "secret": {"token": "cloudgene-token"},
+                    "credential_type": kind,
+                    "secret": secret,
                     "expires_at": None,
                 },
             )

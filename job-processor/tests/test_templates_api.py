@@ -181,8 +181,14 @@ async def test_changing_the_target_is_checked_and_deleting_keeps_the_jobs(client
     url = f"/job-templates/{template['id']}"
     bad = await client.patch(url, json={"panel": "nope"}, headers=alice.headers)
     assert bad.status_code == 422
-    ok = await client.patch(url, json={"shared": True, "tags": ["a", "a"]}, headers=alice.headers)
-    assert ok.status_code == 200
+    ok = await client.patch(
+        url,
+        json={"shared": True, "tags": ["a", "a"], "name": None, "population": None},
+        headers=alice.headers,
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["name"] == "H3Africa chr20"  # null for a required member: unchanged
+    assert ok.json()["population"] is None
     assert ok.json()["shared"] is True
     assert ok.json()["tags"] == ["a"]
     file = world.add_file(alice.id)

@@ -150,8 +150,32 @@ async def test_job_failure_rate_jump(make_app, db):
     assert alert.value == 70.0  # 7 of 10 in the last hour, against 5 % the hour before
     assert (
         alert.summary
-        == "job failure rate 70% in the last hour (10 jobs finished; 5% the hour before)"
+        == "job failure rate 70% in the last hour (10 jobs finished; 5% an hour before)"
     )
+
+
+async def test_job_failure_rate_jump_from_job_processors_stats(make_app, db):
+    """Without per-outcome counters, the 24 h rate from job-processor's stats API (stored by
+    the scraper as the "jobs" series) against its value an hour before."""
+    rule = AlertRule(
+        name="jobs", kind=RuleKind.JOB_FAILURE_RATE, threshold=30, jump_points=20, min_jobs=5
+    )
+    await sample(db, "jobs", "failure_rate_24h", 10.0, minutes_ago=70)
+    await sample(db, "jobs", "finished_24h", 20, minutes_ago=70)
+    await sample(db, "jobs", "failure_rate_24h", 45.0, minutes_ago=1)
+    await sample(db, "jobs", "finished_24h", 22, minutes_ago=1)
+    application = make_app(alert_rules=[rule])
+    async with app_client(application):
+        assert (await application.state.evaluator.evaluate_once())["raised"] == 1
+    [alert] = await alerts(db)
+    assert alert.summary == "job failure rate 45% over 24 h (22 jobs finished; 10% an hour before)"
+
+
+async def test_no_job_figures_no_job_alert(make_app, db):
+    rule = AlertRule(name="jobs", kind=RuleKind.JOB_FAILURE_RATE, threshold=30)
+    application = make_app(alert_rules=[rule])
+    async with app_client(application):
+        assert await application.state.evaluator.evaluate_once() == {"raised": 0, "resolved": 0}
 
 
 async def test_a_steady_high_failure_rate_is_not_a_jump(make_app, db):

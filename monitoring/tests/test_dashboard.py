@@ -153,3 +153,18 @@ async def test_dashboard_needs_a_login_with_monitoring_read(client, token_issuer
 async def test_bad_recent_limit(client, admin):
     assert (await client.get("/dashboard?recent=0", headers=admin)).status_code == 422
     assert (await client.get("/dashboard?recent=abc", headers=admin)).status_code == 422
+
+
+async def test_the_scraper_keeps_job_processors_figures_as_the_jobs_series(app, upstreams, db):
+    from monitoring_service.telemetry.scrape import job_series
+
+    route = upstreams.get(f"{JOB_PROCESSOR}/internal/jobs/stats").respond(json=STATS)
+    series, error = await job_series(app.state.clients.job_processor)
+    assert error is None
+    assert "owner_id" not in route.calls.last.request.url.params  # every owner's jobs
+    assert series == {"finished_24h": 8.0, "queued": 1.0, "active": 2.0, "failure_rate_24h": 25.0}
+    upstreams.get(f"{JOB_PROCESSOR}/internal/jobs/stats").respond(text="garbage")
+    assert await job_series(app.state.clients.job_processor) == (
+        {},
+        "job-processor stats unavailable: ValidationError",
+    )

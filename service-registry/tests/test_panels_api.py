@@ -1,7 +1,9 @@
 """Reference panels: CRUD, filters, ownership by a service, bad input."""
 
+import json
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from service_registry.models import ReferencePanel
@@ -130,3 +132,57 @@ async def test_panels_of_deleted_service_are_hidden(client, admin, researcher, n
         await client.get(f"/reference-panels/{panel['id']}", headers=researcher)
     ).status_code == 404
     assert (await client.get("/reference-panels", headers=researcher)).json()["items"] == []
+
+
+# ---------------------------------------------------------------- found by fuzzing (issue 10)
+
+
+@pytest.mark.parametrize("field", ["access", "display_name", "is_available", "chromosomes"])
+async def test_patch_with_null_for_a_required_field_is_422(client, admin, new_service, field):
+    service = await new_service()
+    panel = (
+        await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
+    ).json()
+    response = await client.patch(
+        f"/reference-panels/{panel['id']}", json={field: None}, headers=admin
+    )
+    assert response.status_code == 422, response.text
+    assert (await client.get(f"/reference-panels/{panel['id']}", headers=admin)).json() == panel
+
+
+async def test_patch_with_null_clears_an_unknown_count(client, admin, new_service):
+    service = await new_service()
+    panel = (
+        await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
+    ).json()
+    response = await client.patch(
+        f"/reference-panels/{panel['id']}", json={"samples_count": None}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["samples_count"] is None
+
+
+async def test_samples_count_beyond_the_integer_column_is_422(client, admin, new_service, db):
+    service = await new_service()
+    body = panel_body(service["id"], samples_count=2**31)
+    assert (await client.post("/reference-panels", json=body, headers=admin)).status_code == 422
+    assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 0
+    ok = panel_body(service["id"], samples_count=2**31 - 1)
+    panel = (await client.post("/reference-panels", json=ok, headers=admin)).json()
+    too_big = {"samples_count": 357613821934446772224}
+    patched = await client.patch(f"/reference-panels/{panel['id']}", json=too_big, headers=admin)
+    assert patched.status_code == 422
+
+
+async def test_unpaired_surrogate_in_remote_id_is_422_and_nothing_is_stored(
+    client, admin, new_service, db
+):
+    service = await new_service()
+    body = json.dumps(panel_body(service["id"], remote_id="apps@h3@1SURROGATE"))
+    body = body.replace("SURROGATE", "\\udc6c")  # a low surrogate with no high one before it
+    response = await client.post(
+        "/reference-panels", content=body, headers=admin | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body"
+    assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 0

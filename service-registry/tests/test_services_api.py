@@ -1,5 +1,6 @@
 """The services API: create, read, list with filters, change, delete, and every bad input."""
 
+import json
 import uuid
 
 import pytest
@@ -360,6 +361,61 @@ async def test_nul_in_a_query_filter_is_422(client, researcher):
         "/reference-panels", params={"population": "a\x00"}, headers=researcher
     )
     assert panels.status_code == 422
+
+
+# ---------------------------------------------------------------- found by fuzzing (issue 10)
+
+
+@pytest.mark.parametrize(
+    "field", ["name", "base_url", "is_active", "requires_credentials", "location", "limits"]
+)
+async def test_patch_with_null_for_a_required_field_is_422_and_changes_nothing(
+    client, admin, new_service, field
+):
+    service = await new_service()
+    response = await client.patch(
+        f"/services/{service['id']}", json={field: None, "version": "9"}, headers=admin
+    )
+    assert response.status_code == 422, response.text
+    assert field in response.json()["detail"]
+    assert (await client.get(f"/services/{service['id']}", headers=admin)).json() == service
+
+
+async def test_patch_with_null_clears_an_optional_field(client, admin, new_service):
+    service = await new_service(description="about", version="2")
+    response = await client.patch(
+        f"/services/{service['id']}", json={"description": None, "version": None}, headers=admin
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["description"] is None
+    assert response.json()["version"] is None
+
+
+async def test_openapi_says_which_patch_fields_take_null(client):
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    update = schema["ServiceUpdate"]["properties"]
+    assert update["name"]["type"] == "string"
+    assert {"type": "null"} not in update["base_url"].get("anyOf", [])
+    assert {"type": "null"} in update["description"]["anyOf"]
+
+
+@pytest.mark.parametrize("field", ["min_samples", "max_samples"])
+async def test_limits_beyond_the_integer_column_are_422(client, admin, db, field):
+    limits = {"min_samples": 1, "max_samples": 2**31 - 1} | {field: 2**31}
+    response = await client.post("/services", json=service_body(limits=limits), headers=admin)
+    assert response.status_code == 422, response.text
+    assert await db.scalar(select(func.count()).select_from(ImputationService)) == 0
+
+
+async def test_unpaired_surrogate_in_a_name_is_422_and_nothing_is_stored(client, admin, db):
+    # "\ud800" is valid JSON but not Unicode text: PostgreSQL's driver cannot encode it.
+    body = json.dumps(service_body()).replace("AfriGen-D", "AfriGen\\ud800")
+    response = await client.post(
+        "/services", content=body, headers=admin | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "surrogate" in response.json()["detail"]
+    assert await db.scalar(select(func.count()).select_from(ImputationService)) == 0
 
 
 async def test_internal_list_has_every_active_service_with_its_panels(

@@ -181,6 +181,8 @@ def test_document_problems_adds_what_a_front_answers_and_keeps_route_declaration
                     "parameters": [{"name": "id", "in": "path"}],
                     "responses": {
                         "204": {"description": "gone"},
+                        "460": {"description": "Checksum Mismatch"},  # tus' own status
+                        "461": {},
                         "409": {
                             "description": "in use",
                             "content": {"application/json": {"schema": {"type": "object"}}},
@@ -192,7 +194,10 @@ def test_document_problems_adds_what_a_front_answers_and_keeps_route_declaration
     }
     document_problems(spec, every_operation={429: "slow down"})
     responses = spec["paths"]["/things/{id}"]["delete"]["responses"]
-    assert list(responses) == ["204", "404", "409", "422", "429"]  # sorted, no 401: no security
+    # sorted, no 401: no security
+    assert list(responses) == ["204", "404", "409", "422", "429", "460", "461"]
+    assert responses["460"]["description"] == "Checksum Mismatch"
+    assert responses["461"]["description"] == "Error"
     assert responses["409"]["description"] == "in use"
     assert responses["409"]["content"] == {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}

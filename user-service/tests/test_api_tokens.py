@@ -128,7 +128,7 @@ async def test_revoked_token_is_refused_and_announced(client, user_auth, redis, 
     assert message is not None
     assert message["data"].decode() == created["id"]
     refused = await _exchange(client, created["token"])
-    assert refused.status_code == 401
+    assert refused.status_code == 422
     audit = await db.scalar(
         select(AuditEvent).where(AuditEvent.action == "api_token.exchange_refused")
     )
@@ -141,7 +141,7 @@ async def test_expired_token_is_refused(client, user_auth, db):
     created = (await _create(client, user_auth)).json()
     await db.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     await db.commit()
-    assert (await _exchange(client, created["token"])).status_code == 401
+    assert (await _exchange(client, created["token"])).status_code == 422
 
 
 async def test_jwt_lifetime_never_outlives_the_token(client, user_auth, db):
@@ -152,7 +152,7 @@ async def test_jwt_lifetime_never_outlives_the_token(client, user_auth, db):
 
 
 @pytest.mark.parametrize(
-    ("token", "status"), [("fgi_unknown", 401), ("eyJhbGciOi.x.y", 401), ("", 422)]
+    ("token", "status"), [("fgi_unknown", 422), ("eyJhbGciOi.x.y", 422), ("", 422)]
 )
 async def test_unknown_tokens_are_refused(client, db, token, status):
     response = await _exchange(client, token)
@@ -216,7 +216,7 @@ async def test_deactivation_announces_every_live_token(
             received.add(message["data"].decode())
     await pubsub.aclose()
     assert received == {first["id"], second["id"]}
-    assert (await _exchange(client, first["token"])).status_code == 401
+    assert (await _exchange(client, first["token"])).status_code == 422
 
 
 @pytest.mark.parametrize(

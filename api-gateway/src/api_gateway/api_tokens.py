@@ -2,7 +2,9 @@
 
 Contract with user-service: ``POST /internal/api-tokens/exchange`` with the gateway's service
 token and JSON ``{"token": "fgi_..."}`` answers ``{"access_token", "expires_in", "token_id"}``;
-4xx means the token is unknown, expired or revoked. On revocation user-service publishes the
+422 means the token is unknown, expired or revoked, and 401 that the *gateway's service token*
+was refused: only that re-mints the service token (once, :class:`ServiceTokenAuth`), so a
+guessed ``fgi_`` token costs one exchange and never a re-mint. On revocation user-service publishes the
 token id on the Redis channel ``fedimpute:api-token-revoked``.
 
 The exchanged JWT is cached (keyed by the token's SHA-256, never the token itself) until
@@ -34,7 +36,11 @@ logger = logging.getLogger(__name__)
 API_TOKEN_PREFIX = "fgi_"
 REVOCATION_CHANNEL = "fedimpute:api-token-revoked"
 EXCHANGE_URL = "http://user-service/internal/api-tokens/exchange"
-_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
+# The API token in the body is bad (user-service answers 422; 400/404/410 are read the same).
+_REFUSED = frozenset({400, 404, 410, 422})
+# The gateway's own credential is refused: ServiceTokenAuth has already re-minted its service
+# token once; the client's token is not to blame, so the client gets a 503, not a 401.
+_OWN_CREDENTIAL_REFUSED = frozenset({401, 403})
 
 
 class ApiTokenRefused(Exception):
@@ -99,6 +105,14 @@ class ApiTokenExchanger:
         if response.status_code in _REFUSED:
             self._metrics.api_token_exchanges.labels("refused").inc()
             raise ApiTokenRefused("API token is invalid, expired or revoked")
+        if response.status_code in _OWN_CREDENTIAL_REFUSED:
+            self._metrics.api_token_exchanges.labels("error").inc()
+            logger.error(
+                "user-service refused the gateway's own service token (%s) even after a re-mint; "
+                "check SERVICE_CLIENT_SECRET and the signing keys",
+                response.status_code,
+            )
+            raise ServiceUnavailable("API tokens cannot be checked right now; try again")
         try:
             response.raise_for_status()
             body = response.json()

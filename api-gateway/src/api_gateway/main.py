@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from api_gateway import front
 from api_gateway.api_tokens import ApiTokenExchanger, RevocationListener
 from api_gateway.config import Settings
 from api_gateway.gateway import Gateway
@@ -227,7 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="FedImpute api-gateway",
         description=DESCRIPTION,
-        routers=[],
+        routers=[front.router],
         service_lifespan=_lifespan(settings, openapi),
         uses_redis=True,
         metrics=GatewayMetrics,

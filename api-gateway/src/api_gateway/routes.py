@@ -31,6 +31,7 @@ PREFIXES: dict[str, str] = {
     "jobs": "job-processor",
     "job-templates": "job-processor",
     "scheduled-jobs": "job-processor",
+    "credentials": "job-processor",  # POST /credentials/{service}/verify
     "files": "file-manager",
     "notifications": "notification",
     "monitoring": "monitoring",

@@ -10,6 +10,10 @@ badly is the caller's problem (504/502), not a reason to resend a request that m
 :class:`UpstreamTransport` applies this to every request addressed to ``http://<service>/...``,
 so the proxy, the API-token exchange and the service-token fetch share one connection pool and
 one view of replica health.
+
+The log follows changes of state, not attempts: a replica is logged once when it becomes
+unreachable and once when it answers again; while it stays away (a service not deployed yet,
+probed again after every cooldown) at most one reminder per ``REMINDER_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from api_gateway.metrics import GatewayMetrics
 
 logger = logging.getLogger(__name__)
 
+# While a replica stays unreachable, how often the log says so again.
+REMINDER_SECONDS = 600.0
+
 
 class NoHealthyUpstream(Exception):
     """Every replica of ``service`` is cooling down after connect failures."""
@@ -41,6 +48,8 @@ class Upstream:
     url: httpx.URL
     failures: int = 0
     down_until: float = 0.0
+    down_since: float | None = None  # when it was first benched (None: reachable)
+    reminded_at: float = 0.0
 
     @property
     def host_header(self) -> str:
@@ -82,26 +91,55 @@ class UpstreamPool:
 
     def connect_failed(self, upstream: Upstream) -> None:
         upstream.failures += 1
-        if upstream.failures >= self._max_failures:
-            upstream.down_until = self._clock() + self._cooldown
+        if upstream.failures < self._max_failures:
+            return
+        now = self._clock()
+        upstream.down_until = now + self._cooldown
+        if self._on_marked_down:
+            self._on_marked_down(self.service)
+        if upstream.down_since is None:
+            upstream.down_since = upstream.reminded_at = now
             logger.warning(
-                "upstream %s of %s failed to connect %d times; skipped for %.0f s",
+                "upstream %s of %s is unreachable (%d connect failures); its requests are "
+                "refused, and it is probed every %.0f s until it answers",
                 upstream.url,
                 self.service,
                 upstream.failures,
                 self._cooldown,
             )
-            if self._on_marked_down:
-                self._on_marked_down(self.service)
+        elif now - upstream.reminded_at >= REMINDER_SECONDS:
+            upstream.reminded_at = now
+            logger.warning(
+                "upstream %s of %s still unreachable (for %s)",
+                upstream.url,
+                self.service,
+                _duration(now - upstream.down_since),
+            )
 
     def connected(self, upstream: Upstream) -> None:
+        if upstream.down_since is not None:
+            logger.info(
+                "upstream %s of %s is reachable again (it was away for %s)",
+                upstream.url,
+                self.service,
+                _duration(self._clock() - upstream.down_since),
+            )
         upstream.failures = 0
         upstream.down_until = 0.0
+        upstream.down_since = None
 
     def retry_after(self) -> float:
         """Seconds until the first benched replica is tried again."""
         now = self._clock()
         return max(0.0, min(u.down_until for u in self.upstreams) - now)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def build_pools(

@@ -56,6 +56,9 @@ class Settings(ServiceSettings):
     reaper_enabled: bool = True
     reaper_interval_seconds: float = Field(default=300, gt=0)
     reaper_batch_size: int = Field(default=100, ge=1)
+    # The orphan sweep leaves bytes younger than this alone (an upload or a deletion may be
+    # between its commit and its rename or removal right now).
+    orphan_grace_seconds: float = Field(default=3600, ge=0)
 
     @field_validator("public_base_path")
     @classmethod

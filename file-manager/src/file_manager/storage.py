@@ -281,6 +281,36 @@ class LocalStorage(Storage):
         async for chunk in _read_file(self._partial(key), max(0, start), None):
             yield chunk
 
+    def finish_interrupted_rename(self, key: str) -> bool:
+        """A completed upload whose object is missing but whose partial upload is still there
+        (a crash between the commit and the rename): rename it now. True if it did."""
+        partial = self._partial(key)
+        if self._object(key).exists() or not partial.exists():
+            return False
+        try:
+            self.install(partial, key)
+        except FileNotFoundError:
+            return False  # the completing request renamed it meanwhile
+        return True
+
+    def stale_partials(self, older_than: float) -> list[tuple[str, Path]]:
+        """``(key, path)`` of partial uploads last written before ``older_than`` (epoch s)."""
+        found = []
+        for path in (self.root / "partial").iterdir():
+            prefix, sep, name = path.name.partition("_")
+            if sep and path.is_file() and path.stat().st_mtime < older_than:
+                found.append((f"{prefix}/{name}", path))
+        return found
+
+    def stale_objects(self, older_than: float) -> list[tuple[str, Path]]:
+        """``(key, path)`` of stored objects (and indexes) installed before ``older_than``."""
+        area = self.root / "objects"
+        return [
+            (path.relative_to(area).as_posix(), path)
+            for path in area.glob("*/*")
+            if path.is_file() and path.stat().st_mtime < older_than
+        ]
+
     def leftovers(self, older_than: float) -> list[Path]:
         """Temporary files older than ``older_than`` (epoch seconds): writes a crash left."""
         return [p for p in (self.root / "tmp").iterdir() if p.stat().st_mtime < older_than]

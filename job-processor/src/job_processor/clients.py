@@ -139,6 +139,21 @@ class VaultClient(_Client):
         found = await self._get(f"/internal/users/{user_id}/service-credentials/{service_id}")
         return found if isinstance(found, dict) else None
 
+    async def report_verification(
+        self, user_id: uuid.UUID, service_id: uuid.UUID, ok: bool
+    ) -> bool:
+        """Record whether the credential worked against its service (False: none is stored)."""
+        path = f"/internal/users/{user_id}/service-credentials/{service_id}/verification"
+        try:
+            response = await self.http.post(path, json={"ok": ok})
+        except httpx.HTTPError as exc:
+            raise UpstreamError(self.name, f"unreachable ({type(exc).__name__})") from exc
+        if response.status_code == 404:
+            return False
+        if response.status_code != 204:
+            raise UpstreamError(self.name, f"answered {response.status_code}")
+        return True
+
 
 class Upstreams:
     """The three clients, built once per app on one token provider."""

@@ -52,3 +52,12 @@ class Settings(ServiceSettings):
     max_run_hours: float = Field(default=72, gt=0)
     remote_timeout_seconds: float = Field(default=30, gt=0)
     download_timeout_seconds: float = Field(default=600, gt=0)
+
+    # ------------------------------------------------------------------ scheduled jobs
+    # How often each replica looks for due schedules (each occurrence is fired once overall).
+    schedule_interval_seconds: float = Field(default=30, gt=0)
+    schedule_batch_size: int = Field(default=20, ge=1, le=1000)
+    # The shortest gap a cron expression may give between two runs (no job every minute).
+    schedule_min_interval_seconds: float = Field(default=3600, ge=60)
+    # When our own upstreams are down at firing time, the occurrence is tried again after this.
+    schedule_retry_seconds: float = Field(default=60, gt=0)

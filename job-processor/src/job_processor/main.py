@@ -14,16 +14,19 @@ from fastapi import FastAPI
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
 from fedimpute_shared.http import create_http_client
 from fedimpute_shared.urls import GuardedTransport
+from job_processor.adapters import SERVICE_TYPES, Adapters
 from job_processor.adapters.base import Adapter
-from job_processor.adapters.michigan import MichiganAdapter
 from job_processor.batches.router import router as batches_router
 from job_processor.clients import Upstreams
 from job_processor.config import Settings
+from job_processor.credentials.router import router as credentials_router
 from job_processor.jobs.router import internal_router, router
 from job_processor.jobs.service import Context
 from job_processor.jobs.worker import AdapterLookup, Workers
 from job_processor.models import OutboxEvent
 from job_processor.passwords import PasswordBox
+from job_processor.schedules.router import router as schedules_router
+from job_processor.schedules.service import Scheduler
 from job_processor.templates.router import router as templates_router
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,6 +41,8 @@ published as an event.
 TAGS = [
     {"name": "jobs", "description": "My imputation jobs."},
     {"name": "job-templates", "description": "Saved parameter sets, mine or shared."},
+    {"name": "scheduled-jobs", "description": "Templates run at a time or on a cron expression."},
+    {"name": "credentials", "description": "My service credentials checked against the service."},
 ]
 
 
@@ -52,14 +57,14 @@ def remote_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def adapter_lookup(client: httpx.AsyncClient) -> AdapterLookup:
-    """One adapter per protocol, built on first use (KeyError: a protocol without one)."""
-    factories = {"michigan": MichiganAdapter}
-    built: dict[str, Adapter] = {}
+    """One adapter per protocol (Cloudgene, WES, DNAstack), built on first use and kept (the
+    DNAstack token cache survives); KeyError for a kind without one."""
+    adapters = Adapters(client)
 
     def lookup(service_type: str) -> Adapter:
-        if service_type not in built:
-            built[service_type] = factories[service_type](client)
-        return built[service_type]
+        if service_type not in SERVICE_TYPES:
+            raise KeyError(service_type)
+        return adapters.get(service_type)
 
     return lookup
 
@@ -70,16 +75,24 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         upstreams = Upstreams(settings, core.http)
         ctx = Context(settings, upstreams, PasswordBox(settings.result_password_key))
         remote = remote_client(settings)
-        workers = Workers(core.sessionmaker, settings, upstreams, ctx.box, adapter_lookup(remote))
+        adapters = adapter_lookup(remote)
+        workers = Workers(core.sessionmaker, settings, upstreams, ctx.box, adapters)
         if settings.workers_enabled:
             every = settings.worker_interval_seconds
             core.tasks.every("job-submitter", workers.submit_due, interval=every)
             core.tasks.every("job-poller", workers.poll_due, interval=every)
             core.tasks.every("job-results", workers.collect_due, interval=every)
+        scheduler = Scheduler(core.sessionmaker, ctx)
+        if settings.workers_enabled:
+            # No lock needed: each due schedule is claimed with FOR UPDATE SKIP LOCKED.
+            core.tasks.every(
+                "job-schedules", scheduler.fire_due, interval=settings.schedule_interval_seconds
+            )
         # Also on app.state, for tests and operators' scripts that drive the workers directly.
         app.state.upstreams, app.state.workers = upstreams, workers
+        app.state.scheduler = scheduler
         try:
-            yield {"jobs": ctx}
+            yield {"jobs": ctx, "adapters": adapters}
         finally:
             await remote.aclose()
             await upstreams.aclose()
@@ -94,7 +107,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FedImpute job-processor",
         description=DESCRIPTION,
         # batches first: its /jobs/batches paths must not be taken for a job id
-        routers=[batches_router, router, internal_router, templates_router],
+        routers=[
+            batches_router,
+            router,
+            internal_router,
+            templates_router,
+            schedules_router,
+            credentials_router,
+        ],
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,

@@ -31,6 +31,14 @@ API = f"{HOST}/api/v2"
 TOKEN = token("cg-token")
 
 
+@pytest.fixture(autouse=True)
+def valid_token(respx_mock):
+    """Submit checks the token first (anonymous POST /tokens/verify)."""
+    return respx_mock.post(f"{API}/tokens/verify").respond(
+        200, json={"valid": True, "username": "alice"}
+    )
+
+
 @pytest.fixture
 async def adapter():
     async with httpx.AsyncClient(timeout=5) as client:
@@ -254,6 +262,11 @@ async def test_submit_refuses_what_cannot_be_sent(adapter):
         await adapter.submit(
             target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=None)
         )
+    for unsafe in ("a&b-long-password", "short", "pässwörd-long"):
+        with pytest.raises(NotSubmittable, match="printable ASCII"):
+            await adapter.submit(
+                target("michigan", HOST), TOKEN, job_spec(spec.inputs, result_password=unsafe)
+            )
     with pytest.raises(AuthFailed, match="No API token"):
         await adapter.submit(target("michigan", HOST), token(""), spec)
 
@@ -265,6 +278,20 @@ async def test_an_input_shorter_than_recorded_stops_the_upload(adapter):
     object.__setattr__(short, "size", 10)
     with pytest.raises(AdapterError, match="streamed 5 bytes, not the 10"):
         await adapter.submit(target("michigan", HOST), TOKEN, job_spec([short]))
+
+
+@respx.mock
+async def test_an_input_of_unknown_size_is_sent_chunked(adapter):
+    route = respx.post(url__regex=rf"{API}/jobs/submit/.*").respond(
+        200, json={"success": True, "id": "j"}
+    )
+    unknown = input_file("a.vcf.gz", b"12345")
+    object.__setattr__(unknown, "size", 0)
+    await adapter.submit(target("michigan", HOST), TOKEN, job_spec([unknown]))
+    request = route.calls.last.request
+    assert "content-length" not in request.headers
+    assert request.headers["transfer-encoding"] == "chunked"
+    assert _multipart(request)["files"] == [("a.vcf.gz", b"12345")]
 
 
 @pytest.mark.parametrize(
@@ -519,6 +546,26 @@ async def test_download_errors(adapter):
         await read_all(
             adapter.download(target("michigan", HOST), TOKEN, _result(), password=PASSWORD)
         )
+
+
+@respx.mock
+async def test_submit_checks_the_token_before_uploading(adapter, valid_token):
+    upload = respx.post(url__regex=rf"{API}/jobs/submit/.*").respond(
+        200, json={"success": True, "id": "j"}
+    )
+    valid_token.respond(
+        200, json={"valid": False, "message": "API Token was created by alice and expired on Mon."}
+    )
+    with pytest.raises(AuthFailed, match="expired"):
+        await adapter.submit(
+            target("michigan", HOST), TOKEN, job_spec([input_file("a.vcf.gz", b"x")])
+        )
+    assert upload.call_count == 0
+    valid_token.respond(
+        404, json={"message": "not here", "success": False}
+    )  # no verify route: go on
+    await adapter.submit(target("michigan", HOST), TOKEN, job_spec([input_file("a.vcf.gz", b"x")]))
+    assert upload.call_count == 1
 
 
 def test_api_root_accepts_a_base_url_with_or_without_api_v2():

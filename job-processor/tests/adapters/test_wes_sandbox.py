@@ -138,7 +138,7 @@ async def test_spec_simulator_with_attachments(sandbox_server, client):
 
 
 async def test_starter_kit_quirks(sandbox_server, client, file_server):
-    server = sandbox_server("wes", "starter-kit", timings={"initializing_seconds": 0.5})
+    server = sandbox_server("wes", "starter-kit", timings={"initializing_seconds": 2.5})
     service = target("ga4gh_wes", server.base_url, workflow_profile=profile("starter-kit-flagstat"))
     adapter = WesAdapter(client)
     spec = job_spec(vcf_inputs(file_server, "20"))
@@ -278,7 +278,10 @@ async def test_real_sapporo_failures_cancel_and_errors(
         workflow_profile=_node_profile(sleep.as_uri(), params=files_only),
     )
     running = await adapter.submit(sleeper, NONE, job_spec(good))
-    await asyncio.sleep(1.0)
+    for _ in range(300):  # cancel once the workflow really runs
+        if (await adapter.status(sleeper, NONE, running.remote_id)).remote_state == "RUNNING":
+            break
+        await asyncio.sleep(0.1)
     cancelled = await adapter.cancel(sleeper, NONE, running.remote_id)
     assert cancelled.ok, cancelled
     status, _ = await until_terminal(adapter, sleeper, NONE, running.remote_id, interval=0.2)
@@ -295,3 +298,31 @@ async def test_real_sapporo_failures_cancel_and_errors(
 
     with pytest.raises(RemoteNotFound):
         await adapter.status(service, NONE, "5b4f6fb4-2a55-4e1c-9a3e-000000000000")
+
+
+async def test_real_wes_service_reference_server_unchanged(
+    real_wes_server, client, file_server, tmp_path
+):
+    """The GA4GH/CWL reference server (wes-service): runs listed under `workflows` without tags
+    (found through the RunLog), outputs a cwltool object of `file://` paths (stays on the node)."""
+    node = real_wes_server("wes-service")
+    workflow = tmp_path / "cat.cwl"
+    workflow.write_text(CAT_CWL)
+    profile = _node_profile(workflow.as_uri(), workflow_engine=None)
+    service = target("ga4gh_wes", node.base_url, workflow_profile=profile)
+    adapter = WesAdapter(client)
+    data = b"hello\n"
+    spec = job_spec([input_file("chr20.vcf.gz", data, url=file_server.put("in.vcf.gz", data))])
+    submission = await adapter.submit(service, NONE, spec)
+    status, _ = await until_terminal(
+        adapter, service, NONE, submission.remote_id, timeout=120, interval=0.3
+    )
+    assert status.state == "completed", status
+    (result,) = await adapter.results(service, NONE, submission.remote_id)
+    assert result.name == "My_study.hg19.txt"
+    assert result.size == len(data)
+    assert not result.downloadable
+    assert result.note.startswith("stays on the node")
+    found = await adapter.find(service, NONE, spec)
+    assert found is not None
+    assert found.remote_id == submission.remote_id

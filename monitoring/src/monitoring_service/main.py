@@ -69,7 +69,9 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         metrics: MonitoringMetrics = core.service_metrics
         clients = Clients.open(settings, core.http)
         poller = FleetPoller(core.sessionmaker, core.http, settings, metrics)
-        scraper = Scraper(core.sessionmaker, core.http, core.redis, settings, metrics)
+        scraper = Scraper(
+            core.sessionmaker, core.http, core.redis, settings, metrics, clients.job_processor
+        )
         evaluator = AlertEvaluator(core.sessionmaker, settings, metrics)
         sync = RegistrySync(core.sessionmaker, clients.registry)
         processor = MonitoringProcessor(core.sessionmaker, max_event_bytes=settings.max_event_bytes)

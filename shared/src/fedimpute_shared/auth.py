@@ -5,7 +5,8 @@ service verifies every token itself (never trusting a header set by the gateway)
 
 - :class:`JWKSCache` fetches the JWKS, caches it, and refetches when a token names a ``kid`` it
   does not know (key rotation), at most once per ``min_refresh_seconds`` so random ``kid``s
-  cannot make us hammer user-service.
+  cannot make us hammer user-service; it backs off while user-service is down and stops
+  trusting withdrawn keys after a grace period.
 - :class:`TokenVerifier` accepts only RS256/ES256 (so ``alg: none`` and HS256-with-the-public-key
   forgeries fail), checks issuer, audience, expiry and the ``typ`` claim.
 - FastAPI dependencies: ``CurrentUser`` (a user's access token), ``ServiceCaller`` (a service
@@ -118,7 +119,18 @@ class Principal:
 
 
 class JWKSCache:
-    """The issuer's public keys by ``kid``, fetched over HTTP and cached."""
+    """The issuer's public keys by ``kid``, fetched over HTTP and cached.
+
+    - Refetched when older than ``ttl_seconds``, or for an unknown ``kid`` at most once per
+      ``min_refresh_seconds``.
+    - While the JWKS cannot be fetched, attempts back off (``retry_seconds`` doubling up to
+      ``max_retry_seconds``): requests meanwhile neither fetch nor wait on the lock, and keep
+      being served with the keys already known.
+    - Those keys are not trusted forever: once the last good fetch is older than
+      ``max_stale_seconds``, every key is dropped (503 until the JWKS answers again).
+    - A key the JWKS no longer lists is kept for ``withdrawn_grace_seconds`` (replicas of
+      user-service may briefly disagree during a rotation), then dropped.
+    """
 
     def __init__(
         self,
@@ -127,46 +139,92 @@ class JWKSCache:
         *,
         ttl_seconds: float = 300,
         min_refresh_seconds: float = 10,
+        retry_seconds: float = 1,
+        max_retry_seconds: float = 60,
+        withdrawn_grace_seconds: float = 60,
+        max_stale_seconds: float = 3600,
     ) -> None:
         self.url = url
         self._client = client
         self._ttl = ttl_seconds
         self._min_refresh = min_refresh_seconds
+        self._retry = retry_seconds
+        self._max_retry = max_retry_seconds
+        self._grace = withdrawn_grace_seconds
+        self._max_stale = max_stale_seconds
         self._keys: dict[str, dict[str, Any]] = {}
-        self._fetched_at = float("-inf")
+        self._withdrawn_at: dict[str, float] = {}  # kid -> when a fetch first missed it
+        self._fetched_at = float("-inf")  # the last successful fetch
+        self._attempted_at = float("-inf")  # the last attempt, successful or not
+        self._next_attempt = float("-inf")  # no attempt before this (backoff)
+        self._failures = 0
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> dict[str, Any]:
         """The JWK for ``kid``; refetches when stale or when ``kid`` is unknown."""
         now = time.monotonic()
+        self._expire(now)
         stale = now - self._fetched_at > self._ttl
         unknown_and_refreshable = (
-            kid not in self._keys and now - self._fetched_at > self._min_refresh
+            kid not in self._keys and now - self._attempted_at > self._min_refresh
         )
-        if stale or unknown_and_refreshable:
+        if (stale or unknown_and_refreshable) and now >= self._next_attempt:
             await self._refresh()
+            self._expire(time.monotonic())
         try:
             return self._keys[kid]
         except KeyError:
+            if not self._keys and now - self._fetched_at > self._max_stale:
+                raise ServiceUnavailable("token keys are unavailable; try again shortly") from None
             raise TokenError("token signed with an unknown key") from None
+
+    def _expire(self, now: float) -> None:
+        """Drop withdrawn keys past their grace, and every key once the JWKS is too old."""
+        if self._keys and now - self._fetched_at > self._max_stale:
+            logger.error(
+                "JWKS from %s unreachable for over %.0f s: no token is trusted until it answers",
+                self.url,
+                self._max_stale,
+            )
+            self._keys, self._withdrawn_at = {}, {}
+            return
+        for kid, since in list(self._withdrawn_at.items()):
+            if now - since > self._grace:
+                self._keys.pop(kid, None)
+                del self._withdrawn_at[kid]
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._fetched_at <= self._min_refresh:
-                return  # another request refreshed while we waited
+            now = time.monotonic()
+            if now < self._next_attempt or now - self._attempted_at <= self._min_refresh:
+                return  # another request tried while we waited (or we are backing off)
+            self._attempted_at = now
             try:
                 response = await self._client.get(self.url)
                 response.raise_for_status()
                 keys = response.json()["keys"]
+                listed = {k["kid"]: k for k in keys if isinstance(k, dict) and "kid" in k}
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                logger.warning("could not fetch JWKS from %s: %s", self.url, exc)
-                if not self._keys:
-                    raise ServiceUnavailable(
-                        "token keys are unavailable; try again shortly"
-                    ) from exc
-                return  # keep serving the keys we have
-            self._keys = {k["kid"]: k for k in keys if isinstance(k, dict) and "kid" in k}
-            self._fetched_at = time.monotonic()
+                self._failures += 1
+                delay = min(self._max_retry, self._retry * 2 ** (self._failures - 1))
+                self._next_attempt = time.monotonic() + delay
+                logger.warning(
+                    "could not fetch JWKS from %s: %s; next attempt in %.1f s",
+                    self.url,
+                    type(exc).__name__,
+                    delay,
+                )
+                return  # keep serving the keys we have (until max_stale_seconds)
+            self._failures = 0
+            self._next_attempt = float("-inf")
+            now = time.monotonic()
+            for kid in self._keys.keys() - listed.keys():
+                self._withdrawn_at.setdefault(kid, now)
+            for kid in listed:
+                self._withdrawn_at.pop(kid, None)
+            kept = {kid: self._keys[kid] for kid in self._withdrawn_at if kid in self._keys}
+            self._keys = {**kept, **listed}
+            self._fetched_at = now
 
 
 class TokenVerifier:

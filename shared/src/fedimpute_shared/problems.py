@@ -48,7 +48,9 @@ __all__ = [
 ]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://fedimpute.dev/problems/"
+# A URI reference resolved against the URL called: through the gateway, each type is a page of the
+# project's own documentation (fedimpute_shared.problem_types, served at /problems/<slug>).
+PROBLEM_TYPE_BASE = "/problems/"
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +335,13 @@ def document_problems(
     return spec
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a protocol's own status (tus' 460 Checksum Mismatch)
+        return "Error"
+
+
 def _refs(node: Any) -> Iterator[tuple[str, str]]:
     """Every ``(section, name)`` that ``node`` refers to with a local ``$ref``."""
     if isinstance(node, dict):
@@ -355,5 +364,6 @@ def _document_operation(operation: dict[str, Any], every_operation: dict[int, st
     for code, response in responses.items():
         if code.isdigit() and code[0] in "45" and isinstance(response, dict):
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_REF)}}
-            response.setdefault("description", HTTPStatus(int(code)).phrase)
+            if "description" not in response:
+                response["description"] = _phrase(int(code))
     operation["responses"] = dict(sorted(responses.items()))

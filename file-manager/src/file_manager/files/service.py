@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import struct
 import uuid
@@ -24,9 +25,11 @@ from file_manager.files.schemas import Checksums, FileOut, LinkCreate, LinkCreat
 from file_manager.metrics import FileMetrics
 from file_manager.models import AccessAction, DownloadLink, FileStatus, StoredFile
 from file_manager.names import content_disposition
-from file_manager.storage import Storage
+from file_manager.storage import Storage, StorageError
 
 # ------------------------------------------------------------------ ownership and views
+
+logger = logging.getLogger(__name__)
 
 
 async def find_owned(
@@ -83,19 +86,30 @@ def _available(file: StoredFile) -> bool:
 async def delete_file(
     session: AsyncSession, storage: Storage, file: StoredFile, actor: str, request: Request | None
 ) -> None:
-    """Remove the bytes (and index, or the partial upload) and mark the row deleted."""
-    if file.status is FileStatus.UPLOADING:
-        await storage.delete_partial(file.storage_key)
-    else:
-        await storage.delete(file.storage_key)
-    if file.index_storage_key:
-        await storage.delete(file.index_storage_key)
+    """Mark the row deleted and **commit**, then remove the bytes (and index, or the partial
+    upload).
+
+    The order matters: removing bytes first and then failing to commit would leave a file that
+    still exists with no content. Committing first means the worst a crash can leave is bytes
+    no live file owns, which the reaper's orphan sweep removes.
+    """
+    uploading, file_id = file.status is FileStatus.UPLOADING, file.id
+    keys = [file.storage_key, *([file.index_storage_key] if file.index_storage_key else [])]
     now = utcnow()
     file.deleted_at = now
     file.content_deleted_at = file.content_deleted_at or now
     file.deletion_reason = file.deletion_reason or "deleted"
     access.record(session, file, actor, AccessAction.DELETE, request=request)
-    await session.flush()
+    await session.commit()
+    try:
+        if uploading:
+            await storage.delete_partial(keys[0])
+        else:
+            await storage.delete(keys[0])
+        for key in keys[1:]:
+            await storage.delete(key)
+    except (OSError, StorageError) as exc:  # the orphan sweep will remove them
+        logger.warning("bytes of deleted file %s left for the sweep: %s", file_id, exc)
 
 
 # ------------------------------------------------------------------ downloads

@@ -378,7 +378,10 @@ async def _complete(
         if found.status is FileStatus.NOT_VALIDATED:
             await add_to_outbox(session, OutboxEvent, validation_event(found, None))
         await session.flush()
-        await asyncio.to_thread(ctx.storage.commit_partial, found.storage_key, found.storage_key)
+    # Committed first, renamed second: a crash in between leaves a complete file whose bytes
+    # are still the partial upload, which the reaper's orphan sweep renames into place
+    # (renaming first and failing to commit would strand the bytes of an upload still open).
+    await asyncio.to_thread(ctx.storage.commit_partial, found.storage_key, found.storage_key)
     return found
 
 

@@ -132,7 +132,7 @@ async def upload(
     metrics.upload_bytes.inc(file.size_bytes)
     if file.status is FileStatus.VALIDATING:
         if wait:
-            file = await validate_now(ctx, file, metrics)
+            file = await validate_now(ctx, file, queue)
         else:
             queue.submit(file.id)
     location = f"{public_base(request, settings)}/{file.id}"
@@ -225,9 +225,13 @@ class _FormReader:
                 self.done = True
 
     async def _start_part(self, headers: dict[bytes, bytes]) -> None:
-        disposition = headers.get(b"content-disposition", b"").decode("utf-8", "replace")
-        _, options = parse_options_header(disposition)
+        raw = headers.get(b"content-disposition", b"")
+        # Parsed as bytes (python-multipart reads them as latin-1, so every byte survives): a
+        # decoded str holding a character latin-1 cannot encode ("名", or U+FFFD where the
+        # name was not UTF-8) made the parser raise UnicodeEncodeError, a 500.
+        _, options = parse_options_header(raw)
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        disposition = raw.decode("utf-8", "replace")
         if name == "file":
             if self.upload is not None:
                 raise Unprocessable("send exactly one file part named 'file'")

@@ -28,13 +28,13 @@ from fedimpute_shared.problems import (
 from file_manager.config import Settings
 from file_manager.errors import InsufficientStorage
 from file_manager.files import access, repository
-from file_manager.metrics import FileMetrics
 from file_manager.models import AccessAction, FileFormat, FileKind, FileStatus, OutboxEvent
 from file_manager.models import StoredFile as StoredFileModel
 from file_manager.names import check_filename, content_type, file_format, refuse_uncompressed_vcf
 from file_manager.storage import Storage
 from file_manager.uploads.sink import Received, UploadSink, VcfHeadCheck
-from file_manager.validation.service import Validator, validation_event
+from file_manager.validation.queue import ValidationQueue
+from file_manager.validation.service import validation_event
 
 BUILDS = ("hg19", "hg38")
 
@@ -292,11 +292,12 @@ class SimpleUpload:
 
 
 async def validate_now(
-    ctx: UploadContext, file: StoredFileModel, metrics: FileMetrics
+    ctx: UploadContext, file: StoredFileModel, queue: ValidationQueue
 ) -> StoredFileModel:
-    """``?wait=true``: validate in the request; an invalid file is refused and fully removed."""
-    validator = Validator(ctx.sessionmaker, ctx.storage, ctx.settings, metrics)
-    await validator.validate(file.id)
+    """``?wait=true``: wait for the validation queue to validate the file (never a validator
+    of its own: the queue's workers bound the child processes); an invalid file is refused and
+    fully removed."""
+    await queue.validate(file.id)
     async with session_scope(ctx.sessionmaker) as session:
         found = await repository.get_for_update(session, file.id)
         assert found is not None

@@ -3,6 +3,10 @@
 The queue is only a fast path: the truth is the file's status and its validation lease in
 Postgres, so a file whose replica died mid-validation is picked up again by the periodic
 recovery sweep of any replica (see :func:`file_manager.validation.service.requeue_backlog`).
+
+``POST /files?wait=true`` goes through the same queue (:meth:`ValidationQueue.validate`): the
+request waits for a worker like every other file, so no request ever runs a validator child
+process (each allowed ``VALIDATION_MEMORY_LIMIT_MB``) beside the ``validation_concurrency``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class ValidationQueue:
         self._queued: set[uuid.UUID] = set()
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
+        self._waiters: dict[uuid.UUID, list[asyncio.Future[None]]] = {}
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
@@ -33,11 +38,29 @@ class ValidationQueue:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        self._waiters.clear()
 
     def submit(self, file_id: uuid.UUID) -> None:
         if file_id not in self._queued:
             self._queued.add(file_id)
             self._queue.put_nowait(file_id)
+
+    async def validate(self, file_id: uuid.UUID) -> None:
+        """Queue ``file_id`` and wait until a worker has run it (``?wait=true``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(file_id, []).append(waiter)
+        self.submit(file_id)
+        try:
+            await waiter
+        finally:
+            waiters = self._waiters.get(file_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[file_id]
 
     async def join(self) -> None:
         """Wait until everything submitted so far is validated (tests, shutdown)."""
@@ -53,3 +76,6 @@ class ValidationQueue:
             finally:
                 self._queued.discard(file_id)
                 self._queue.task_done()
+                for waiter in self._waiters.pop(file_id, []):
+                    if not waiter.done():
+                        waiter.set_result(None)

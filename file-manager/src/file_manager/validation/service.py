@@ -24,7 +24,7 @@ from file_manager.config import Settings
 from file_manager.files import repository
 from file_manager.metrics import FileMetrics
 from file_manager.models import FileStatus, OutboxEvent, StoredFile
-from file_manager.storage import Storage
+from file_manager.storage import LocalStorage, Storage
 from file_manager.vcf import messages as msg
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,9 @@ class Validator:
         if claimed is None:
             return
         storage_key, declared_build = claimed
+        if isinstance(self.storage, LocalStorage):
+            # a completed tus upload whose rename a crash interrupted: finish it first
+            await asyncio.to_thread(self.storage.finish_interrupted_rename, storage_key)
         index_key: str | None = None
         with tempfile.TemporaryDirectory(prefix="fm-validate-") as tmp:
             index_tmp = Path(tmp) / "index.tbi"

@@ -38,12 +38,15 @@ __all__ = [
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_MESSAGE_CHARS = 1000
 _TAG = re.compile(r"<[^>]{0,200}>")
+_URL_QUERY = re.compile(r"((?:https?|s3|gs)://[^\s?#\"'<>]+)\?[^\s\"'<>]*")
 
 
 def clean_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Remote text made presentable: HTML unescaped (Cloudgene escapes its messages), tags
-    dropped, whitespace collapsed per line, cut to `limit` characters."""
+    dropped, query strings of URLs removed (a signed input link the remote echoes carries its
+    signature there), whitespace collapsed per line, cut to `limit` characters."""
     text = html.unescape(_TAG.sub("", html.unescape(text)))
+    text = _URL_QUERY.sub(r"\1?…", text)
     lines = [" ".join(line.split()) for line in text.splitlines()]
     text = "\n".join(line for line in lines if line).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -68,37 +68,49 @@ class Multipart:
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     @property
-    def length(self) -> int:
+    def length(self) -> int | None:
+        """The exact body length, or None when an input's size is not known (then chunked)."""
         total = len(f"--{self.boundary}--\r\n")
         for part in self.parts:
+            if isinstance(part, FilePart) and part.file.size <= 0:
+                return None
             body = part.file.size if isinstance(part, FilePart) else len(part.value.encode())
             total += len(self._head(part)) + body + 2
         return total
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Content-Type": self.content_type, "Content-Length": str(self.length)}
+        length = self.length
+        if length is None:
+            return {"Content-Type": self.content_type}
+        return {"Content-Type": self.content_type, "Content-Length": str(length)}
 
     async def body(self) -> AsyncIterator[bytes]:
         for part in self.parts:
             yield self._head(part)
             if isinstance(part, FilePart):
-                sent = 0
-                async with part.file.open() as chunks:
-                    async for chunk in chunks:
-                        sent += len(chunk)
-                        if sent > part.file.size:
-                            break
-                        yield chunk
-                if sent != part.file.size:
-                    raise AdapterError(
-                        f"input {part.file.filename} streamed {sent} bytes, "
-                        f"not the {part.file.size} recorded"
-                    )
+                async for chunk in self._file(part.file):
+                    yield chunk
             else:
                 yield part.value.encode()
             yield b"\r\n"
         yield f"--{self.boundary}--\r\n".encode()
+
+    @staticmethod
+    async def _file(item: InputFile) -> AsyncIterator[bytes]:
+        """The file's chunks; with a recorded size, exactly that many bytes or an error (the
+        declared Content-Length would otherwise be wrong)."""
+        sent = 0
+        async with item.open() as chunks:
+            async for chunk in chunks:
+                sent += len(chunk)
+                if 0 < item.size < sent:
+                    break
+                yield chunk
+        if item.size > 0 and sent != item.size:
+            raise AdapterError(
+                f"input {item.filename} streamed {sent} bytes, not the {item.size} recorded"
+            )
 
 
 @asynccontextmanager

@@ -19,6 +19,7 @@ Starter Kit's 409 for any refused submit and its cancel that answers 200 and doe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -89,6 +90,9 @@ _STATE_NOTES = {
     "COMPLETE_WITH_ERRORS": "The run finished with errors in some of its tasks.",
     "NOT_PROCESSED": "The service did not process the run.",
 }
+_CANCELLING = frozenset({"CANCELING", "CANCELED", "NOT_PROCESSED"})
+_CANCEL_READBACKS = 5
+_CANCEL_READBACK_SECONDS = 0.2
 _MAX_PAGES = 20
 _PAGE_SIZE = 100
 _MAX_RUN_LOGS = 50  # runs whose RunLog is read to find a tag when the listing has no tags
@@ -331,7 +335,11 @@ class WesAdapter:
 
     # ---- hooks ----------------------------------------------------------------------------
     def api_root(self, target: ServiceTarget) -> str:
-        root = (target.api_url or target.base_url).rstrip("/")
+        """The registry's `api_url` (where the API answered its probe: sapporo may serve at its
+        root) as it is; else the spec's `/ga4gh/wes/v1` under the base URL."""
+        if target.api_url:
+            return target.api_url.rstrip("/")
+        root = target.base_url.rstrip("/")
         return root if root.endswith(WES_PREFIX) else root + WES_PREFIX
 
     async def auth_headers(self, target: ServiceTarget, creds: Credentials) -> dict[str, str]:
@@ -459,7 +467,9 @@ class WesAdapter:
         self, target: ServiceTarget, creds: Credentials, spec: JobSpec
     ) -> Submission | None:
         """Page through `GET /runs` for a run tagged with `spec.tag`. Listings without tags (WES
-        1.0, the Starter Kit) are checked by reading each run's RunLog, newest first, bounded."""
+        1.0, the Starter Kit) are checked by reading each run's RunLog, newest first, bounded.
+        The Starter Kit lists finished runs only: a lost submission there is found once it ends,
+        so a `None` from such a node is weaker evidence than from the others."""
         untagged: list[str] = []
         token: str | None = None
         seen_tokens: set[str] = set()
@@ -510,20 +520,33 @@ class WesAdapter:
     async def cancel(
         self, target: ServiceTarget, creds: Credentials, remote_id: str
     ) -> CheckResult:
-        """`POST /runs/{id}/cancel`, then the state is read back: a node that answers but does
-        not stop the run (the Starter Kit's `return null;`, wes-service) gets ok=False."""
+        """`POST /runs/{id}/cancel`, then the state is read back (a few times: sapporo cancels
+        in a background task after answering). A node that answers but does not stop the run
+        (the Starter Kit's empty 200, wes-service) gets ok=False and the job is kept polled."""
         what = "cancel"
         response = await self.request(target, creds, "POST", f"/runs/{remote_id}/cancel", what)
         raise_for_status(response, what)
+        acknowledged = bool(response.content.strip())
         after = await self.status(target, creds, remote_id)
-        if after.remote_state.upper() in ("CANCELING", "CANCELED", "NOT_PROCESSED"):
+        for _ in range(_CANCEL_READBACKS):
+            if after.terminal or after.remote_state.upper() in _CANCELLING:
+                break
+            await asyncio.sleep(_CANCEL_READBACK_SECONDS)
+            after = await self.status(target, creds, remote_id)
+        if after.remote_state.upper() in _CANCELLING:
             return CheckResult(True, f"The node is cancelling the run ({after.remote_state}).")
         if after.terminal:
             return CheckResult(False, f"The run had already ended ({after.remote_state}).")
+        if not acknowledged:
+            return CheckResult(
+                False,
+                f"The node answered the cancel but the run is still {after.remote_state}: this "
+                "node does not cancel runs; FedImpute keeps following it until it ends.",
+            )
         return CheckResult(
             False,
-            f"The node accepted the cancel but the run is still {after.remote_state}: this node "
-            "does not cancel runs; FedImpute keeps following it until it ends.",
+            f"The node acknowledged the cancel but the run is still {after.remote_state}; "
+            "FedImpute keeps following it and may ask again.",
         )
 
     async def results(

@@ -75,6 +75,7 @@ _RUNNING_TYPE = 3
 _TOO_MANY = re.compile(r"Only \d+ jobs? per user can be executed simultaneously", re.I)
 _MAX_LIST_PAGES = 20  # 15 jobs a page: the 300 newest jobs are searched when reconciling
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_PASSWORD_SAFE = re.compile(r"[!#-%(-;=?-~]{8,200}")  # printable ASCII except space "&'<>
 
 
 def api_root(target: ServiceTarget) -> str:
@@ -253,6 +254,9 @@ class MichiganAdapter:
             raise NotSubmittable("The service has no Cloudgene application id registered.")
         if not spec.result_password:
             raise NotSubmittable("A result password is required for Cloudgene jobs.")
+        if not _PASSWORD_SAFE.fullmatch(spec.result_password):
+            # Cloudgene HTML-escapes form values before use: "a&b" would encrypt with "a&amp;b".
+            raise NotSubmittable("The result password must be printable ASCII without &<>\"'.")
         if not spec.inputs:
             raise NotSubmittable("The job has no input files.")
         # MIS2 (`imputationserver2*`) says `qc_only`; MIS v1 apps (`minimac4`...) `qconly`.
@@ -279,6 +283,7 @@ class MichiganAdapter:
 
     async def submit(self, target: ServiceTarget, creds: Credentials, spec: JobSpec) -> Submission:
         body = Multipart(self._form(target, spec))
+        await self._check_token(target, creds)
         headers = self._auth(creds) | body.headers
         url = f"{api_root(target)}/jobs/submit/{target.app_id}"
         what = "submit"
@@ -297,6 +302,17 @@ class MichiganAdapter:
                 f"{what}: {clean_text(message) if isinstance(message, str) else 'no job id'}"
             )
         return Submission(remote_id=remote_id, raw=answer)
+
+    async def _check_token(self, target: ServiceTarget, creds: Credentials) -> None:
+        """Verify the token before uploading gigabytes: an expired one (tokens last 30 days) is
+        otherwise found only when the upload is cut short by a bare 401, which looks like a
+        network failure. A server without the verify route is simply not asked."""
+        try:
+            check = await self.verify_credentials(target, creds)
+        except (RemoteNotFound, RemoteRejected):
+            return
+        if not check.ok:
+            raise AuthFailed(f"submit: {check.message}")
 
     async def find(
         self, target: ServiceTarget, creds: Credentials, spec: JobSpec

@@ -25,6 +25,7 @@ from job_processor.models import Job, JobTemplate
 from job_processor.templates.schemas import TemplateCreate, TemplateSubmit, TemplateUpdate
 
 OPTIONS = ("service", "panel", "build", "phasing", "population", "mode")
+NULLABLE = frozenset({"description", "population", "r2_filter"})
 
 
 def visible(user: Principal) -> Select[Any]:
@@ -94,12 +95,18 @@ async def update_template(
     template: JobTemplate,
     body: TemplateUpdate,
 ) -> JobTemplate:
-    changes = body.model_dump(mode="json", exclude_unset=True)
+    changes = {
+        k: v
+        for k, v in body.model_dump(mode="json", exclude_unset=True).items()
+        if v is not None or k in NULLABLE
+    }
     if any(key in changes for key in OPTIONS):
         current = {key: getattr(template, key) for key in OPTIONS}
         current = {k: (v.value if hasattr(v, "value") else v) for k, v in current.items()}
         await check_target(ctx, current | changes)
     for key, value in body.model_dump(exclude_unset=True).items():
+        if value is None and key not in NULLABLE:
+            continue  # null for a required member means "unchanged"
         setattr(template, key, list(dict.fromkeys(value)) if key == "tags" else value)
     template.updated_at = utcnow()
     await _flush_unique(session, template.name)

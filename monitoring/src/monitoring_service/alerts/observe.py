@@ -19,7 +19,7 @@ from monitoring_service.external import service as external
 from monitoring_service.fleet import repository as fleet
 from monitoring_service.models import FleetStatus, MetricSample
 from monitoring_service.telemetry import repository as samples
-from monitoring_service.telemetry.scrape import HOST, STREAM
+from monitoring_service.telemetry.scrape import HOST, JOBS, STREAM
 
 __all__ = ["FRESH", "Observation", "observe"]
 
@@ -136,15 +136,54 @@ def _failure_rate(outcomes: dict[str, float]) -> tuple[float, float]:
 
 
 async def _job_failures(session: AsyncSession, rule: AlertRule) -> list[Observation]:
-    """The last hour's failure rate against the hour before: a jump, not a steady level."""
+    """The failure rate against an hour before: a jump, not a steady level. From
+    job-processor's per-outcome counters when it exports them (the last hour against the hour
+    before), else from its stats API (the 24 h rate now against an hour ago)."""
     assert rule.threshold is not None
-    rate, finished = _failure_rate(await _outcomes(session, 1, 0))
-    before, _ = _failure_rate(await _outcomes(session, 2, 1))
+    now_outcomes = await _outcomes(session, 1, 0)
+    if now_outcomes:
+        rate, finished = _failure_rate(now_outcomes)
+        before, _ = _failure_rate(await _outcomes(session, 2, 1))
+        window = "in the last hour"
+    else:
+        found = await _from_stats(session)
+        if found is None:
+            return []
+        rate, finished, before = found
+        window = "over 24 h"
     firing = (
         finished >= rule.min_jobs and rate > rule.threshold and rate - before >= rule.jump_points
     )
     summary = (
-        f"job failure rate {rate:.0f}% in the last hour ({finished:g} jobs finished; "
-        f"{before:.0f}% the hour before)"
+        f"job failure rate {rate:.0f}% {window} ({finished:g} jobs finished; "
+        f"{before:.0f}% an hour before)"
     )
     return [Observation("jobs", firing, round(rate, 2), summary)]
+
+
+async def _value_at(session: AsyncSession, name: str, newest_before: timedelta) -> float | None:
+    """The ``jobs`` series ``name``: its newest value at least ``newest_before`` old."""
+    stmt = (
+        select(MetricSample.value)
+        .where(
+            MetricSample.source == JOBS,
+            MetricSample.name == name,
+            MetricSample.at <= utcnow() - newest_before,
+        )
+        .order_by(MetricSample.at.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def _from_stats(session: AsyncSession) -> tuple[float, float, float] | None:
+    """(24 h failure rate now, jobs finished in 24 h, the rate an hour ago) from the ``jobs``
+    samples; None without a fresh one."""
+    latest = {
+        s.name: s.value for s in await samples.latest(session, utcnow() - FRESH) if s.source == JOBS
+    }
+    if "finished_24h" not in latest:
+        return None
+    before = await _value_at(session, "failure_rate_24h", timedelta(hours=1))
+    rate = latest.get("failure_rate_24h", 0.0)
+    return rate, latest["finished_24h"], before if before is not None else rate

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import psutil
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import delete
@@ -21,17 +22,32 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import session_scope, utcnow
 from monitoring_service.config import Settings
+from monitoring_service.dashboard.schemas import JobStats
 from monitoring_service.metrics import MonitoringMetrics
 from monitoring_service.models import MetricSample
 from monitoring_service.telemetry.parse import Garbage, Totals, parse_totals
 from monitoring_service.telemetry.series import key_series
 
-__all__ = ["HOST", "STREAM", "Limits", "ScrapeResult", "Scraper", "fetch_metrics", "host_series"]
+__all__ = [
+    "HOST",
+    "JOBS",
+    "STREAM",
+    "Limits",
+    "ScrapeResult",
+    "Scraper",
+    "fetch_metrics",
+    "host_series",
+    "job_series",
+]
 
 logger = logging.getLogger(__name__)
 
 HOST = "host"  # the source name of the host's series
 STREAM = "event-stream"  # the source name of the consumer groups' lag
+JOBS = "jobs"  # the source name of job-processor's job figures (its /internal/jobs/stats)
+
+
+_STATS = TypeAdapter(JobStats)
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,26 @@ async def stream_lag(redis: Redis, stream: str) -> dict[str, float]:
     return result
 
 
+async def job_series(client: httpx.AsyncClient) -> tuple[dict[str, float], str | None]:
+    """Every job's figures from job-processor (all owners): the 24 h failure rate, finished,
+    queued and active jobs. Never raises: (series, error)."""
+    try:
+        response = await client.get("/internal/jobs/stats")
+        response.raise_for_status()
+        stats = _STATS.validate_json(response.content)
+    except (httpx.HTTPError, ValidationError) as exc:
+        return {}, f"job-processor stats unavailable: {type(exc).__name__}"
+    completed, failed = stats.last_24h.get("completed", 0), stats.last_24h.get("failed", 0)
+    series = {
+        "finished_24h": float(completed + failed),
+        "queued": float(sum(q.queued for q in stats.per_service.values())),
+        "active": float(sum(q.active for q in stats.per_service.values())),
+    }
+    if completed + failed:
+        series["failure_rate_24h"] = round(100 * failed / (completed + failed), 2)
+    return series, None
+
+
 class Scraper:
     def __init__(
         self,
@@ -121,8 +157,10 @@ class Scraper:
         redis: Redis | None,
         settings: Settings,
         metrics: MonitoringMetrics,
+        job_processor: httpx.AsyncClient | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._job_processor = job_processor
         self._http = http
         self._redis = redis
         self._settings = settings
@@ -151,6 +189,8 @@ class Scraper:
         stored[HOST] = host_series(s.disk_paths)
         if self._redis is not None:
             stored[STREAM] = await stream_lag(self._redis, s.event_stream)
+        if self._job_processor is not None and "job-processor" in s.watched_services:
+            stored[JOBS], self.last_errors[JOBS] = await job_series(self._job_processor)
         await self._store(stored, utcnow())
         return stored
 

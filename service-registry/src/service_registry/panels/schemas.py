@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from fedimpute_shared.text import SafeInput
+from fedimpute_shared.text import INT32_MAX, PatchInput, SafeInput
 from service_registry.models import PanelAccess
 
 PanelSlug = Annotated[
@@ -24,6 +24,11 @@ Chromosome = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,10}$")]
 PanelLocation = Annotated[
     str, StringConstraints(max_length=2048, pattern=r"^(/|[A-Za-z][A-Za-z0-9+.-]*://)\S*$")
 ]
+
+
+# samples_count is an integer (int4) column; variants_count a bigint.
+SamplesCount = Annotated[int, Field(ge=0, le=INT32_MAX)]
+VariantsCount = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class _Input(SafeInput):
@@ -43,8 +48,8 @@ class PanelCreate(_Input):
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     populations: list[Population] = Field(default_factory=list)
     build: Literal["hg19", "hg38"] | None = None
-    samples_count: Annotated[int, Field(ge=0)] | None = None
-    variants_count: Annotated[int, Field(ge=0)] | None = None
+    samples_count: SamplesCount | None = None
+    variants_count: VariantsCount | None = None
     is_available: bool = True
     access: PanelAccess = PanelAccess.PUBLIC
     version: Version | None = None
@@ -54,14 +59,18 @@ class PanelCreate(_Input):
     chromosomes: list[Chromosome] = Field(default_factory=list, max_length=100)
 
 
-class PanelUpdate(_Input):
+class PanelUpdate(_Input, PatchInput):
+    nullable = frozenset(
+        {"description", "build", "samples_count", "variants_count", "version", "location"}
+    )
+
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     remote_id: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     populations: list[Population] | None = None
     build: Literal["hg19", "hg38"] | None = None
-    samples_count: Annotated[int, Field(ge=0)] | None = None
-    variants_count: Annotated[int, Field(ge=0)] | None = None
+    samples_count: SamplesCount | None = None
+    variants_count: VariantsCount | None = None
     is_available: bool | None = None
     access: PanelAccess | None = None
     version: Version | None = None

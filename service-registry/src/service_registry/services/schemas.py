@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from fedimpute_shared.text import SafeInput
+from fedimpute_shared.text import INT32_MAX, PatchInput, SafeInput
 from service_registry.models import CredentialType, HealthStatus, ServiceKind
 from service_registry.panels.schemas import PanelOut
 from service_registry.workflows.capabilities import Capabilities
@@ -56,9 +56,9 @@ class Location(_Input):
 
 
 class Limits(_Input):
-    max_file_size_bytes: Annotated[int, Field(gt=0)] | None = None
-    min_samples: Annotated[int, Field(ge=0)] | None = None
-    max_samples: Annotated[int, Field(gt=0)] | None = None
+    max_file_size_bytes: Annotated[int, Field(gt=0, le=2**63 - 1)] | None = None  # bigint
+    min_samples: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None  # integer columns
+    max_samples: Annotated[int, Field(gt=0, le=INT32_MAX)] | None = None
     supported_builds: list[Build] = Field(default_factory=list)
     supported_formats: list[FileFormat] = Field(default_factory=list)
 
@@ -108,8 +108,10 @@ class ServiceCreate(_Input):
         return self
 
 
-class ServiceUpdate(_Input):
-    """PATCH body: only the fields given change."""
+class ServiceUpdate(_Input, PatchInput):
+    """PATCH body: only the fields given change; ``null`` clears only the optional texts."""
+
+    nullable = frozenset({"description", "version", "cloudgene_app_id"})
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     base_url: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None

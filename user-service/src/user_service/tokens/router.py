@@ -137,7 +137,9 @@ async def revoke_api_token(
 @internal_router.post(
     "/api-tokens/exchange",
     summary="Exchange an API token for a short-lived access JWT (api-gateway only)",
-    responses=problem_responses(Unauthorized, Forbidden),
+    description="401: the caller's service token is refused. 422: the API token is invalid, "
+    "expired or revoked.",
+    responses=problem_responses(Unauthorized, Forbidden, Unprocessable),
 )
 async def exchange_api_token(
     body: ExchangeIn,

@@ -112,13 +112,15 @@ async def exchange(
     """The gateway trades an ``fgi_`` token for a short-lived access JWT with its scopes.
 
     The JWT's scopes are the token's scopes that the owner *still* holds, so a lost role takes
-    effect at the next exchange.
+    effect at the next exchange. A refused API token is a 422, never a 401: a 401 tells the
+    gateway its own service token failed (and makes it re-mint one), which a guessed ``fgi_``
+    token must not cost.
     """
     token = None
     if presented.startswith(API_TOKEN_PREFIX):
         token = await repository.by_hash(session, hash_secret(presented))
     if token is None:
-        raise Unauthorized(_BAD_API_TOKEN)
+        raise Unprocessable(_BAD_API_TOKEN)
     now = utcnow()
     owner = await session.get(User, token.user_id)
     if token.revoked_at is not None:
@@ -131,7 +133,7 @@ async def exchange(
         refusal = None
     if refusal is not None or owner is None:
         await _audit_refused_exchange(sessionmaker, token, refusal or "owner_inactive", meta)
-        raise Unauthorized(_BAD_API_TOKEN)
+        raise Unprocessable(_BAD_API_TOKEN)
     access = await effective_access(session, owner.id)
     narrowed = Access(
         roles=access.roles,

@@ -1,0 +1,1 @@
+"""Checking a user's stored credentials against the service itself."""
