@@ -44,7 +44,7 @@ async def login(
     meta: RequestMeta,
 ) -> sessions.TokenPair:
     user = await accounts.by_login(session, body.login)
-    keys = throttle.login_keys(user, body.login, meta.ip)
+    keys = throttle.login_keys(user, body.login, meta.address_bucket)
     async with session_scope(sessionmaker) as side:
         locked, attempt = await _reserve(side, keys, settings)
         if locked:
@@ -71,7 +71,7 @@ async def check_current_password(
 ) -> None:
     """Re-authentication for a sensitive change (password, email): the same lockout as login,
     so a stolen access token cannot be used to guess the password. 403 when wrong."""
-    keys = throttle.login_keys(user, user.username, meta.ip)
+    keys = throttle.login_keys(user, user.username, meta.address_bucket)
     async with session_scope(sessionmaker) as side:
         locked, attempt = await _reserve(side, keys, settings)
     if locked:

@@ -80,6 +80,7 @@ class LoginKeys:
 
 
 def login_keys(user: User | None, login: str, ip: str | None) -> LoginKeys:
+    """``ip``: the client's address bucket (``RequestMeta.address_bucket``: an IPv6 /64)."""
     account = account_key(user) if user else name_key(login)
     where = address_key(ip) if ip else "ip:unknown"
     # Hashed: an IPv6 address would overflow the key column; 16 hex digits are plenty.
