@@ -83,6 +83,11 @@ def _sign(
     exact = time.time()
     now = int(exact)
     jti = uuid.uuid4().hex
+    if token_type == "access":
+        # iat to the millisecond: a token issued just after a user's access was cut (a new
+        # login, a refresh with the new roles) is told from one issued just before it, in the
+        # same second (fedimpute_shared.revocation).
+        claims = {"iat_ms": int(exact * 1000), **claims}
     token = keyring.sign(
         {
             "iss": settings.jwt_issuer,
@@ -90,10 +95,6 @@ def _sign(
             "sub": subject,
             "typ": token_type,
             "iat": now,
-            # iat to the millisecond: a token issued just after a user's access was cut (a new
-            # login, a refresh with the new roles) is told from one issued just before it, in
-            # the same second (fedimpute_shared.revocation).
-            "iat_ms": int(exact * 1000),
             "exp": now + ttl,
             "jti": jti,
             **claims,
