@@ -226,7 +226,13 @@ def start_infrastructure() -> Infrastructure:
             .render_as_string(hide_password=False)
         )
     else:
-        postgres = embedded_postgres(VAR / "pgdata")
+        try:
+            postgres = embedded_postgres(VAR / "pgdata")
+        except Exception as exc:  # pgserver raises whatever its pg_ctl call met
+            raise FleetError(
+                f"the embedded PostgreSQL in {VAR / 'pgdata'} did not start ({exc!r}); its log"
+                " is printed above when it has one. Set DATABASE_URL to use a server of yours."
+            ) from None
         postgres_url = postgres.url
         stoppers.append(postgres.stop)
     if configured_redis := os.environ.get("REDIS_URL"):
@@ -371,6 +377,9 @@ def service_environment(
             "STORAGE_DIR": str(VAR / "files"),
             "DOWNLOAD_LINK_SECRET": keys["download_link_secret"],
         }
+    if spec.name == "job-processor":
+        # Remote nodes (the sandbox WES simulators) fetch inputs by signed links via the gateway.
+        env["INPUT_LINK_BASE_URL"] = BY_NAME["api-gateway"].url + "/api/files"
     if spec.name == "notification":
         env |= {
             "SMTP_HOST": "127.0.0.1",
@@ -479,8 +488,12 @@ def _tail_text(lines: Iterable[str]) -> str:
     return " Its last log lines:\n" + "\n".join(shown)
 
 
+# How long a process may take to answer once started (a loaded machine is slow to import).
+READY_SECONDS = float(os.environ.get("FLEET_READY_SECONDS", "180"))
+
+
 async def wait_ready(
-    client: httpx.AsyncClient, fleet: Fleet, name: str, url: str, within: float = 60
+    client: httpx.AsyncClient, fleet: Fleet, name: str, url: str, within: float = READY_SECONDS
 ) -> None:
     """Wait for ``url`` to answer 200; any process of the fleet exiting meanwhile ends the
     launch (a backend dying while the gateway starts is as fatal as the gateway dying)."""
@@ -620,7 +633,11 @@ async def imputation_node(fleet: Fleet, client: httpx.AsyncClient) -> None:
     command = [str(IMPUTATION_NODE), "serve", "--data-dir", str(VAR / "imputation-node")]
     await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(IMPUTATION_NODE_PORT)], {})
     await wait_ready(
-        client, fleet, IMPUTATION_NODE_SLUG, f"{url}/ga4gh/wes/v1/service-info", within=120
+        client,
+        fleet,
+        IMPUTATION_NODE_SLUG,
+        f"{url}/ga4gh/wes/v1/service-info",
+        within=max(120, READY_SECONDS),
     )
 
 
@@ -785,6 +802,9 @@ async def up(args: argparse.Namespace) -> None:
                 for spec in services
             )
         )
+        # Again, just before binding: Postgres and the migrations took a while, and a port
+        # may have been taken meanwhile.
+        check_ports(services)
         # The backends first; the gateway (the front door) once they are ready, so its first
         # look at their OpenAPI documents finds them.
         backends = [s for s in services if s.name != "api-gateway"]

@@ -64,6 +64,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
         # The tests are the gateway's "proxy": they may name a client address (X-Forwarded-For),
         # so a brute-force test has its own rate-limit budget and does not starve the others.
         "TRUSTED_PROXIES": "127.0.0.1/32",
+        # monitoring's rounds, short so an alert is raised and resolved within a test
+        "FLEET_POLL_SECONDS": "2",
+        "METRICS_SCRAPE_SECONDS": "3",
+        "REGISTRY_SYNC_SECONDS": "3",
+        "ALERT_EVAL_SECONDS": "1",
+        "ALERT_STARTUP_GRACE_SECONDS": "0",
+        "STATUS_CACHE_SECONDS": "0",
     }
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up"],

@@ -7,11 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,6 +30,17 @@ LAUNCHER = [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up"]
 TAKEN_OFFSET = PORT_OFFSET + 300
 DYING_OFFSET = PORT_OFFSET + 400
 FLEET_PORTS = (8000, 8001, 8002, 8004, 8005, 8101, 8102, 8103, 8125)
+
+
+@pytest.fixture
+def var() -> Iterator[Path]:
+    """A state directory outside pytest's own temporary root: as root, the embedded Postgres
+    runs as another user that must traverse the path, and every pytest session (other
+    checkouts' included) resets /tmp/pytest-of-root to mode 0700."""
+    base = Path(tempfile.mkdtemp(prefix="fedimpute-launcher-"))
+    base.chmod(0o755)
+    yield base / "var"
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def launcher_env(var: Path, offset: int) -> dict[str, str]:
@@ -45,8 +59,7 @@ def run_launcher(var: Path, offset: int, timeout: float) -> subprocess.Completed
     )
 
 
-def test_a_taken_port_is_named_with_its_process_and_nothing_starts(tmp_path):
-    var = tmp_path / "var"
+def test_a_taken_port_is_named_with_its_process_and_nothing_starts(var):
     port = 8001 + TAKEN_OFFSET
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
@@ -62,10 +75,9 @@ def test_a_taken_port_is_named_with_its_process_and_nothing_starts(tmp_path):
     assert not (var / "pgdata").exists()
 
 
-def test_a_service_exiting_at_start_is_named_with_its_last_lines_and_the_rest_stop(tmp_path):
+def test_a_service_exiting_at_start_is_named_with_its_last_lines_and_the_rest_stop(var):
     """file-manager cannot create its storage (a plain file is where its folder should be): the
     launcher says which service exited, shows its last lines, stops everything, exits 1."""
-    var = tmp_path / "var"
     var.mkdir()
     (var / "files").write_text("not a folder")
     result = run_launcher(var, DYING_OFFSET, timeout=400)
@@ -109,7 +121,7 @@ class Launch:
         )
         self.lines: list[str] = []
 
-    def wait_up(self, within: float = 400) -> str:
+    def wait_up(self, within: float = 900) -> str:
         assert self.process.stdout is not None
         deadline = time.monotonic() + within
         for line in self.process.stdout:
@@ -146,11 +158,10 @@ def kill_9_everything(launcher: subprocess.Popen[str], pgdata: Path) -> None:
     launcher.wait(timeout=30)
 
 
-def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(tmp_path):
+def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
     """Everything killed at once (no clean stop): the next `make up` on the same state comes
     back with the accounts, files (same bytes) and registrations; the sandbox service someone
     soft-deleted meanwhile is restored and the summary shows what the registry holds."""
-    var = tmp_path / "var"
     gateway = f"http://127.0.0.1:{8000 + RESTART_OFFSET}"
     first = Launch(var, RESTART_OFFSET)
     try:

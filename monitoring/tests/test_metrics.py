@@ -181,3 +181,29 @@ async def test_a_hung_metrics_endpoint_does_not_hold_the_round(make_app, db):
             result = await application.state.scraper.scrape_once()
     assert result["notification"] == {"scrape_ok": 0.0}
     assert application.state.scraper.last_errors["notification"] == "unreachable: TimeoutError"
+
+
+async def test_scrapes_carry_a_service_token_for_the_scraped_service(app, upstreams):
+    """The gateway's /metrics answers only a service token addressed to it."""
+    import json as _json
+
+    def gateway(request):
+        if request.headers.get("authorization") != "Bearer service-token":
+            return httpx.Response(401)
+        return httpx.Response(200, text=exposition(1, 0, 1, 0))
+
+    upstreams.get(f"{URLS['api-gateway']}/metrics").mock(side_effect=gateway)
+    upstreams.get(f"{URLS['job-processor']}/internal/jobs/stats").respond(503)
+    for name, url in URLS.items():
+        if name != "api-gateway":
+            upstreams.get(f"{url}/metrics").respond(text=exposition(1, 0, 1, 0))
+    result = await app.state.scraper.scrape_once()
+    assert result["api-gateway"]["scrape_ok"] == 1.0
+    token_calls = upstreams.routes[0].calls  # user-service's /internal/service-tokens
+    audiences = {_json.loads(call.request.content)["audience"] for call in token_calls}
+    assert {"api-gateway", "file-manager"} <= audiences
+
+
+async def test_without_user_service_the_scrape_still_goes_tokenless(app, fleet_metrics):
+    result = await app.state.scraper.scrape_once()  # the token endpoint is unreachable here
+    assert result["file-manager"]["scrape_ok"] == 1.0

@@ -98,3 +98,22 @@ async def test_status_with_nothing_known_yet(client):
     assert body["services"] == []
     assert body["incidents"] == []
     assert body["platform"]["uptime"] == {"24h": None, "7d": None, "30d": None}
+
+
+async def test_the_page_is_built_at_most_once_per_cache_period(make_app, db):
+    from fedimpute_shared.testing.client import app_client
+
+    for seconds, expect_fresh in ((60, False), (0, True)):
+        application = make_app(status_cache_seconds=seconds)
+        async with app_client(application) as client:
+            assert (await client.get("/status")).json()["services"] == []
+            db.add(
+                ExternalService(
+                    id=uuid.uuid4(), slug=f"s{seconds}", name="S", status="healthy", uptime={}
+                )
+            )
+            await db.commit()
+            second = (await client.get("/status")).json()["services"]
+            assert (len(second) == 1) is expect_fresh
+        await db.execute(ExternalService.__table__.delete())
+        await db.commit()

@@ -3,6 +3,7 @@ services' health) and job-processor (the dashboard's job figures)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import httpx
@@ -11,10 +12,35 @@ from fedimpute_shared.http import ServiceTokenAuth, ServiceTokenProvider, create
 from monitoring_service.config import Settings
 
 
+class ScrapeToken(httpx.Auth):
+    """A service token addressed to the scraped service, when one can be had: the gateway's
+    /metrics answers only such a token (or its allowlisted networks). Without user-service the
+    scrape still goes, tokenless, and the others' /metrics still answer."""
+
+    def __init__(self, provider: ServiceTokenProvider, audience: str) -> None:
+        self.provider = provider
+        self.audience = audience
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        try:
+            token = await self.provider.token_for(self.audience)
+        except (httpx.HTTPError, KeyError, ValueError):
+            token = None
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
 @dataclass
 class Clients:
     registry: httpx.AsyncClient
     job_processor: httpx.AsyncClient
+    provider: ServiceTokenProvider
+
+    def scrape_auth(self, service: str) -> httpx.Auth:
+        return ScrapeToken(self.provider, service)
 
     @classmethod
     def open(cls, settings: Settings, http: httpx.AsyncClient) -> Clients:
@@ -33,6 +59,7 @@ class Clients:
                 auth=ServiceTokenAuth(provider, "job-processor"),
                 timeout=timeout,
             ),
+            provider=provider,
         )
 
     async def aclose(self) -> None:

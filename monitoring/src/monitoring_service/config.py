@@ -59,6 +59,9 @@ class Settings(ServiceSettings):
 
     # ------------------------------------------------------------------ alerts
     alert_eval_seconds: float = Field(default=30, gt=0)
+    # No evaluation this soon after start: a fleet starting up (services coming up one after
+    # the other) is not an outage to page anyone about.
+    alert_startup_grace_seconds: float = Field(default=120, ge=0)
     # JSON list of rules (docs/monitoring.md, "Alert rules"); the defaults cover every kind.
     alert_rules: list[AlertRule] = Field(default_factory=lambda: list(DEFAULT_RULES))
 
@@ -66,6 +69,8 @@ class Settings(ServiceSettings):
     # How long the dashboard waits for job-processor before saying it is unreachable.
     upstream_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     status_incident_days: int = Field(default=30, ge=1, le=90)
+    # The public status page is built at most this often per replica (0: every request).
+    status_cache_seconds: float = Field(default=10, ge=0, le=300)
 
     @field_validator("watched_services")
     @classmethod

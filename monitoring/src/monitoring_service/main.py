@@ -70,7 +70,13 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         clients = Clients.open(settings, core.http)
         poller = FleetPoller(core.sessionmaker, core.http, settings, metrics)
         scraper = Scraper(
-            core.sessionmaker, core.http, core.redis, settings, metrics, clients.job_processor
+            core.sessionmaker,
+            core.http,
+            core.redis,
+            settings,
+            metrics,
+            clients.job_processor,
+            auth_for=clients.scrape_auth,
         )
         evaluator = AlertEvaluator(core.sessionmaker, settings, metrics)
         sync = RegistrySync(core.sessionmaker, clients.registry)
@@ -95,7 +101,8 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
                 evaluator.evaluate_once,
                 interval=settings.alert_eval_seconds,
                 single=True,
-                first_after=settings.alert_eval_seconds,  # after the first checks are in
+                # after the first checks are in, and the fleet has had time to start
+                first_after=max(settings.alert_eval_seconds, settings.alert_startup_grace_seconds),
             )
             core.tasks.every(
                 "registry-sync",
@@ -115,6 +122,7 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
                 "registry_sync": sync,
                 "clients": clients,
                 "scraper": scraper,
+                "status_cache": {},
             }
         finally:
             await clients.aclose()

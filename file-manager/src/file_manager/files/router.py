@@ -10,10 +10,11 @@ that user's files.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from fedimpute_shared.auth import Principal
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
@@ -44,6 +45,23 @@ from file_manager.files.schemas import (
     UsageOut,
 )
 from file_manager.models import AccessAction, StoredFile
+
+# A download answers with the file's own media type (application/gzip for a .vcf.gz,
+# text/plain for a log...), a 206 for a Range, a 304 for a matching If-None-Match.
+_BYTES = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file's bytes, with its own media type", "content": _BYTES},
+    206: {"description": "The requested range (Range: bytes=...)", "content": _BYTES},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+}
+_INDEX: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The tabix index (.tbi)",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    206: _DOWNLOAD[206],
+    304: _DOWNLOAD[304],
+}
 
 router = APIRouter(prefix="/files", tags=["files"])
 
@@ -84,7 +102,8 @@ async def usage(session: SessionDep, user: Reader, settings: SettingsDep) -> Usa
 @router.get(
     "/download/{token}",
     summary="Download through a signed link (public: no bearer token)",
-    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+    response_class=Response,
+    responses=_DOWNLOAD | problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def download_with_link(
     token: str,
@@ -127,7 +146,8 @@ async def delete_file(
 @router.get(
     "/{file_id}/content",
     summary="Download a file (streaming; Range requests answer 206)",
-    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+    response_class=Response,
+    responses=_DOWNLOAD | problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def download(
     file_id: uuid.UUID,
@@ -145,7 +165,8 @@ async def download(
 @router.get(
     "/{file_id}/index",
     summary="Download the tabix index (.tbi) built during validation",
-    responses=problem_responses(NotFound),
+    response_class=Response,
+    responses=_INDEX | problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def download_index(
     file_id: uuid.UUID, request: Request, session: SessionDep, user: Reader, storage: StorageDep
@@ -219,7 +240,8 @@ async def internal_get_file(
 @internal_router.get(
     "/{file_id}/content",
     summary="Read a user's file (streaming, Range supported)",
-    responses=problem_responses(NotFound, Gone, RangeNotSatisfiable),
+    response_class=Response,
+    responses=_DOWNLOAD | problem_responses(NotFound, Gone, RangeNotSatisfiable),
 )
 async def internal_read_content(
     file_id: uuid.UUID,
@@ -237,7 +259,37 @@ async def internal_read_content(
     return await service.serve_content(session, storage, file, request, metrics, reader)
 
 
-@internal_router.get("/{file_id}/index", summary="A user's file's tabix index")
+@internal_router.post(
+    "/{file_id}/links",
+    status_code=status.HTTP_201_CREATED,
+    summary="A signed download link of a user's file, for a remote node to fetch an input",
+    responses=problem_responses(NotFound, Gone, Conflict),
+)
+async def internal_create_link(
+    file_id: uuid.UUID,
+    user_id: OnBehalfOf,
+    body: LinkCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: JobProcessor,
+) -> LinkCreated:
+    """For job-processor submitting to a WES node that fetches its inputs by URL: the link is
+    the owner's (recorded in the file's access log like one they made), under the usual limits;
+    the caller builds the absolute URL from the token."""
+    file = await service.find_for_user(session, file_id, user_id)
+    owner = Principal(subject=str(user_id), token_type="access")
+    return await service.create_link(
+        session, file, body, owner, settings, settings.public_base_path, request
+    )
+
+
+@internal_router.get(
+    "/{file_id}/index",
+    summary="A user's file's tabix index",
+    response_class=Response,
+    responses=_INDEX | problem_responses(NotFound, Gone, RangeNotSatisfiable),
+)
 async def internal_read_index(
     file_id: uuid.UUID,
     user_id: OnBehalfOf,

@@ -102,6 +102,30 @@ def _int_header(request: Request, name: str) -> int:
     return value
 
 
+# The tus headers, declared so clients (and the API fuzzer) know what each request needs.
+_TUS_RESUMABLE = {
+    "name": "Tus-Resumable",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string", "enum": ["1.0.0"]},
+    "description": "The tus protocol version; anything else is a 412",
+}
+_UPLOAD_OFFSET = {
+    "name": "Upload-Offset",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": "Where these bytes go: the offset HEAD reported (ASCII digits)",
+}
+_UPLOAD_CHECKSUM = {
+    "name": "Upload-Checksum",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "'<algorithm> <base64 digest>' of this request's bytes",
+}
+
+
 @router.options("", summary="tus discovery", status_code=204)
 @router.options("/{upload_id}", summary="tus discovery", status_code=204, include_in_schema=False)
 async def discover(request: Request) -> Response:
@@ -142,7 +166,13 @@ async def create_upload(
     return Response(status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-@router.head("/{upload_id}", summary="Where a resumable upload stands (Upload-Offset)")
+@router.head(
+    "/{upload_id}",
+    summary="Where a resumable upload stands (Upload-Offset)",
+    response_class=Response,  # headers only
+    responses=problem_responses(NotFound, Gone, PreconditionFailed),
+    openapi_extra={"parameters": [_TUS_RESUMABLE]},
+)
 async def upload_offset(
     upload_id: uuid.UUID, request: Request, session: SessionDep, user: Writer
 ) -> Response:
@@ -175,8 +205,23 @@ async def upload_offset(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Append bytes at Upload-Offset (Content-Type: application/offset+octet-stream)",
     responses=problem_responses(
-        Conflict, NotFound, Gone, Locked, ChecksumMismatch, UnsupportedMediaType, PayloadTooLarge
+        BadRequest,
+        Conflict,
+        NotFound,
+        Gone,
+        Locked,
+        ChecksumMismatch,
+        UnsupportedMediaType,
+        PayloadTooLarge,
+        PreconditionFailed,
     ),
+    openapi_extra={
+        "parameters": [_TUS_RESUMABLE, _UPLOAD_OFFSET, _UPLOAD_CHECKSUM],
+        "requestBody": {
+            "required": True,
+            "content": {OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+    },
 )
 @streams_body
 async def patch_upload(
@@ -221,7 +266,8 @@ async def patch_upload(
     "/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Terminate an upload in progress (tus termination)",
-    responses=problem_responses(NotFound, Conflict, Locked),
+    responses=problem_responses(NotFound, Conflict, Locked, PreconditionFailed),
+    openapi_extra={"parameters": [_TUS_RESUMABLE]},
 )
 async def terminate_upload(
     upload_id: uuid.UUID,

@@ -28,7 +28,7 @@ from monitoring_service.dashboard.schemas import (
     ServiceCard,
 )
 from monitoring_service.external import service as external
-from monitoring_service.fleet.service import fleet_health
+from monitoring_service.fleet.service import current_overall
 
 __all__ = ["build_dashboard"]
 
@@ -113,7 +113,7 @@ async def build_dashboard(
     return Dashboard(
         scope="all" if caller.is_admin else "mine",
         generated_at=utcnow(),
-        platform=(await fleet_health(session, watched)).status,
+        platform=await current_overall(session, watched),
         jobs=jobs,
         services=[
             ServiceCard(

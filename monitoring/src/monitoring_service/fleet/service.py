@@ -16,7 +16,14 @@ from monitoring_service.fleet.schemas import FleetHealth, Overall, ServiceHealth
 from monitoring_service.metrics import MonitoringMetrics
 from monitoring_service.models import FleetCheck, FleetStatus
 
-__all__ = ["UPTIME_WINDOWS", "FleetPoller", "fleet_health", "overall", "uptime"]
+__all__ = [
+    "UPTIME_WINDOWS",
+    "FleetPoller",
+    "current_overall",
+    "fleet_health",
+    "overall",
+    "uptime",
+]
 
 UPTIME_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 # Without these nobody can use the platform: one of them down is the platform down.
@@ -48,6 +55,12 @@ async def uptime(session: AsyncSession) -> dict[str, dict[str, UptimeWindow]]:
 
 def _empty_windows() -> dict[str, UptimeWindow]:
     return {w: UptimeWindow(checks=0, up_checks=0, uptime_percent=None) for w in UPTIME_WINDOWS}
+
+
+async def current_overall(session: AsyncSession, watched: list[str]) -> Overall:
+    """The overall status from the last checks only (no uptime to count)."""
+    latest = {check.service: check.status for check in await repository.latest(session)}
+    return overall({name: latest.get(name) for name in watched})
 
 
 async def fleet_health(session: AsyncSession, watched: list[str]) -> FleetHealth:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,14 +67,20 @@ class Limits:
 
 
 async def fetch_metrics(
-    client: httpx.AsyncClient, service: str, url: str, limits: Limits
+    client: httpx.AsyncClient,
+    service: str,
+    url: str,
+    limits: Limits,
+    auth: httpx.Auth | None = None,
 ) -> ScrapeResult:
     """One service's /metrics, read up to ``limits.max_bytes`` and parsed; never raises."""
     seconds, max_bytes = limits.seconds, limits.max_bytes
     try:
         async with (
             asyncio.timeout(seconds),
-            client.stream("GET", f"{url}/metrics", timeout=seconds) as response,
+            client.stream(
+                "GET", f"{url}/metrics", timeout=seconds, auth=auth or httpx.USE_CLIENT_DEFAULT
+            ) as response,
         ):
             if response.status_code != 200:
                 return ScrapeResult(
@@ -158,7 +165,9 @@ class Scraper:
         settings: Settings,
         metrics: MonitoringMetrics,
         job_processor: httpx.AsyncClient | None = None,
+        auth_for: Callable[[str], httpx.Auth] | None = None,
     ) -> None:
+        self._auth_for = auth_for
         self._sessionmaker = sessionmaker
         self._job_processor = job_processor
         self._http = http
@@ -173,7 +182,10 @@ class Scraper:
         s = self._settings
         limits = Limits(s.fleet_probe_timeout_seconds, s.metrics_max_bytes, s.metrics_max_samples)
         results = await asyncio.gather(
-            *(fetch_metrics(self._http, name, url, limits) for name, url in s.fleet_urls().items())
+            *(
+                fetch_metrics(self._http, name, url, limits, self._auth(name))
+                for name, url in s.fleet_urls().items()
+            )
         )
         now_mono, stored = time.monotonic(), {}
         for result in results:
@@ -193,6 +205,9 @@ class Scraper:
             stored[JOBS], self.last_errors[JOBS] = await job_series(self._job_processor)
         await self._store(stored, utcnow())
         return stored
+
+    def _auth(self, service: str) -> httpx.Auth | None:
+        return self._auth_for(service) if self._auth_for is not None else None
 
     async def _store(self, stored: dict[str, dict[str, float]], at: datetime) -> None:
         async with session_scope(self._sessionmaker) as session:

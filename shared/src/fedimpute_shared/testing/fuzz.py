@@ -61,6 +61,7 @@ CHECKS = (
     "response_schema_conformance",
 )
 PHASES = ("coverage", "fuzzing", "stateful")
+BINARY_MEDIA_TYPES = ("application/offset+octet-stream",)
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,7 @@ def _config(base_url: str, headers: dict[str, str], options: FuzzOptions) -> Any
         "checks": checks,
         "phases": phases,
         "suppress-health-check": ["all"],
+        "cache": {"enabled": False},  # nothing written into the checkout
         "warnings": False,
     }
     if options.known:
@@ -287,6 +289,8 @@ def _run_one(
     from schemathesis.engine import Status, events, from_schema
 
     config = _config(base_url, headers, options)
+    # Bodies that are bytes under another name (tus' PATCH body): sent like octet-stream.
+    schemathesis.serializer.alias(list(BINARY_MEDIA_TYPES), "application/octet-stream")
     if spec is None:
         schema = schemathesis.openapi.from_url(base_url + options.openapi_path, config=config)
     else:
