@@ -377,6 +377,9 @@ def service_environment(
             "STORAGE_DIR": str(VAR / "files"),
             "DOWNLOAD_LINK_SECRET": keys["download_link_secret"],
         }
+    if spec.name == "job-processor":
+        # Remote nodes (the sandbox WES simulators) fetch inputs by signed links via the gateway.
+        env["INPUT_LINK_BASE_URL"] = BY_NAME["api-gateway"].url + "/api/files"
     if spec.name == "notification":
         env |= {
             "SMTP_HOST": "127.0.0.1",

@@ -120,6 +120,35 @@ async def test_job_processor_reads_a_users_input(client, app, alice, user_id, jo
     assert denied.status_code == 404
 
 
+async def test_job_processor_gets_a_signed_link_for_a_remote_node(
+    client, app, alice, user_id, job_processor
+):
+    data = good_vcf()
+    meta = (await upload_raw(client, alice, data)).json()
+    await wait_validated(app)
+    params = {"user_id": str(user_id)}
+    link = await client.post(
+        f"/internal/files/{meta['id']}/links",
+        params=params,
+        json={"expires_in_seconds": 3600},
+        headers=job_processor,
+    )
+    assert link.status_code == 201, link.text
+    token = link.json()["token"]
+    fetched = await client.get(f"/files/download/{token}")  # no credentials: the node's view
+    assert fetched.content == data
+    other = {"user_id": str(uuid.uuid4())}
+    denied = await client.post(
+        f"/internal/files/{meta['id']}/links", params=other, json={}, headers=job_processor
+    )
+    assert denied.status_code == 404
+    assert (
+        await client.post(
+            f"/internal/files/{meta['id']}/links", params=params, json={}, headers=alice
+        )
+    ).status_code == 401
+
+
 async def test_job_processor_stores_a_result_for_the_user(client, alice, user_id, job_processor):
     job_id = uuid.uuid4()
     data = b"PK\x03\x04 zipped imputed chromosome"

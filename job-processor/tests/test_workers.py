@@ -328,3 +328,42 @@ async def test_cancel_while_submitting_is_sent_after_the_answer(
     job = await reload(db, job)
     assert job.status is S.CANCELLED
     assert remote.submits == 0
+
+
+async def test_a_wes_node_gets_signed_links_to_the_inputs(db, world, settings, workers, remote):
+    world.mock.post(url__regex=rf"{FILES}/internal/files/[^/]+/links").respond(
+        201, json={"token": "signed-token"}
+    )
+    job = await new_job(db, world, settings)
+    world.services[str(job.service_id)].update(
+        kind="ga4gh_wes", workflow_profile={"input_delivery": "url", "params": {}}
+    )
+    await workers.submit_due()
+    spec = remote.jobs["job-1"]["spec"]
+    assert [i.url for i in spec.inputs] == ["http://127.0.0.1:8000/api/files/download/signed-token"]
+    attachment = await new_job(db, world, settings)
+    world.services[str(attachment.service_id)].update(
+        kind="ga4gh_wes", workflow_profile={"input_delivery": "attachment", "params": {}}
+    )
+    await workers.submit_due()
+    assert [i.url for i in remote.jobs["job-2"]["spec"].inputs] == [None]
+
+
+async def test_a_service_down_past_the_maximum_run_time_fails_the_job(
+    db, world, settings, workers, remote
+):
+    job = await new_job(
+        db,
+        world,
+        settings,
+        status=S.RUNNING,
+        remote_id="job-1",
+        submitted_at=utcnow() - timedelta(hours=100),
+    )
+    remote.jobs["job-1"] = {"tag": "x", "state": "running"}
+    remote.fail_next = [RemoteUnavailable("status: connection refused")]
+    await workers.poll_due()
+    job = await reload(db, job)
+    assert job.status is S.FAILED
+    assert "maximum run time" in job.status_message
+    assert "cannot be reached" in job.status_message

@@ -136,6 +136,7 @@ async def test_preferences_defaults_and_changes(client, db, user_token):
         {"digest": "hourly"},
         {"quiet_hours": {"start": "22:00", "end": "22:00"}},
         {"quiet_hours": {"start": "25:00", "end": "07:00"}},
+        {"quiet_hours": {"start": "22:00+02:00", "end": "07:00"}},  # local times only
         {"timezone": "UTC\x00"},
         {"unknown": 1},
     ],
@@ -303,3 +304,19 @@ async def test_dead_letters_are_listed_masked_replayed_and_deleted(
         deleted = await client.delete(f"/notifications/dead-letters/{letter['id']}", headers=admin)
         assert deleted.status_code == 204
     assert await db.scalar(select(func.count()).select_from(DeadLetter)) == 0
+
+
+async def test_quiet_hours_are_documented_as_the_local_times_they_are(client, db, user_token):
+    """Found by fuzzing (issue 10): "format: time" (RFC 3339) requires an offset, which a
+    local time answered as "22:00:00" never has; the document now gives the real pattern."""
+    import re
+
+    spec = (await client.get("/openapi.json")).json()
+    schema = spec["components"]["schemas"]["QuietHours"]["properties"]["start"]
+    assert "format" not in schema
+    headers = user_token(uuid.uuid4())
+    body = {"quiet_hours": {"start": "04:13:23", "end": "09:22"}}
+    answered = await client.patch("/notifications/preferences", json=body, headers=headers)
+    assert answered.status_code == 200, answered.text
+    for value in answered.json()["quiet_hours"].values():
+        assert re.fullmatch(schema["pattern"], value), value

@@ -100,6 +100,23 @@ class FileClient(_Client):
         finally:
             await response.aclose()
 
+    async def link(self, file_id: uuid.UUID, user_id: uuid.UUID, seconds: int) -> str:
+        """A signed download token of the user's file (a remote node fetches the input)."""
+        try:
+            response = await self.http.post(
+                f"/internal/files/{file_id}/links",
+                params={"user_id": str(user_id)},
+                json={"expires_in_seconds": seconds},
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamError(self.name, f"unreachable ({type(exc).__name__})") from exc
+        if response.status_code != 201:
+            raise UpstreamError(self.name, f"link to {file_id}: answered {response.status_code}")
+        body = _json(self.name, response)
+        if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+            raise UpstreamError(self.name, "made a link but answered without its token")
+        return str(body["token"])
+
     async def store_result(
         self,
         user_id: uuid.UUID,

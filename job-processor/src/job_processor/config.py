@@ -15,6 +15,9 @@ class Settings(ServiceSettings):
 
     service_registry_url: str = fleet_service("service-registry").local_url
     file_manager_url: str = fleet_service("file-manager").local_url
+    # Where a remote node fetches an input by its signed link: file-manager's public /files, as
+    # the node can reach it (the gateway's /api/files); the link is {this}/download/{token}.
+    input_link_base_url: str = fleet_service("api-gateway").local_url + "/api/files"
     # Imputation services on loopback/private addresses (the development sandbox only).
     allow_private_urls: bool = False
 

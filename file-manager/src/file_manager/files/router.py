@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from fedimpute_shared.auth import Principal
 from fedimpute_shared.db import SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
@@ -256,6 +257,31 @@ async def internal_read_content(
         "service", access.actor_of(caller), AccessAction.DOWNLOAD, on_behalf_of=user_id
     )
     return await service.serve_content(session, storage, file, request, metrics, reader)
+
+
+@internal_router.post(
+    "/{file_id}/links",
+    status_code=status.HTTP_201_CREATED,
+    summary="A signed download link of a user's file, for a remote node to fetch an input",
+    responses=problem_responses(NotFound, Gone, Conflict),
+)
+async def internal_create_link(
+    file_id: uuid.UUID,
+    user_id: OnBehalfOf,
+    body: LinkCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: JobProcessor,
+) -> LinkCreated:
+    """For job-processor submitting to a WES node that fetches its inputs by URL: the link is
+    the owner's (recorded in the file's access log like one they made), under the usual limits;
+    the caller builds the absolute URL from the token."""
+    file = await service.find_for_user(session, file_id, user_id)
+    owner = Principal(subject=str(user_id), token_type="access")
+    return await service.create_link(
+        session, file, body, owner, settings, settings.public_base_path, request
+    )
 
 
 @internal_router.get(

@@ -320,8 +320,11 @@ class Workers:
 
     # ------------------------------------------------------------------ submit
 
-    def _spec(self, job: Job, service: dict[str, Any]) -> JobSpec:
+    def _spec(
+        self, job: Job, service: dict[str, Any], links: dict[uuid.UUID, str] | None = None
+    ) -> JobSpec:
         owner = job.owner_id
+        links = links or {}
         inputs = []
         for item in job.inputs:
             file_id = uuid.UUID(item["file_id"])
@@ -332,6 +335,7 @@ class Workers:
                     size=int(item.get("size") or 0),
                     sha256=item.get("sha256"),
                     open=self._opener(file_id, owner),
+                    url=links.get(file_id),
                 )
             )
         panel = next(
@@ -351,6 +355,24 @@ class Workers:
             result_password=self._password(job),
             panel_location=(panel or {}).get("location"),
         )
+
+    async def _links(self, job: Job, remote: _Remote) -> dict[uuid.UUID, str]:
+        """Signed file-manager links to the inputs, for a node that fetches them by URL (a WES
+        profile with ``input_delivery: url``, DNAstack); other protocols stream the bytes."""
+        kind = remote.target.service_type
+        profile = remote.target.workflow_profile or {}
+        wants_urls = kind == "dnastack" or (
+            kind == "ga4gh_wes" and profile.get("input_delivery", "url") == "url"
+        )
+        if not wants_urls:
+            return {}
+        seconds = int(self.settings.max_run_hours * 3600)
+        base = self.settings.input_link_base_url
+        links = {}
+        for file_id in job.input_file_ids:
+            token = await self.upstreams.files.link(file_id, job.owner_id, seconds)
+            links[file_id] = f"{base}/download/{token}"
+        return links
 
     def _opener(self, file_id: uuid.UUID, owner: uuid.UUID) -> Callable[[], ByteStream]:
         def open_input() -> ByteStream:
@@ -389,8 +411,8 @@ class Workers:
 
     async def _send(self, job: Job, remote: _Remote) -> Submission | None:
         """Find a lost earlier submission, else submit (after recording the attempt)."""
-        spec = self._spec(job, remote.service)
         try:
+            spec = self._spec(job, remote.service, await self._links(job, remote))
             if job.submit_attempts > 0:
                 found = await remote.adapter.find(remote.target, remote.creds, spec)
                 if found is not None:
@@ -523,7 +545,11 @@ class Workers:
             raise _Fail(f"{job.service_slug}: {exc.message}") from exc
 
     async def _poll_later(self, job_id: uuid.UUID, stop: _Stop) -> None:
-        async def change(session: AsyncSession, job: Job) -> float:
+        async def change(session: AsyncSession, job: Job) -> float | None:
+            if self._overdue(job):
+                # Paused past the maximum run time (a service down for days): stop waiting.
+                await self._too_long(session, job, job.remote_state or "", also=stop.note)
+                return None
             job.paused_note = stop.note
             job.poll_failures += 1
             return stop.delay
@@ -599,15 +625,20 @@ class Workers:
         limit = timedelta(hours=self.settings.max_run_hours)
         return job.status in (S.QUEUED, S.RUNNING) and utcnow() - since > limit
 
-    async def _too_long(self, session: AsyncSession, job: Job, raw: str) -> None:
+    async def _too_long(
+        self, session: AsyncSession, job: Job, raw: str, also: str | None = None
+    ) -> None:
         hours = self.settings.max_run_hours
+        message = (
+            f"the job did not finish on {job.service_slug} within the maximum run time "
+            f"of {hours:g} hours"
+        )
         await states.move(
             session,
             job,
             S.FAILED,
-            message=f"the job did not finish on {job.service_slug} within the maximum run time "
-            f"of {hours:g} hours",
-            remote_state=raw,
+            message=f"{message} (last: {also})" if also else message,
+            remote_state=raw or None,
         )
 
     def _next_interval(self, job: Job, changed: bool) -> float:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
-from typing import Self
+from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from fedimpute_shared.text import SafeInput
 from notification_service.models import Category, Digest
@@ -21,14 +29,36 @@ class ChannelChoices(SafeInput):
     webhook: bool | None = None
 
 
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time (the timezone is a setting of its own): HH:MM, no offset")
+    return value
+
+
+# A wall-clock time in the user's timezone. JSON Schema's "format: time" is RFC 3339's
+# full-time, which requires an offset: documented as the pattern it really is.
+LocalTime = Annotated[
+    time,
+    AfterValidator(_local),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "Local time, HH:MM or HH:MM:SS",
+            "examples": ["22:00"],
+        }
+    ),
+]
+
+
 class QuietHours(SafeInput):
     """Emails wait until ``end`` (local time) when they arrive between ``start`` and ``end``;
     the window may span midnight (22:00 to 07:00)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
