@@ -169,6 +169,9 @@ async def test_starter_kit_quirks(sandbox_server, client, file_server):
 
 
 # ---------------------------------------------------------------------------------- real sapporo
+# A trivial CWL run takes about 2 s on an idle machine; the bound is for a machine shared by
+# many test runs (cwltool starts a Python process per step).
+REAL_TIMEOUT = 600.0
 CAT_CWL = """cwlVersion: v1.2
 class: CommandLineTool
 baseCommand: cat
@@ -238,7 +241,9 @@ async def test_real_sapporo_runs_the_job_unchanged(
     spec = job_spec(inputs, name="Study 1", build="hg38")
     assert (await adapter.verify_credentials(service, NONE)).ok
     submission = await adapter.submit(service, NONE, spec)
-    status, seen = await until_terminal(adapter, service, NONE, submission.remote_id, interval=0.2)
+    status, seen = await until_terminal(
+        adapter, service, NONE, submission.remote_id, timeout=REAL_TIMEOUT, interval=0.2
+    )
     assert status.state == "completed", (status, node.log()[-2000:])
     assert seen[-1] == "COMPLETE"
     results = {r.name: r for r in await adapter.results(service, NONE, submission.remote_id)}
@@ -268,7 +273,9 @@ async def test_real_sapporo_failures_cancel_and_errors(
         "ga4gh_wes", node.base_url, workflow_profile=_node_profile(fail.as_uri(), params=files_only)
     )
     failed = await adapter.submit(failing, NONE, job_spec(good))
-    status, _ = await until_terminal(adapter, failing, NONE, failed.remote_id, interval=0.2)
+    status, _ = await until_terminal(
+        adapter, failing, NONE, failed.remote_id, timeout=REAL_TIMEOUT, interval=0.2
+    )
     assert (status.state, status.remote_state) == ("failed", "EXECUTOR_ERROR")
     assert status.message == "ERROR: the target is on hg19 but the panel on hg38: lift it over"
 
@@ -278,13 +285,15 @@ async def test_real_sapporo_failures_cancel_and_errors(
         workflow_profile=_node_profile(sleep.as_uri(), params=files_only),
     )
     running = await adapter.submit(sleeper, NONE, job_spec(good))
-    for _ in range(300):  # cancel once the workflow really runs
+    for _ in range(int(REAL_TIMEOUT / 0.1)):  # cancel once the workflow really runs
         if (await adapter.status(sleeper, NONE, running.remote_id)).remote_state == "RUNNING":
             break
         await asyncio.sleep(0.1)
     cancelled = await adapter.cancel(sleeper, NONE, running.remote_id)
     assert cancelled.ok, cancelled
-    status, _ = await until_terminal(adapter, sleeper, NONE, running.remote_id, interval=0.2)
+    status, _ = await until_terminal(
+        adapter, sleeper, NONE, running.remote_id, timeout=REAL_TIMEOUT, interval=0.2
+    )
     assert status.state == "cancelled"
 
     no_engine = target(
@@ -315,7 +324,7 @@ async def test_real_wes_service_reference_server_unchanged(
     spec = job_spec([input_file("chr20.vcf.gz", data, url=file_server.put("in.vcf.gz", data))])
     submission = await adapter.submit(service, NONE, spec)
     status, _ = await until_terminal(
-        adapter, service, NONE, submission.remote_id, timeout=120, interval=0.3
+        adapter, service, NONE, submission.remote_id, timeout=REAL_TIMEOUT, interval=0.3
     )
     assert status.state == "completed", status
     (result,) = await adapter.results(service, NONE, submission.remote_id)
