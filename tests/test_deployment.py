@@ -120,3 +120,13 @@ def test_example_env_lists_every_required_variable():
         )
     )
     assert required == example
+
+
+def test_monitoring_watches_every_service_compose_runs():
+    """A service compose runs but monitoring does not watch goes down unnoticed; one it
+    watches but compose does not run is reported down for ever."""
+    env = SERVICES["monitoring"]["environment"]
+    watched = set(env["WATCHED_SERVICES"].split(","))
+    assert watched == set(BUILT)
+    for name in watched - {"user-service", "service-registry"}:  # those two come from the anchor
+        assert env[fleet_service(name).url_env] == f"http://{name}:{fleet_service(name).port}"

@@ -191,10 +191,11 @@ def test_brute_force_login_meets_lockout_then_the_rate_limit(api, user):
     assert statuses[10:] == [429, 429]
     assert int(response.headers["retry-after"]) > 0
     assert "ratelimit-policy" in response.headers
-    # the lockout is per account, not per address: the right password from elsewhere waits too
-    locked = api.post(
+    # the lockout is per account *and address* (issue 10, item 16): the attacker locked the
+    # account for itself only; its owner, elsewhere, logs in
+    owner = api.post(
         "/api/auth/login",
         json={"login": user["name"], "password": PASSWORD},
         headers={"X-Forwarded-For": "198.51.100.9"},
     )
-    assert locked.status_code == 429
+    assert owner.status_code == 200

@@ -103,6 +103,7 @@ async def test_anonymous_client_cannot_inject_identity_headers_on_public_routes(
         ("POST", "/api/auth/password-reset/request"),
         ("POST", "/api/auth/password-reset/confirm"),
         ("POST", "/api/auth/verify-email/confirm"),
+        ("POST", "/api/auth/unlock"),
         ("GET", "/.well-known/jwks.json"),
         ("GET", "/api/status"),
         ("GET", "/api/status/services"),

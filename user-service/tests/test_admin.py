@@ -212,3 +212,31 @@ async def test_notification_lists_who_holds_a_role(client, user_tokens, admin_au
     assert (
         await client.get("/internal/users?role=admin", headers=bearer(user_tokens["access_token"]))
     ).status_code == 401
+
+
+async def test_deactivation_and_role_revocation_are_pushed_to_every_service(
+    client, admin_auth, user_tokens, redis
+):
+    """Issue 10 item 19: the other services learn at once (fedimpute_shared.revocation) and
+    refuse the user's access tokens issued until then; this service does too."""
+    from fedimpute_shared.revocation import KEY_PREFIX, REVOKED_USERS_CHANNEL
+
+    uid = user_tokens["user_id"]
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(REVOKED_USERS_CHANNEL)
+    await pubsub.get_message(timeout=1)
+    grant = (
+        await client.post(f"/users/{uid}/roles", json={"role": "viewer"}, headers=admin_auth)
+    ).json()
+    await client.delete(f"/users/{uid}/roles/{grant['id']}", headers=admin_auth)
+    await client.post(f"/users/{uid}/deactivate", headers=admin_auth)
+    told = []
+    for _ in range(2):
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+        assert message is not None
+        told.append(message["data"].decode().split()[0])
+    await pubsub.aclose()
+    assert told == [uid, uid]
+    assert await redis.get(f"{KEY_PREFIX}{uid}") is not None
+    refused = await client.get("/users/me/audit-log", headers=bearer(user_tokens["access_token"]))
+    assert refused.status_code == 401

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from fedimpute_shared.testing.client import app_client
-from user_service.models import AuditEvent
+from user_service.models import AuditEvent, OutboxEvent
 
-from .conftest import PASSWORD, bearer, login, register
+from .conftest import PASSWORD, bearer, emailed_token, login, register
 
 
 async def _attempt(client, name, password, **headers):
@@ -73,6 +73,57 @@ async def test_lock_lifts_after_the_lockout_period(make_app, db, clock):
         assert (await _attempt(c, "ada", PASSWORD)).status_code == 429
         await clock.advance(61)
         assert (await _attempt(c, "ada", PASSWORD)).status_code == 200
+
+
+def _from(address):
+    return {"X-Forwarded-For": address}  # the test client is a trusted proxy (loopback)
+
+
+async def test_an_anonymous_guesser_locks_the_account_for_itself_only(client):
+    """Issue 10 item 16: five anonymous bad logins used to lock any account, for everyone."""
+    await register(client)
+    attacker = _from("203.0.113.66")
+    for _ in range(5):
+        assert (await _attempt(client, "ada", "wrong-password-00", **attacker)).status_code == 401
+    assert (await _attempt(client, "ada", PASSWORD, **attacker)).status_code == 429
+    owner = await _attempt(client, "ada", PASSWORD, **_from("198.51.100.20"))
+    assert owner.status_code == 200
+
+
+async def test_the_account_ceiling_locks_for_everyone_and_the_owner_unlocks_by_email(make_app, db):
+    async with app_client(make_app(login_account_max_failures=6)) as c:
+        await register(c)
+        for n in range(3):  # a guess spread over three addresses
+            for _ in range(2):
+                await _attempt(c, "ada", "wrong-password-00", **_from(f"203.0.113.{n + 1}"))
+        elsewhere = _from("198.51.100.20")
+        assert (await _attempt(c, "ada", PASSWORD, **elsewhere)).status_code == 429
+        event = await db.scalar(
+            select(OutboxEvent).where(OutboxEvent.event_type == "user.account_unlock_requested")
+        )
+        assert event.payload["email"] == "ada@example.org"
+        assert event.payload["locked_until"]
+        token = await emailed_token(db, "user.account_unlock_requested")
+        assert (await c.post("/auth/unlock", json={"token": "nope"})).status_code == 400
+        assert (await c.post("/auth/unlock", json={"token": token})).status_code == 204
+        assert (await _attempt(c, "ada", PASSWORD, **elsewhere)).status_code == 200
+        assert (await c.post("/auth/unlock", json={"token": token})).status_code == 400
+
+
+async def test_an_unknown_name_locks_like_a_known_one_and_emails_no_one(make_app, db):
+    async with app_client(make_app(login_account_max_failures=3)) as c:
+        await register(c)
+        answers = {}
+        for name in ("ada", "ghost"):
+            answers[name] = [
+                (
+                    await _attempt(c, name, "wrong-password-00", **_from(f"203.0.113.{n}"))
+                ).status_code
+                for n in range(5)
+            ]
+        assert answers["ada"] == answers["ghost"] == [401, 401, 401, 429, 429]
+    events = (await db.scalars(select(OutboxEvent.event_type))).all()
+    assert events.count("user.account_unlock_requested") == 1
 
 
 async def test_success_resets_the_failure_count(client):

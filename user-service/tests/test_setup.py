@@ -198,6 +198,7 @@ def test_production_needs_the_notification_delivery_key():
         "service_client_secret": "a" * 40,
         "cursor_secret": "b" * 40,
         "service_client_secrets": {"api-gateway": "c" * 40},
+        "redis_url": "redis://redis:6379/0",
         "vault_keys": {"k1": base64.b64encode(os.urandom(32)).decode()},
         "vault_active_key_id": "k1",
     }

@@ -47,6 +47,7 @@ async def test_access_token_has_exactly_the_contract_claims(client, user_tokens)
         "roles",
         "scopes",
         "iat",
+        "iat_ms",
         "exp",
         "jti",
         "sid",

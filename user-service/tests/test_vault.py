@@ -212,6 +212,7 @@ def test_production_refuses_the_development_vault_key(settings):
         "service_client_secret": "a" * 40,
         "cursor_secret": "b" * 40,
         "service_client_secrets": {"api-gateway": "c" * 40},
+        "redis_url": "redis://redis:6379/0",
         "notification_delivery_public_key": DELIVERY_PUBLIC,
     }
     with pytest.raises(ValueError, match="development vault key"):

@@ -33,6 +33,8 @@ DEFAULT_PUBLIC_ROUTES = [
     "POST /api/auth/logout",
     "* /api/auth/password-reset/**",
     "* /api/auth/verify-email/confirm",
+    # The emailed link that lifts a lockout (issue 10, item 16): the token is the credential.
+    "POST /api/auth/unlock",
     "GET|HEAD /.well-known/jwks.json",
     "GET|HEAD /api/status/**",
     # Signed download links: the token in the path is the credential (file-manager checks it).
@@ -47,6 +49,7 @@ DEFAULT_LOGIN_ROUTES = [
     "POST /api/auth/register",
     "* /api/auth/password-reset/**",
     "* /api/auth/verify-email/**",
+    "POST /api/auth/unlock",
 ]
 # Large bodies: no JSON size cap, long timeouts, the "upload" rate-limit class (JSON requests to
 # these paths stay JSON requests).

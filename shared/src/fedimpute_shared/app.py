@@ -14,6 +14,8 @@ nothing is global.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +29,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.middleware import Middleware
 
@@ -49,6 +52,7 @@ from fedimpute_shared.observability import Metrics, ObservabilityMiddleware, met
 from fedimpute_shared.outbox import RELAY_TASK, OutboxRelay, RelayMetrics, RelayOptions
 from fedimpute_shared.pagination import CursorCodec
 from fedimpute_shared.problems import document_problems, install_problem_handlers
+from fedimpute_shared.revocation import RevokedUsers
 from fedimpute_shared.tasks import BackgroundTasks, TaskMetrics
 
 __all__ = [
@@ -140,6 +144,26 @@ async def open_core_resources(
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _revoked_users(settings: ServiceSettings) -> AsyncIterator[RevokedUsers | None]:
+    """Follow user-service's announcements of users whose access was cut (every replica, on
+    its own Redis connection), so their tokens are refused within a second; None without
+    Redis (development only: elsewhere the settings refuse to start without it)."""
+    if not settings.redis_url:
+        yield None
+        return
+    revoked = RevokedUsers()
+    client = Redis.from_url(settings.redis_url)
+    listener = asyncio.create_task(revoked.listen(client), name="revoked-users")
+    try:
+        yield revoked
+    finally:
+        listener.cancel()
+        await asyncio.wait({listener}, timeout=2)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await asyncio.wait_for(client.aclose(), timeout=1)
 
 
 def _freeze_startup_heap() -> None:
@@ -245,7 +269,11 @@ def create_service_app(
                 if outbox is not None and relay_metrics is not None
                 else None
             )
-            async with service_lifespan(app, core) as extra_state:
+            async with (
+                _revoked_users(settings) as revoked_users,
+                service_lifespan(app, core) as extra_state,
+            ):
+                extra_state = {"revoked_users": revoked_users, **extra_state}
                 await core.tasks.start()
                 try:
                     _freeze_startup_heap()

@@ -14,7 +14,7 @@ service verifies every token itself (never trusting a header set by the gateway)
   factories :func:`require_roles` and :func:`require_scopes`.
 
 Token claims (the contract user-service implements):
-- access: ``iss``, ``aud`` (= the platform audience), ``sub`` (user UUID), ``typ="access"``,
+- access: ``iss``, ``aud`` (= the platform audience, required), ``sub`` (user UUID), ``typ="access"``,
   ``roles``, ``scopes``, ``iat``, ``exp``, ``jti``; header ``kid``.
 - service: ``iss``, ``aud`` (= the callee's service name), ``sub="service:<caller>"``,
   ``typ="service"``, ``iat``, ``exp``, ``jti``; header ``kid``.
@@ -343,6 +343,10 @@ async def current_user(
         _ = principal.user_id  # sub must be a UUID for a user token
     except (TokenError, ValueError) as exc:
         raise Unauthorized(str(exc) if isinstance(exc, TokenError) else "invalid subject") from None
+    # Pushed by user-service when it deactivates a user or revokes a role (revocation.py).
+    revoked = getattr(request.state, "revoked_users", None)
+    if revoked is not None and revoked.refuses(principal):
+        raise Unauthorized("this token was revoked (account deactivated or roles changed)")
     user_id_var.set(principal.subject)
     return principal
 

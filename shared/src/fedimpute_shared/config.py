@@ -55,7 +55,9 @@ ListSetting = Annotated[list[T], NoDecode, BeforeValidator(parse_list)]
 
 
 class Environment(StrEnum):
-    """Where a service runs; only ``production`` enforces the secret guard."""
+    """Where a service runs. Only an explicit ``development`` is relaxed (development secrets,
+    no Redis); anything else — ``production``, ``test``, or nothing set at all — gets the
+    production rules (issue 10, item 15): a deployment that forgets the variable is guarded."""
 
     DEVELOPMENT = "development"
     TEST = "test"
@@ -73,7 +75,7 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     service_version: str = "0.1.0"
-    environment: Environment = Environment.DEVELOPMENT
+    environment: Environment = Environment.PRODUCTION
     # Where uvicorn listens. Loopback by default; containers set HOST=0.0.0.0.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -115,7 +117,8 @@ class ServiceSettings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.environment is Environment.PRODUCTION
+        """Production rules apply: everywhere but an explicit ``ENVIRONMENT=development``."""
+        return self.environment is not Environment.DEVELOPMENT
 
     def secret_fields(self) -> dict[str, SecretStr]:
         """Every ``SecretStr`` field of this settings object, by name."""
@@ -127,15 +130,25 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Self:
-        """In production, refuse to start with a development secret (loudly, naming the field)."""
+        """Outside ``ENVIRONMENT=development``, refuse to start with a development or weak
+        secret, or without Redis (rate limits, token revocations and events need it: without
+        it they would be silently off). Loudly, naming what is wrong."""
         if not self.is_production:
             return self
+        problems: list[str] = []
         bad = [name for name, value in self.secret_fields().items() if _looks_default(value)]
         if bad:
-            raise DefaultSecretError(
-                "refusing to start in production with default or weak secrets: "
+            problems.append(
+                "default or weak secrets: "
                 + ", ".join(sorted(bad))
                 + f" (set them to random values of at least {MIN_SECRET_LENGTH} characters)"
+            )
+        if not self.redis_url:
+            problems.append("REDIS_URL is not set")
+        if problems:
+            raise DefaultSecretError(
+                f"refusing to start in {self.environment} (only ENVIRONMENT=development is "
+                "relaxed): " + "; ".join(problems)
             )
         return self
 

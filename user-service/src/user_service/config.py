@@ -69,7 +69,12 @@ class Settings(ServiceSettings):
     default_role: Role = Role.RESEARCHER
     password_min_length: int = Field(default=12, ge=8)
     password_min_score: int = Field(default=3, ge=0, le=4)  # zxcvbn score 0..4
+    # Failed logins on one account from one client address before that pair locks.
     login_max_failures: int = Field(default=5, ge=1)
+    # Failed logins on one account from all addresses before it locks for everyone (its owner
+    # is emailed an unlock link).
+    login_account_max_failures: int = Field(default=50, ge=1)
+    account_unlock_ttl_seconds: int = Field(default=86400, ge=300)
     login_lockout_seconds: int = Field(default=900, ge=1)
     # Failed logins from one client address (any accounts) before that address is throttled.
     login_ip_max_failures: int = Field(default=30, ge=1)

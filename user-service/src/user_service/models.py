@@ -73,10 +73,11 @@ class User(UUIDPrimaryKey, Timestamps, Base):
 class TokenPurpose(StrEnum):
     PASSWORD_RESET = "password_reset"
     EMAIL_VERIFICATION = "email_verification"
+    ACCOUNT_UNLOCK = "account_unlock"
 
 
 class OneTimeToken(UUIDPrimaryKey, Base):
-    """A password-reset or email-verification token, sent by email, usable once."""
+    """A password-reset, email-verification or account-unlock token, emailed, usable once."""
 
     __tablename__ = "one_time_tokens"
 
@@ -93,7 +94,8 @@ class OneTimeToken(UUIDPrimaryKey, Base):
 
 
 class LoginThrottle(Base):
-    """Failed-login counter for one key: ``user:<id>``, ``name:<sha256>`` or ``ip:<address>``.
+    """Failed-login counter for one key: ``user:<id>``, ``name:<sha256>``, either of them
+    ``@<address hash>``, or ``ip:<address>`` (see ``auth/throttle.py``).
 
     Keyed by the login identifier when no account matches, so a locked unknown name looks
     exactly like a locked account (the response never reveals whether an account exists).

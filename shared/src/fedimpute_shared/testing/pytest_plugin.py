@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ from fedimpute_shared.testing.database import truncate_all
 from fedimpute_shared.testing.infra import postgres_admin_url as _postgres_admin_url
 from fedimpute_shared.testing.infra import redis_url as _redis_url
 from fedimpute_shared.testing.tokens import TokenIssuer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests run as a development machine (relaxed secrets) unless a test says otherwise: the
+    settings' default is production (issue 10, item 15)."""
+    os.environ.setdefault("ENVIRONMENT", "development")
 
 
 def _var_dir(config: pytest.Config) -> Path:

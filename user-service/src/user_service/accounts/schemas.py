@@ -115,6 +115,10 @@ class EmailVerificationConfirm(_Input):
     token: str = Field(min_length=1, max_length=200)
 
 
+class AccountUnlockConfirm(_Input):
+    token: str = Field(min_length=1, max_length=200)
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -13,11 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fedimpute_shared.db import utcnow
 from fedimpute_shared.events import (
-    AccountMailEvent,
     UserEmailVerificationRequested,
     UserPasswordResetRequested,
     UserRegistrationAttempted,
-    add_to_outbox,
 )
 from fedimpute_shared.problems import (
     BadRequest,
@@ -25,8 +22,8 @@ from fedimpute_shared.problems import (
     FieldProblem,
     Unprocessable,
 )
-from fedimpute_shared.sealed import seal
 from user_service.accounts import repository
+from user_service.accounts.mail import new_one_time_token, send_account_mail
 from user_service.accounts.schemas import (
     EmailChange,
     PasswordChange,
@@ -40,10 +37,10 @@ from user_service.audit.actions import Action, Outcome
 from user_service.auth import throttle
 from user_service.auth.service import check_current_password
 from user_service.config import Settings
-from user_service.models import OneTimeToken, OutboxEvent, TokenPurpose, User
+from user_service.models import TokenPurpose, User
 from user_service.request_meta import RequestMeta
 from user_service.roles import service as roles
-from user_service.security.opaque import hash_secret, new_secret
+from user_service.security.opaque import hash_secret
 from user_service.security.passwords import Passwords, WeakPassword, check_strength
 from user_service.tokens import repository as api_tokens
 from user_service.tokens import sessions
@@ -128,7 +125,7 @@ async def register_publicly(
         return UserOut.model_validate(user)
     await passwords.hash(body.password)  # the same cost as a real registration
     if owner.is_active:
-        raw, token = await _new_one_time_token(
+        raw, token = await new_one_time_token(
             session, owner, TokenPurpose.PASSWORD_RESET, settings.password_reset_ttl_seconds
         )
         await send_account_mail(session, settings, UserRegistrationAttempted, owner, raw, token)
@@ -315,62 +312,11 @@ async def change_email(
 # ------------------------------------------------------------------ one-time email tokens
 
 
-async def _new_one_time_token(
-    session: AsyncSession, user: User, purpose: TokenPurpose, ttl_seconds: int
-) -> tuple[str, OneTimeToken]:
-    await repository.spend_open_tokens(session, user.id, purpose)
-    raw = new_secret()
-    token = OneTimeToken(
-        user_id=user.id,
-        purpose=purpose,
-        token_hash=hash_secret(raw),
-        email=user.email,
-        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
-    )
-    session.add(token)
-    return raw, token
-
-
-async def send_account_mail(
-    session: AsyncSession,
-    settings: Settings,
-    model: type[AccountMailEvent],
-    user: User,
-    raw: str,
-    token: OneTimeToken,
-    **extra: Any,
-) -> None:
-    """Stage an account email event: the one-time token sealed to the notification service's
-    delivery key, so the outbox row (and the stream entry, and any log) holds nothing usable;
-    the row is pruned soon after it is published (``OUTBOX_RETENTION_HOURS``)."""
-    key = settings.notification_delivery_public_key
-    if key is None:
-        logger.warning(
-            "no NOTIFICATION_DELIVERY_PUBLIC_KEY: %s for user %s not sent",
-            model.event_type,
-            user.id,
-        )
-        return
-    await add_to_outbox(
-        session,
-        OutboxEvent,
-        model(
-            producer=PRODUCER,
-            user_id=user.id,
-            email=token.email,
-            username=user.username,
-            sealed_token=seal(key, raw),
-            expires_at=token.expires_at,
-            **extra,
-        ),
-    )
-
-
 async def request_email_verification(session: AsyncSession, user: User, settings: Settings) -> None:
     """Emit ``user.email_verification_requested`` (notification sends the link)."""
     if user.email_verified_at is not None:
         raise Conflict("this email address is already verified")
-    raw, token = await _new_one_time_token(
+    raw, token = await new_one_time_token(
         session, user, TokenPurpose.EMAIL_VERIFICATION, settings.email_verification_ttl_seconds
     )
     await send_account_mail(session, settings, UserEmailVerificationRequested, user, raw, token)
@@ -412,7 +358,7 @@ async def request_password_reset(
     user = await repository.by_email(session, normalized)
     if user is None or not user.is_active:
         return
-    raw, token = await _new_one_time_token(
+    raw, token = await new_one_time_token(
         session, user, TokenPurpose.PASSWORD_RESET, settings.password_reset_ttl_seconds
     )
     await send_account_mail(session, settings, UserPasswordResetRequested, user, raw, token)
@@ -446,7 +392,7 @@ async def reset_password(
         user.email_verified_at = utcnow()
     ended = await sessions.end_all(session, user.id, "password_reset")
     revoked = await _end_credentials(session, user)
-    await throttle.clear(session, throttle.account_key(user))
+    await throttle.clear_account(session, user)
     await audit.record(
         session,
         Action.PASSWORD_RESET,

@@ -8,6 +8,7 @@ from enum import StrEnum
 class Action(StrEnum):
     LOGIN = "auth.login"
     LOCKOUT = "auth.lockout"
+    ACCOUNT_UNLOCKED = "auth.unlocked"
     LOGOUT = "auth.logout"
     REFRESH_REUSED = "auth.refresh_token_reused"
     REGISTERED = "account.registered"

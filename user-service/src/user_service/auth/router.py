@@ -18,6 +18,7 @@ from fedimpute_shared.problems import (
 )
 from user_service.accounts import service as accounts
 from user_service.accounts.schemas import (
+    AccountUnlockConfirm,
     EmailVerificationConfirm,
     LoginIn,
     PasswordResetConfirm,
@@ -174,6 +175,19 @@ async def confirm_password_reset(
         session, body.token, body.new_password, passwords, settings, meta
     )
     revocations.tokens(revoked)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/unlock",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Lift the lock on my account with the emailed token",
+    responses=problem_responses(BadRequest),
+)
+async def unlock_account(
+    body: AccountUnlockConfirm, session: SessionDep, meta: MetaDep
+) -> Response:
+    await service.unlock(session, body.token, meta)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

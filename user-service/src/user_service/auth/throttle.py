@@ -1,13 +1,19 @@
-"""Login throttling: an account locks after repeated failures; so does a noisy client address.
+"""Login throttling, so that guessing is slow but no anonymous caller can lock an owner out.
 
-Keys: ``user:<id>`` for an existing account, ``name:<sha256 of the identifier>`` when nothing
-matches (so an unknown name locks exactly like a real one and the answer reveals nothing), and
-``ip:<address>`` for the client.
+Keys (:class:`LoginKeys`): the *account* — ``user:<id>`` for an existing account,
+``name:<sha256 of the identifier>`` when nothing matches (so an unknown name locks exactly like a
+real one and the answer reveals nothing) —, the account *from one client address*
+(``<account>@<hash of the address>``), and the address itself (``ip:<address>``).
 
-The account key is *reserved* before the password is checked: one atomic upsert counts the
-attempt and, at the limit, sets the lock; an attempt that finds the key locked is refused
-without a password check. So a burst of parallel guesses gets no more than the limit through.
-A success clears the account key. The address key counts failures only.
+- The pair key locks after ``LOGIN_MAX_FAILURES``: a guesser locks the account for themselves
+  only; its owner, elsewhere, still logs in (issue 10, item 16). It is *reserved* before the
+  password is checked — one atomic upsert counts the attempt and, at the limit, sets the lock;
+  an attempt that finds the key locked is refused without a password check — so a burst of
+  parallel guesses gets no more than the limit through. A success clears it.
+- The account key is a ceiling, ``LOGIN_ACCOUNT_MAX_FAILURES`` failures from all addresses
+  together (a distributed guess), that locks the account for everyone; its owner is emailed a
+  link that lifts the lock at once (``user.account_unlock_requested``).
+- The address key counts failures on any account (password spraying from one address).
 """
 
 from __future__ import annotations
@@ -64,6 +70,32 @@ def name_key(login: str) -> str:
 
 def address_key(ip: str) -> str:
     return f"ip:{ip}"
+
+
+@dataclass(frozen=True)
+class LoginKeys:
+    account: str  # the per-account ceiling
+    pair: str  # the account from this client address
+    address: str | None  # the client address (None when unknown)
+
+
+def login_keys(user: User | None, login: str, ip: str | None) -> LoginKeys:
+    """``ip``: the client's address bucket (``RequestMeta.address_bucket``: an IPv6 /64)."""
+    account = account_key(user) if user else name_key(login)
+    where = address_key(ip) if ip else "ip:unknown"
+    # Hashed: an IPv6 address would overflow the key column; 16 hex digits are plenty.
+    pair = f"{account}@{hashlib.sha256(where.encode()).hexdigest()[:16]}"
+    return LoginKeys(account=account, pair=pair, address=address_key(ip) if ip else None)
+
+
+async def clear_account(session: AsyncSession, user: User) -> None:
+    """Lift every lock on the account: the ceiling and each address's (a reset, an unlock)."""
+    prefix = account_key(user)
+    await session.execute(
+        delete(LoginThrottle).where(
+            (LoginThrottle.key == prefix) | LoginThrottle.key.startswith(prefix + "@")
+        )
+    )
 
 
 async def count(session: AsyncSession, key: str, *, limit: int, lockout_seconds: int) -> Attempt:

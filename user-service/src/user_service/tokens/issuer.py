@@ -1,7 +1,7 @@
 """Signing access and service tokens with the keyring (the claims contract of shared ``auth``).
 
 Access token claims: ``iss``, ``aud`` (platform audience), ``sub`` (user UUID), ``typ="access"``,
-``roles``, ``scopes``, ``iat``, ``exp``, ``jti``, header ``kid``; plus, additively,
+``roles``, ``scopes``, ``iat``, ``exp``, ``jti``, header ``kid``; plus, additively, ``iat_ms``,
 ``service_roles`` (service id -> roles held only for that service) when there are any, ``sid``
 (the login session) or ``api_token_id`` (the API token it was exchanged for).
 
@@ -80,8 +80,14 @@ def _sign(
     ttl: int,
     **claims: Any,
 ) -> SignedToken:
-    now = int(time.time())
+    exact = time.time()
+    now = int(exact)
     jti = uuid.uuid4().hex
+    if token_type == "access":
+        # iat to the millisecond: a token issued just after a user's access was cut (a new
+        # login, a refresh with the new roles) is told from one issued just before it, in the
+        # same second (fedimpute_shared.revocation).
+        claims = {"iat_ms": int(exact * 1000), **claims}
     token = keyring.sign(
         {
             "iss": settings.jwt_issuer,

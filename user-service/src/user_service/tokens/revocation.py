@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fedimpute_shared.revocation import announce_user_revoked
 from user_service.dependencies import RedisDep, SettingsDep
 from user_service.tokens import repository
 
@@ -43,6 +44,18 @@ async def announce_revoked(
         logger.warning("could not announce API token revocation: %s", exc)
 
 
+async def announce_user(redis: Redis | None, user_id: uuid.UUID) -> None:
+    """After the commit (a background task): tokens issued until now carry the old access."""
+    if redis is None:
+        logger.warning("no Redis configured: the access cut of user %s not announced", user_id)
+        return
+    try:
+        await announce_user_revoked(redis, user_id)
+    except RedisError as exc:
+        # The services still refuse the user's tokens when they expire (at most an hour).
+        logger.warning("could not announce the access cut of user %s: %s", user_id, exc)
+
+
 @dataclass
 class Revocations:
     """Announcements a request schedules; they run after its response, so after its commit."""
@@ -55,9 +68,11 @@ class Revocations:
         self.background.add_task(announce_revoked, self.redis, self.channel, list(token_ids))
 
     async def user_tokens(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        """Every live API token of a user whose access changed (deactivated, a role revoked):
-        the gateways' cached JWTs carry the old scopes."""
+        """A user whose access was cut (deactivated, a role revoked): every live API token
+        (the gateways' cached JWTs carry the old scopes), and every access token issued until
+        now, in every service (fedimpute_shared.revocation; issue 10, item 19)."""
         self.tokens(await repository.live_ids(session, user_id))
+        self.background.add_task(announce_user, self.redis, user_id)
 
 
 def _revocations(
