@@ -789,57 +789,18 @@ async def up(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_event.set)
     try:
-        await create_databases(infra)
-        keys = dev_secrets()
-        # Each service migrates its own database: in parallel.
-        await asyncio.gather(
-            *(
-                fleet.run_once(
-                    spec.name,
-                    [PYTHON, "-m", spec.package, "migrate"],
-                    service_environment(spec, infra, keys),
-                )
-                for spec in services
-            )
-        )
-        # Again, just before binding: Postgres and the migrations took a while, and a port
-        # may have been taken meanwhile.
-        check_ports(services)
-        # The backends first; the gateway (the front door) once they are ready, so its first
-        # look at their OpenAPI documents finds them.
-        backends = [s for s in services if s.name != "api-gateway"]
-        gateways = [s for s in services if s.name == "api-gateway"]
-        for spec in backends:
-            await fleet.start(
-                spec.name,
-                [PYTHON, "-m", spec.package, "serve"],
-                service_environment(spec, infra, keys),
-            )
-        for sim in SANDBOX:
-            await fleet.start(
-                sim.slug,
-                [PYTHON, "-m", "sandbox", *sim.args, "--port", str(sim.port)],
-                {"PYTHONUNBUFFERED": "1"},
-            )
-        sink = ["--port", str(MAIL_SINK_PORT), "--maildir", str(MAIL_DIR)]
-        await fleet.start(
-            "mail-sink", [PYTHON, "-m", "sandbox.mailsink", *sink], {"PYTHONUNBUFFERED": "1"}
-        )
-        async with httpx.AsyncClient(timeout=30) as client:
-            for spec in backends:
-                await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
-            for spec in gateways:
-                env = service_environment(spec, infra, keys)
-                await fleet.start(spec.name, [PYTHON, "-m", spec.package, "serve"], env)
-                await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
-            for sim in SANDBOX:
-                await wait_ready(
-                    client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
-                )
-            if IMPUTATION_NODE.exists():
-                await imputation_node(fleet, client)
-            registered = await demo_registration(client, keys, services)
-            seeded = await seed_demo(client, keys, services)
+        # Ctrl-C (or SIGTERM) stops a start-up half-way too: the start is a task raced with it.
+        starting = asyncio.ensure_future(start_fleet(fleet, infra, services))
+        stopping = asyncio.ensure_future(stop_event.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, FleetError):
+                await starting
+            print("\ninterrupted during start-up", flush=True)
+            return
+        stopping.cancel()
+        keys, registered, seeded = starting.result()
         print_summary(infra, services, keys, registered, seeded)
         if args.check:
             return
@@ -857,6 +818,65 @@ async def up(args: argparse.Namespace) -> None:
         await fleet.stop()
         infra.stop()
         print("stopped.", flush=True)
+
+
+async def start_fleet(
+    fleet: Fleet, infra: Infrastructure, services: list[ServiceSpec]
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Databases, migrations, every process, registrations and demo data; returns the secrets,
+    the registry's summary lines and the demo files' lines."""
+    await create_databases(infra)
+    keys = dev_secrets()
+    # Each service migrates its own database: in parallel.
+    await asyncio.gather(
+        *(
+            fleet.run_once(
+                spec.name,
+                [PYTHON, "-m", spec.package, "migrate"],
+                service_environment(spec, infra, keys),
+            )
+            for spec in services
+        )
+    )
+    # Again, just before binding: Postgres and the migrations took a while, and a port may have
+    # been taken meanwhile.
+    check_ports(services)
+    # The backends first; the gateway (the front door) once they are ready, so its first look
+    # at their OpenAPI documents finds them.
+    backends = [s for s in services if s.name != "api-gateway"]
+    gateways = [s for s in services if s.name == "api-gateway"]
+    for spec in backends:
+        await fleet.start(
+            spec.name,
+            [PYTHON, "-m", spec.package, "serve"],
+            service_environment(spec, infra, keys),
+        )
+    for sim in SANDBOX:
+        await fleet.start(
+            sim.slug,
+            [PYTHON, "-m", "sandbox", *sim.args, "--port", str(sim.port)],
+            {"PYTHONUNBUFFERED": "1"},
+        )
+    sink = ["--port", str(MAIL_SINK_PORT), "--maildir", str(MAIL_DIR)]
+    await fleet.start(
+        "mail-sink", [PYTHON, "-m", "sandbox.mailsink", *sink], {"PYTHONUNBUFFERED": "1"}
+    )
+    async with httpx.AsyncClient(timeout=30) as client:
+        for spec in backends:
+            await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
+        for spec in gateways:
+            env = service_environment(spec, infra, keys)
+            await fleet.start(spec.name, [PYTHON, "-m", spec.package, "serve"], env)
+            await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
+        for sim in SANDBOX:
+            await wait_ready(
+                client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
+            )
+        if IMPUTATION_NODE.exists():
+            await imputation_node(fleet, client)
+        registered = await demo_registration(client, keys, services)
+        seeded = await seed_demo(client, keys, services)
+    return keys, registered, seeded
 
 
 async def demo_registration(

@@ -29,6 +29,7 @@ LAUNCHER = [sys.executable, str(ROOT / "scripts" / "fleet.py"), "up"]
 # Beside the session fleet of conftest (PORT_OFFSET), each test on its own ports.
 TAKEN_OFFSET = PORT_OFFSET + 300
 DYING_OFFSET = PORT_OFFSET + 400
+INTERRUPT_OFFSET = PORT_OFFSET + 600
 FLEET_PORTS = (8000, 8001, 8002, 8004, 8005, 8101, 8102, 8103, 8125)
 
 
@@ -94,6 +95,29 @@ def test_a_service_exiting_at_start_is_named_with_its_last_lines_and_the_rest_st
         assert not _listening(base + DYING_OFFSET), f"port {base + DYING_OFFSET} still served"
 
 
+def test_ctrl_c_during_start_up_stops_everything_started_so_far(var):
+    """Ctrl-C while the services start (before the summary) stops them all, not only once the
+    whole start is over; no process of the fleet is left behind."""
+    launch = Launch(var, INTERRUPT_OFFSET)
+    assert launch.process.stdout is not None
+    try:
+        for line in launch.process.stdout:
+            launch.lines.append(line)
+            if "mail-sink |" in line:  # processes are running, the start is not over
+                break
+        launch.process.send_signal(signal.SIGINT)
+        launch.lines += launch.process.stdout.readlines()
+        assert launch.process.wait(timeout=120) == 0
+    finally:
+        launch.stop()
+    out = "".join(launch.lines)
+    assert "interrupted during start-up" in out
+    assert "FedImpute is up" not in out
+    assert 'scripts/fleet.py", line' not in out  # no traceback of the launcher itself
+    for base in FLEET_PORTS:
+        assert not _listening(base + INTERRUPT_OFFSET), f"port {base + INTERRUPT_OFFSET} served"
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -134,11 +158,16 @@ class Launch:
 
     def stop(self) -> None:
         if self.process.poll() is None:
+            children = psutil.Process(self.process.pid).children(recursive=True)
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=60)
+                self.process.wait(timeout=120)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                # its services run in their own sessions: leave none behind
+                for child in [psutil.Process(self.process.pid), *children]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()
+                self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
 
