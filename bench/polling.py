@@ -228,6 +228,7 @@ def vm_hwm_mib() -> float:
 async def child(args: argparse.Namespace, config: dict[str, Any]) -> None:
     from sqlalchemy import func, select, update
 
+    from fedimpute_shared.config import Environment
     from fedimpute_shared.db import create_engine, create_sessionmaker, utcnow
     from fedimpute_shared.http import create_http_client
     from fedimpute_shared.testing.database import migrated_database
@@ -244,6 +245,8 @@ async def child(args: argparse.Namespace, config: dict[str, Any]) -> None:
     async with migrated_database(admin, "bench_polling", MIGRATIONS_DIR) as url:
         settings = Settings(
             database_url=url,
+            # A local bench with the development secrets (production guards refuse them).
+            environment=Environment.DEVELOPMENT,
             service_registry_url=config["upstream"],
             user_service_url=config["upstream"],
             file_manager_url=config["upstream"],
