@@ -369,3 +369,20 @@ async def test_stats_own_global_and_internal(client, db, alice, bob, admin, toke
     assert (await client.get("/internal/jobs/stats", headers=alice.headers)).status_code == 401
     other = bearer(token_issuer.service_token("notification", "job-processor"))
     assert (await client.get("/internal/jobs/stats", headers=other)).status_code == 403
+
+
+# ---------------------------------------------------------------- found by fuzzing (issue 10)
+
+
+async def test_a_service_reference_with_a_slash_stays_one_path_segment(client, db, world, alice):
+    """'michigan/health' used to call the registry's GET /internal/services/michigan/health
+    (another route), and a reference such as 'j/' a path the registry does not serve: a 5xx."""
+    service, files = await ready(world, alice)
+    body = job_body(service, files) | {"service": f"{service['slug']}/health"}
+    response = await client.post("/jobs", json=body, headers=alice.headers)
+    assert response.status_code < 500, response.text
+    assert response.status_code in (404, 422)
+    paths = [call.request.url.raw_path.decode() for call in world.mock.calls]
+    assert f"/internal/services/{service['slug']}%2Fhealth" in paths
+    assert f"/internal/services/{service['slug']}/health" not in paths
+    assert await count(db) == 0

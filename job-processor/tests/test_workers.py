@@ -3,6 +3,7 @@ pause rather than fail on transient trouble, cancel, fail clearly, store results
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import timedelta
@@ -367,3 +368,171 @@ async def test_a_service_down_past_the_maximum_run_time_fails_the_job(
     assert job.status is S.FAILED
     assert "maximum run time" in job.status_message
     assert "cannot be reached" in job.status_message
+
+
+def _requests(world, path_part: str) -> int:
+    return sum(1 for call in world.mock.calls if path_part in call.request.url.path)
+
+
+async def _running_jobs(db, world, settings, alice_id, count):
+    """``count`` running jobs of one owner on one service that needs credentials."""
+    service = world.add_service(requires_credentials=True)
+    world.store_credentials(alice_id, service)
+    jobs = []
+    for n in range(count):
+        job = job_row(
+            owner_id=alice_id,
+            service_id=uuid.UUID(service["id"]),
+            service_slug=service["slug"],
+            status=S.RUNNING,
+            remote_id=f"job-{n}",
+            submit_attempts=1,
+            next_action_at=utcnow(),
+        )
+        db.add(job)
+        jobs.append(job)
+    await db.commit()
+    return service, jobs
+
+
+async def test_a_poll_round_asks_the_registry_and_the_vault_once(
+    db, world, settings, workers, remote
+):
+    owner = uuid.uuid4()
+    service, jobs = await _running_jobs(db, world, settings, owner, 6)
+    for job in jobs:
+        remote.jobs[job.remote_id] = {"tag": "x", "state": "running"}
+    world.mock.calls.reset()
+    assert await workers.poll_due() == 6
+    assert _requests(world, f"/internal/services/{service['id']}") == 2  # record + health
+    assert _requests(world, "/service-credentials/") == 1
+    assert remote.calls.count("status") == 6
+    ids = [job.id for job in jobs]
+    db.expire_all()
+    for job_id in ids:
+        found = await db.get(Job, job_id)
+        assert (found.status, found.paused_note, found.lease_owner) == (S.RUNNING, None, None)
+    # The next round within the cache's lifetime asks neither again.
+    await db.execute(update(Job).where(Job.id.in_(ids)).values(next_action_at=utcnow()))
+    await db.commit()
+    assert await workers.poll_due() == 6
+    await workers.poll_due()
+    assert _requests(world, "/service-credentials/") == 1
+    assert _requests(world, f"/internal/services/{service['id']}") == 2
+
+
+async def test_refused_credentials_are_asked_again_from_the_vault(
+    db, world, settings, workers, remote
+):
+    owner = uuid.uuid4()
+    _, (job,) = await _running_jobs(db, world, settings, owner, 1)
+    remote.jobs[job.remote_id] = {"tag": "x", "state": "running"}
+    world.mock.calls.reset()
+    await workers.poll_due()
+    assert _requests(world, "/service-credentials/") == 1
+    remote.fail_next = [AuthFailed("401 Unauthorized")]
+    await due(db, job)
+    await workers.poll_due()  # refused: the cached credentials are dropped
+    assert "refused your credentials" in (await reload(db, job)).paused_note
+    assert _requests(world, "/service-credentials/") == 1
+    await due(db, job)
+    await workers.poll_due()  # the user fixed the token: it is fetched again, and it works
+    assert _requests(world, "/service-credentials/") == 2
+    assert (await reload(db, job)).paused_note is None
+
+
+async def test_a_missing_credential_is_not_remembered(db, world, settings, workers, remote):
+    owner = uuid.uuid4()
+    _, (job,) = await _running_jobs(db, world, settings, owner, 1)
+    world.credentials.clear()
+    remote.jobs[job.remote_id] = {"tag": "x", "state": "running"}
+    await workers.poll_due()
+    assert (await reload(db, job)).status is S.FAILED
+    assert workers._credentials == {}
+
+
+async def test_a_hanging_service_does_not_hold_back_the_others(
+    db, world, settings, workers, remote
+):
+    """A poll round ends at its deadline: the hanging service's poll goes on in the background
+    holding its lease, the other service's job is polled round after round, and the late poll
+    writes its answer back when the service finally answers."""
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    class Switch:
+        """The fast remote, except that status calls to slow.test hang until released."""
+
+        def __getattr__(self, name):
+            return getattr(remote, name)
+
+        async def status(self, target, creds, remote_id):
+            if target.base_url == "http://slow.test":
+                entered.set()
+                await release.wait()
+            return await remote.status(target, creds, remote_id)
+
+    workers.adapters = lambda kind: Switch()
+    workers.settings = settings.model_copy(update={"poll_round_seconds": 0.3})
+    fast = await new_job(db, world, settings, status=S.RUNNING, remote_id="job-1")
+    slow_service = world.add_service(requires_credentials=False, base_url="http://slow.test")
+    slow = await new_job(db, world, settings, status=S.RUNNING, remote_id="job-2")
+    slow_id, fast_id = slow.id, fast.id
+    await db.execute(
+        update(Job)
+        .where(Job.id == slow_id)
+        .values(service_id=uuid.UUID(slow_service["id"]), service_slug=slow_service["slug"])
+    )
+    await db.commit()
+    remote.jobs["job-1"] = {"tag": "x", "state": "running", "progress": 0.1}
+    remote.jobs["job-2"] = {"tag": "y", "state": "running", "progress": 0.2}
+
+    started = asyncio.get_running_loop().time()
+    assert await workers.poll_due() == 2
+    assert asyncio.get_running_loop().time() - started < 5
+    assert entered.is_set()
+    db.expire_all()
+    found = await db.get(Job, fast_id)
+    assert (found.progress, found.lease_owner) == (0.1, None)
+    held = await db.get(Job, slow_id)
+    assert held.lease_owner == workers.name  # still ours while its poll runs
+
+    # The next rounds poll the fast service again and leave the leased slow job alone.
+    remote.set("job-1", "running", progress=0.6)
+    await db.execute(
+        update(Job).where(Job.id.in_((fast_id, slow_id))).values(next_action_at=utcnow())
+    )
+    await db.commit()
+    assert await workers.poll_due() == 1
+    db.expire_all()
+    assert (await db.get(Job, fast_id)).progress == 0.6
+    assert len(workers._stragglers) == 1
+
+    release.set()  # the slow service answers: the late poll writes back and lets go
+    await asyncio.gather(*workers._stragglers)
+    db.expire_all()
+    done = await db.get(Job, slow_id)
+    assert (done.progress, done.lease_owner, done.paused_note) == (0.2, None, None)
+    assert not workers._stragglers
+
+
+async def test_shutdown_stops_background_polls_and_leaves_their_leases_to_expire(
+    db, world, settings, workers, remote
+):
+    class Hang:
+        def __getattr__(self, name):
+            return getattr(remote, name)
+
+        async def status(self, target, creds, remote_id):
+            await asyncio.Event().wait()
+
+    workers.adapters = lambda kind: Hang()
+    workers.settings = settings.model_copy(update={"poll_round_seconds": 0.2})
+    job = await new_job(db, world, settings, status=S.RUNNING, remote_id="job-1")
+    job_id = job.id
+    assert await workers.poll_due() == 1
+    assert len(workers._stragglers) == 1
+    await workers.aclose()
+    assert not workers._stragglers
+    db.expire_all()
+    assert (await db.get(Job, job_id)).lease_owner == workers.name  # expires like a crash

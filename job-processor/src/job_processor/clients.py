@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -61,7 +62,9 @@ class RegistryClient(_Client):
 
     async def service(self, id_or_slug: str | uuid.UUID) -> dict[str, Any] | None:
         """The service with its panels (``ServiceDetail``), deleted ones answering None."""
-        found = await self._get(f"/internal/services/{id_or_slug}")
+        # One path segment whatever the caller wrote: a reference such as "x/health" (slashes
+        # are allowed in references) must not reach another registry route.
+        found = await self._get(f"/internal/services/{quote(str(id_or_slug), safe='')}")
         return found if isinstance(found, dict) else None
 
     async def active_services(self) -> list[dict[str, Any]]:

@@ -54,6 +54,13 @@ class Settings(ServiceSettings):
     # A job running longer than this fails with a message saying so.
     max_run_hours: float = Field(default=72, gt=0)
     remote_timeout_seconds: float = Field(default=30, gt=0)
+    # The registry's service record and a user's credentials are reused this long by the
+    # workers (one lookup per service / per owner and service instead of one per job); 0 = off.
+    upstream_cache_seconds: float = Field(default=5, ge=0)
+    # A poll round waits at most this long: polls of a slow (hanging) service still running
+    # then finish in the background, holding their leases, and the next round starts, so one
+    # service's remote timeout does not hold back every other service's polling.
+    poll_round_seconds: float = Field(default=10, gt=0)
     download_timeout_seconds: float = Field(default=600, gt=0)
 
     # ------------------------------------------------------------------ scheduled jobs

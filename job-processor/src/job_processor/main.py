@@ -94,6 +94,7 @@ def _lifespan(settings: Settings) -> ServiceLifespan:
         try:
             yield {"jobs": ctx, "adapters": adapters}
         finally:
+            await workers.aclose()
             await remote.aclose()
             await upstreams.aclose()
 

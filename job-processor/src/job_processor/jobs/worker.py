@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -60,6 +60,9 @@ S = JobStatus
 AdapterLookup = Callable[[str], Adapter]
 _UNHEALTHY = ("unhealthy", "timeout")
 _HEALTH_TTL = 10.0
+# At most this many batches' worth of polls may still run in the background (a hanging
+# service): past it, rounds claim fewer jobs until they drain.
+_STRAGGLER_BATCHES = 5
 
 
 class _Stop(Exception):
@@ -103,6 +106,13 @@ class Workers:
     _breakers: dict[uuid.UUID, _Breaker] = field(default_factory=dict)
     _slots: dict[uuid.UUID, asyncio.Semaphore] = field(default_factory=dict)
     _health: dict[uuid.UUID, tuple[float, dict[str, Any] | None]] = field(default_factory=dict)
+    # Short-lived lookups shared by a round's jobs: service id -> record, (owner, service) ->
+    # stored credentials. Each entry is the (shared) task fetching it, so concurrent jobs of one
+    # service wait for one request instead of each making their own.
+    _services: dict[Hashable, tuple[float, asyncio.Task[Any]]] = field(default_factory=dict)
+    _credentials: dict[Hashable, tuple[float, asyncio.Task[Any]]] = field(default_factory=dict)
+    # Polls that outlived their round's deadline, still running (and holding their leases).
+    _stragglers: set[asyncio.Task[None]] = field(default_factory=set)
 
     # ------------------------------------------------------------------ rounds
 
@@ -119,16 +129,44 @@ class Workers:
         return len(ids)
 
     async def poll_due(self) -> int:
-        """Follow submitted jobs (and send the cancels asked for)."""
+        """Follow submitted jobs (and send the cancels asked for).
+
+        The round returns after ``poll_round_seconds`` at the latest: polls still waiting on a
+        slow service go on in the background (their leases keep other rounds and replicas off
+        those jobs, and they write back when they end), so the other services' jobs are polled
+        again on time instead of after the slow one's remote timeout.
+        """
+        room = self.settings.worker_batch_size * _STRAGGLER_BATCHES - len(self._stragglers)
+        if room <= 0:
+            return 0
         ids = await self._claim(
             and_(
                 Job.status.in_((S.QUEUED, S.RUNNING, S.CANCELLING)),
                 Job.remote_id.is_not(None),
                 Job.results_ready.is_(False),
-            )
+            ),
+            limit=min(self.settings.worker_batch_size, room),
         )
-        await self._each(ids, self._poll)
+        if not ids:
+            return 0
+        polls = {asyncio.ensure_future(self._guarded(self._poll, i)) for i in ids}
+        _, late = await asyncio.wait(polls, timeout=self.settings.poll_round_seconds)
+        if late:
+            logger.warning(
+                "poll round past its deadline; its slow polls go on in the background",
+                extra={"late": len(late)},
+            )
+        for task in late:
+            self._stragglers.add(task)
+            task.add_done_callback(self._stragglers.discard)
         return len(ids)
+
+    async def aclose(self) -> None:
+        """Stop polls still running in the background (shutdown): their leases expire and the
+        jobs are polled again, as after a crash."""
+        for task in list(self._stragglers):
+            task.cancel()
+        await asyncio.gather(*self._stragglers, return_exceptions=True)
 
     async def collect_due(self) -> int:
         """Store the results of jobs the remote service finished."""
@@ -144,7 +182,9 @@ class Workers:
 
     # ------------------------------------------------------------------ leases
 
-    async def _claim(self, condition: Any, *, move_pending: bool = False) -> list[uuid.UUID]:
+    async def _claim(
+        self, condition: Any, *, move_pending: bool = False, limit: int | None = None
+    ) -> list[uuid.UUID]:
         now = utcnow()
         async with session_scope(self.sessionmaker) as session:
             stmt = (
@@ -155,7 +195,7 @@ class Workers:
                     or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
                 )
                 .order_by(Job.next_action_at)
-                .limit(self.settings.worker_batch_size)
+                .limit(limit or self.settings.worker_batch_size)
                 .with_for_update(skip_locked=True)
             )
             jobs = list((await session.scalars(stmt)).all())
@@ -169,14 +209,16 @@ class Workers:
     async def _each(
         self, ids: list[uuid.UUID], work: Callable[[uuid.UUID], Awaitable[None]]
     ) -> None:
-        async def guarded(job_id: uuid.UUID) -> None:
-            try:
-                await work(job_id)
-            except Exception:
-                # Never let one job stop the round; its lease expires and it is tried again.
-                logger.exception("job worker error", extra={"job_id": str(job_id)})
+        await asyncio.gather(*(self._guarded(work, i) for i in ids))
 
-        await asyncio.gather(*(guarded(i) for i in ids))
+    async def _guarded(
+        self, work: Callable[[uuid.UUID], Awaitable[None]], job_id: uuid.UUID
+    ) -> None:
+        try:
+            await work(job_id)
+        except Exception:
+            # Never let one job stop the round; its lease expires and it is tried again.
+            logger.exception("job worker error", extra={"job_id": str(job_id)})
 
     async def _load(self, session: AsyncSession, job_id: uuid.UUID) -> Job | None:
         """The job, locked, if our lease on it still holds."""
@@ -235,10 +277,51 @@ class Workers:
 
     # ------------------------------------------------------------------ the job's service
 
+    async def _cached(
+        self,
+        cache: dict[Hashable, tuple[float, asyncio.Task[Any]]],
+        key: Hashable,
+        fetch: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """``fetch()``, reused for ``upstream_cache_seconds`` by every caller of the same key.
+
+        Only answers are kept: an error or a "not found" (None) is dropped at once, so the next
+        job asks again (a deleted service or removed credentials are never remembered).
+        """
+        ttl = self.settings.upstream_cache_seconds
+        if ttl <= 0:
+            return await fetch()
+        now = time.monotonic()
+        entry = cache.get(key)
+        if entry is None or entry[0] <= now:
+            task = asyncio.ensure_future(fetch())
+            # A fetch whose waiters all went away (a round's deadline) must not log its error.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            entry = (now + ttl, task)
+            cache[key] = entry
+        try:
+            # shield: one waiter cancelled (a deadline) does not cancel the others' fetch.
+            value = await asyncio.shield(entry[1])
+        except BaseException:
+            if cache.get(key) is entry:
+                del cache[key]
+            raise
+        if value is None and cache.get(key) is entry:
+            del cache[key]
+        return value
+
+    def _forget_credentials(self, job: Job) -> None:
+        """The remote refused them: the next use asks the vault again (a fixed token)."""
+        self._credentials.pop((job.owner_id, job.service_id), None)
+
     async def _remote(self, job: Job) -> _Remote:
         label = job.service_slug
         try:
-            service = await self.upstreams.registry.service(job.service_id)
+            service = await self._cached(
+                self._services,
+                job.service_id,
+                lambda: self.upstreams.registry.service(job.service_id),
+            )
         except UpstreamError as exc:
             raise _Stop(f"the service registry cannot be reached ({exc.detail})", 30) from exc
         if service is None:
@@ -247,7 +330,11 @@ class Workers:
         creds = Credentials.none()
         if service.get("requires_credentials"):
             try:
-                stored = await self.upstreams.vault.credentials(job.owner_id, job.service_id)
+                stored = await self._cached(
+                    self._credentials,
+                    (job.owner_id, job.service_id),
+                    lambda: self.upstreams.vault.credentials(job.owner_id, job.service_id),
+                )
             except UpstreamError as exc:
                 raise _Stop(f"the credential vault cannot be reached ({exc.detail})", 30) from exc
             if stored is None:
@@ -432,6 +519,7 @@ class Workers:
         except UpstreamError as exc:
             raise _Stop(f"an input file cannot be read right now ({exc.detail})", 30) from exc
         except AuthFailed as exc:
+            self._forget_credentials(job)
             raise _Fail(
                 f"{job.service_slug} refused your credentials ({exc.message}): update them, "
                 "then retry the job"
@@ -486,6 +574,9 @@ class Workers:
             remote = await self._remote(job)
             await self._guard(job)
             async with self._slot(job.service_id):
+                # Checked again: while this poll waited for a slot, the service's breaker may
+                # have opened (polls queued behind a hanging service then stop at once).
+                await self._guard(job)
                 cancel_note = await self._send_cancel(job, remote)
                 status = await self._status(job, remote)
         except _Stop as stop:
@@ -536,6 +627,7 @@ class Workers:
                 f"expired): {exc.message}"
             ) from exc
         except AuthFailed as exc:
+            self._forget_credentials(job)
             raise _Stop(
                 f"{job.service_slug} refused your credentials ({exc.message}): update them; "
                 "the job waits and is checked again",
