@@ -244,11 +244,29 @@ def start_infrastructure() -> Infrastructure:
     return Infrastructure(postgres_url, redis_url, stoppers)
 
 
-async def create_databases(infra: Infrastructure) -> None:
+async def create_databases(infra: Infrastructure, within: float = 180) -> None:
+    """Create the fleet's databases; waits while Postgres is still recovering (after an unclean
+    stop it accepts connections only once crash recovery is over)."""
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, OperationalError
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(infra.postgres_url, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + within
+    waited = False
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            break
+        except (OSError, OperationalError, DBAPIError) as exc:
+            if time.monotonic() > deadline:
+                await engine.dispose()
+                raise FleetError(f"PostgreSQL does not accept connections: {exc}") from None
+            if not waited:
+                print(f"waiting for PostgreSQL to accept connections ({exc!s:.100})", flush=True)
+                waited = True
+            await asyncio.sleep(1)
     try:
         async with engine.connect() as conn:
             existing = set((await conn.execute(text("SELECT datname FROM pg_database"))).scalars())

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -55,8 +57,13 @@ class RunningFleet:
 
 
 @pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
-    var = tmp_path_factory.mktemp("fleet") / "var"
+def fleet() -> Iterator[RunningFleet]:
+    # Outside pytest's temporary root: as root, the embedded Postgres runs as another user that
+    # must traverse the path, and every pytest session (other checkouts' included) resets
+    # /tmp/pytest-of-root to mode 0700.
+    base = Path(tempfile.mkdtemp(prefix="fedimpute-fleet-"))
+    base.chmod(0o755)
+    var = base / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env |= {
         "FLEET_VAR_DIR": str(var),
@@ -94,7 +101,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     pumper = threading.Thread(target=pump, daemon=True)
     pumper.start()
     try:
-        if not ready.get(timeout=300):
+        if not ready.get(timeout=900):  # a loaded machine: minutes to migrate and start
             pytest.fail("the fleet did not start:\n" + running.output[-5000:])
         time.sleep(0.5)  # the summary is printed right after the last line we waited for
         yield running
@@ -108,3 +115,4 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
         pumper.join(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+        shutil.rmtree(base, ignore_errors=True)

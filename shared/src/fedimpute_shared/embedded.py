@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -100,9 +101,7 @@ def embedded_postgres(pgdata: Path) -> EmbeddedServer:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     import pgserver  # dev dependency; imported only when no server is around
 
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        str(pgdata), cleanup_mode="stop"
-    )
+    server = _start_pgserver(pgserver, pgdata)
 
     def stop() -> None:
         # The postmaster may be this process's child: unless someone reaps it, it lingers as a
@@ -113,6 +112,23 @@ def embedded_postgres(pgdata: Path) -> EmbeddedServer:
 
     atexit.register(stop)  # runs before pgserver's own atexit handler, which then has nothing to do
     return EmbeddedServer(to_asyncpg(server.get_uri()), stop)
+
+
+def _start_pgserver(pgserver: Any, pgdata: Path, attempts: int = 12) -> Any:
+    """``pgserver.get_server``, patient with a slow start: pgserver gives ``pg_ctl start`` 10 s,
+    and after an unclean stop (kill -9, a power cut) crash recovery on a busy machine takes
+    longer. The postmaster goes on starting meanwhile; the next attempt finds it running and
+    attaches to it."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return pgserver.get_server(str(pgdata), cleanup_mode="stop")
+        except (subprocess.TimeoutExpired, AssertionError):
+            # AssertionError: pgserver met the postmaster still recovering (its pid file not
+            # complete yet); the next attempt attaches once it is up.
+            if attempt == attempts:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:
