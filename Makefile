@@ -49,7 +49,7 @@ up: install ## start the whole fleet (embedded Postgres/Redis unless DATABASE_UR
 	$(PY) scripts/fleet.py up
 
 test: install ## run every test against real Postgres and Redis
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) PYTEST_ARGS="$(PYTEST_ARGS)" scripts/test.sh
 
 lint: install ## ruff lint + format check
 	$(VENV)/bin/ruff check .
