@@ -103,9 +103,11 @@ async def test_hanging_services_cost_only_their_timeout(db, remotes, make_worker
     report = await make_worker().sweep_once()
     elapsed = time.perf_counter() - started
     # concurrency 4: the four hanging checks take one 0.5 s slot round, the eight slow ones two
-    # rounds of 0.2 s; a sequential loop would need 4 x 0.5 + 8 x 0.2 = 3.6 s.
+    # rounds of 0.2 s (~0.9 s); a sequential loop would need 4 x 0.5 + 8 x 0.2 = 3.6 s. The bound
+    # sits between the two so a loaded machine (1.9 s seen beside two other test processes) passes
+    # and a sequential sweep still fails.
     assert report.by_status == {"timeout": 4, "healthy": 8}
-    assert elapsed < 1.6
+    assert elapsed < 3.0
 
 
 async def test_concurrency_is_bounded(db, make_worker, worker_settings):

@@ -4,6 +4,7 @@ that lets one replica do a round, one-off runs, and a clean stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -144,6 +145,39 @@ async def test_a_task_that_ignores_cancellation_does_not_hang_stop(caplog):
     await tasks.stop()
     assert "background task stubborn did not stop in time" in caplog.text
     release.set()
+
+
+async def swallowing_read(rounds: list[int]) -> None:
+    """A read whose cancellation comes out as ``TimeoutError``, as on Python 3.11 when a cancel
+    lands while an ``asyncio.timeout`` inside redis-py or asyncpg expires; callers then catch
+    it as an ``OSError`` ("the server is down") and the cancellation is gone."""
+    rounds.append(1)
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        raise TimeoutError("read timed out") from None
+
+
+@pytest.mark.parametrize("shape", ["every", "run"])
+async def test_a_swallowed_cancellation_still_stops_the_loop(shape, caplog):
+    rounds: list[int] = []
+    tasks = BackgroundTasks(stop_timeout=2, restart_delay=0.01)
+
+    async def round_that_catches_oserror() -> None:
+        # "Redis is down; the next round retries" — the outbox relay's shape
+        with contextlib.suppress(OSError):
+            await swallowing_read(rounds)
+
+    if shape == "every":
+        tasks.every("relay", round_that_catches_oserror, interval=0.01)
+    else:
+        tasks.run("consumer", lambda: swallowing_read(rounds))
+    await tasks.start()
+    await settle()
+    await tasks.stop()
+    assert "did not stop in time" not in caplog.text
+    await asyncio.sleep(0.1)
+    assert rounds == [1], "the loop went round again after it was stopped"
 
 
 async def test_spawned_work_runs_and_its_error_is_logged(caplog):

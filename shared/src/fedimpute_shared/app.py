@@ -53,7 +53,7 @@ from fedimpute_shared.outbox import RELAY_TASK, OutboxRelay, RelayMetrics, Relay
 from fedimpute_shared.pagination import CursorCodec
 from fedimpute_shared.problems import document_problems, install_problem_handlers
 from fedimpute_shared.revocation import RevokedUsers
-from fedimpute_shared.tasks import BackgroundTasks, TaskMetrics
+from fedimpute_shared.tasks import BackgroundTasks, TaskMetrics, cancel_and_wait
 
 __all__ = [
     "CoreResources",
@@ -160,8 +160,7 @@ async def _revoked_users(settings: ServiceSettings) -> AsyncIterator[RevokedUser
     try:
         yield revoked
     finally:
-        listener.cancel()
-        await asyncio.wait({listener}, timeout=2)
+        await cancel_and_wait({listener}, within=2)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await asyncio.wait_for(client.aclose(), timeout=1)
 

@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from fedimpute_shared.auth import Principal
+from fedimpute_shared.tasks import stopping
 
 __all__ = [
     "KEY_PREFIX",
@@ -47,6 +48,7 @@ KEY_PREFIX = "fedimpute:user-revoked:"
 # plus the verifiers' clock leeway: after that no token issued before the cut is still valid.
 RETENTION_SECONDS = 3600 + 60
 _RETRY_SECONDS = 2.0
+_POLL_SECONDS = 1.0  # how long one read waits for an announcement
 
 
 async def announce_user_revoked(redis: Redis, user_id: uuid.UUID, at: float | None = None) -> None:
@@ -98,18 +100,27 @@ class RevokedUsers:
                 self.note(f"{name.removeprefix(KEY_PREFIX)} {text}")
 
     async def listen(self, redis: Redis) -> None:
-        """Follow the channel until cancelled, reconnecting (and reloading) after an error."""
-        while True:
-            pubsub: Any = redis.pubsub()
+        """Follow the channel until cancelled, reconnecting (and reloading) after an error.
+
+        It polls (``get_message`` with a timeout) instead of blocking in ``listen()`` and checks
+        :func:`~fedimpute_shared.tasks.stopping` each round: a cancellation swallowed by a
+        read's timeout (Python 3.11) then still ends it within a second, where a blocked
+        ``listen()`` kept a stopped app's process (and pytest's event loop) waiting forever.
+        """
+        while not stopping():
+            pubsub: Any = redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(REVOKED_USERS_CHANNEL)
                 await self.load(redis)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while not stopping():
+                    message = await pubsub.get_message(timeout=_POLL_SECONDS)
+                    if message is not None and message.get("type") == "message":
                         self.note(message["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if stopping():
+                    break
                 logger.warning("user revocations: Redis unavailable (%s); retrying", exc)
                 await asyncio.sleep(_RETRY_SECONDS)
             finally:

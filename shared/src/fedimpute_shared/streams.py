@@ -33,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from fedimpute_shared.clock import current_clock
+from fedimpute_shared.tasks import stopping
 
 __all__ = [
     "ConsumerMetrics",
@@ -236,7 +237,8 @@ class StreamConsumer:
     async def run(self) -> None:
         """Consume until stopped, riding out Redis outages."""
         delay, down, ready = 0.5, False, False
-        while not self._stopping.is_set():
+        # stopping(): a cancellation swallowed by a read's timeout still ends the loop
+        while not self._stopping.is_set() and not stopping():
             try:
                 if not ready:
                     await self.ensure_group()
@@ -249,6 +251,8 @@ class StreamConsumer:
                 await self.ensure_group("0")
                 continue
             except (RedisError, OSError) as exc:
+                if stopping():
+                    break
                 if not down:
                     logger.warning("Redis unreachable, waiting: %s", type(exc).__name__)
                     down = True

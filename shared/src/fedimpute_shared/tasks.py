@@ -15,8 +15,13 @@ Two shapes cover the platform's needs:
   it raises, the error is logged and the loop is started again after a delay that doubles up to
   a ceiling, so a crash never ends the work and a persistent fault does not spin.
 
-Stopping cancels every task and waits for it (``stop_timeout`` at most); a task whose loop may
-swallow a cancellation (redis-py's reads can) gives an ``on_stop`` callback that asks it to end.
+Stopping cancels every task and waits for it (``stop_timeout`` at most), cancelling again a task
+that is still running. A cancellation can be swallowed below us: on Python 3.11 a cancel that
+lands while an ``asyncio.timeout`` expires (redis-py and asyncpg use them) comes out as
+``TimeoutError`` — an ``OSError`` many handlers catch as "the server is down". So every loop here
+also checks :func:`stopping` (the task's pending cancellation count) before it goes round again;
+without it a stopped app's relay kept running, holding its advisory lock and publishing other
+apps' events to its own stream. A task whose loop ends on a flag gives an ``on_stop`` callback.
 Sleeps go through :func:`fedimpute_shared.clock.current_clock`, so tests drive intervals with a
 manual clock instead of waiting.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +41,26 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fedimpute_shared.clock import current_clock
 from fedimpute_shared.db import advisory_lock, lock_key
 
-__all__ = ["BackgroundTasks", "Interval", "TaskMetrics", "jittered"]
+__all__ = [
+    "BackgroundTasks",
+    "Interval",
+    "TaskMetrics",
+    "cancel_and_wait",
+    "jittered",
+    "stopping",
+]
 
 logger = logging.getLogger(__name__)
 
 Interval = float | Callable[[], float]
 """Seconds between calls: a number, or a function giving the next delay (jitter)."""
+
+
+def stopping() -> bool:
+    """Whether the current task was asked to stop (cancelled), even if a library below swallowed
+    the ``CancelledError`` (see the module docstring)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 @dataclass
@@ -121,12 +140,16 @@ class BackgroundTasks:
         async def loop() -> None:
             if first_after is not None:
                 await current_clock().sleep(_seconds(first_after))
-            while True:
+            while not stopping():
                 try:
                     await call()
                 except Exception:
+                    if stopping():
+                        break
                     self._metrics.failures.labels(name).inc()
                     logger.exception("background task %s failed; next run in one interval", name)
+                if stopping():
+                    break
                 await current_clock().sleep(_seconds(interval))
 
         self._register(_Task(name, loop, None))
@@ -146,12 +169,14 @@ class BackgroundTasks:
 
         async def loop() -> None:
             delay = self._restart_delay
-            while True:
+            while not stopping():
                 started = current_clock().monotonic()
                 try:
                     await work()
                     return
                 except Exception:
+                    if stopping():
+                        break
                     self._metrics.failures.labels(name).inc()
                     if current_clock().monotonic() - started >= self._max_restart_delay:
                         delay = self._restart_delay  # it ran well for a while: a fresh fault
@@ -191,9 +216,7 @@ class BackgroundTasks:
         handles = [*running.values(), *self._spawned]
         if not handles:
             return
-        for handle in handles:
-            handle.cancel()
-        done, pending = await asyncio.wait(handles, timeout=self._stop_timeout)
+        done, pending = await cancel_and_wait(handles, self._stop_timeout)
         for handle in pending:
             logger.warning("background task %s did not stop in time", handle.get_name())
         for handle in done:
@@ -221,6 +244,25 @@ class BackgroundTasks:
                 await work()
 
         return call
+
+
+async def cancel_and_wait(
+    handles: Collection[asyncio.Task[Any]], within: float
+) -> tuple[set[asyncio.Task[Any]], set[asyncio.Task[Any]]]:
+    """Cancel ``handles`` and wait ``within`` seconds at most for them to end, cancelling again
+    every 0.2 s those still running (a first cancellation may have been swallowed)."""
+    deadline = asyncio.get_running_loop().time() + within
+    pending: set[asyncio.Task[Any]] = set(handles)
+    done: set[asyncio.Task[Any]] = set()
+    while pending:
+        for handle in pending:
+            handle.cancel()
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        finished, pending = await asyncio.wait(pending, timeout=min(0.2, left))
+        done |= finished
+    return done, pending
 
 
 def _seconds(interval: Interval) -> float:
