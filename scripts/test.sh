@@ -14,11 +14,12 @@ if [ -n "${PYTEST_ARGS:-}" ]; then
   # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
   exec "$PY" -m pytest $PYTEST_ARGS
 fi
-# The groups: the fleet end-to-end tests, then the services split in two of similar length.
+# The groups, of similar length (~11-13 minutes each on two cores, see each group's slowest tests):
+# the fleet end-to-end tests with the imputation node's, then the services in two groups.
 SUITES=(
-  "${TEST_E2E_PATHS:-tests}"
+  "${TEST_E2E_PATHS:-tests imputation-node/tests}"
   "${TEST_GROUP_B:-shared/tests service-registry/tests user-service/tests api-gateway/tests file-manager/tests}"
-  "${TEST_GROUP_C:-notification/tests job-processor/tests monitoring/tests sandbox/tests imputation-node/tests}"
+  "${TEST_GROUP_C:-notification/tests job-processor/tests monitoring/tests sandbox/tests}"
 )
 NAMES=(A B C)
 redis=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
