@@ -164,7 +164,10 @@ SANDBOX = [
                 "longitude": 18.42,
             },
         },
-        profile={"template": "sandbox-imputation"},
+        # Inputs as workflow attachments: the simulated MIS2 pipeline (like the real one) names
+        # a fetched input after the last segment of its URL, and a signed link's is its token,
+        # not a .vcf.gz name, so a URL-fed run is refused ("No vcf.gz input files detected").
+        profile={"template": "sandbox-imputation", "input_delivery": "attachment"},
     ),
     SandboxSpec(
         "sandbox-starter-kit",

@@ -77,8 +77,10 @@ def test_the_imputation_node_is_registered_with_its_panel_and_workflow_profile(f
 def test_summary_shows_what_the_registry_holds_and_both_demo_logins(fleet):
     out = fleet.output
     assert "In the service registry now" in out
+    # sandbox-wes publishes its panels in its service-info tags; sync-panels imported them
     assert (
-        f"sandbox-wes            {fleet.url(8102)}  workflows: CWL v1.0, WDL 1.0  (healthy)" in out
+        f"sandbox-wes            {fleet.url(8102)}  panels: 1000g-phase-3-v5, h3africa-v6hc-s,"
+        " hrc-r1.1, topmed-r3  (healthy)" in out
     )
     keys = json.loads((fleet.var / "secrets.json").read_text())
     assert f"Demo logins:  admin / {keys['admin_password']}" in out

@@ -316,9 +316,37 @@ async def test_kill_9_and_restart_loses_nothing_and_submits_once(
     try:
         entries = await redis.xrange(stream)
         published = {fields[b"event_id"].decode() for _, fields in entries}
-        assert {str(e.id) for e in outbox} <= published
+        missing = {str(e.id) for e in outbox} - published
+        assert not missing, (
+            f"{len(missing)} of {len(outbox)} events never reached the stream; the relay's "
+            "lines and who holds advisory locks:\n"
+            + await relay_diagnostics(db, tmp_path / "job-processor.log")
+        )
         await redis.delete(stream)
     finally:
         await redis.aclose()
     # a result stored by a killed collector may be stored again (at least once), never lost
     assert all(n >= 1 for n in stored.values())
+
+
+async def relay_diagnostics(db, log_path) -> str:
+    """What explains unpublished events: the service's relay/Redis log lines and the sessions
+    holding advisory locks in this database (a leaked relay elsewhere would show here)."""
+    from sqlalchemy import text
+
+    lines = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if any(word in line.lower() for word in ("relay", "redis", "stream", "outbox", "lock"))
+    ]
+    holders = (
+        await db.execute(
+            text(
+                "SELECT l.pid, l.objid, a.state, a.backend_start, a.client_port FROM pg_locks l"
+                " JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        )
+    ).all()
+    return "\n".join([*lines[-40:], *(str(tuple(h)) for h in holders)])

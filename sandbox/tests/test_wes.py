@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from sandbox.cloudgene.options import preset_panels
 from sandbox.pytest_plugin import wait_for
 from sandbox.testdata import make_vcf
 from sandbox.wes.flavours import STARTER_KIT_SERVICE_INFO
@@ -70,6 +71,22 @@ def test_spec_service_info(sandbox_server):
         "auth_instructions_url",
         "tags",
     } <= set(body)
+
+
+def test_spec_service_info_publishes_its_panels_in_tags(sandbox_server):
+    wes = sandbox_server("wes", flavour="spec", panels=preset_panels("afrigen"))
+    tags = httpx.get(f"{wes.api_url}/service-info").json()["tags"]
+    published = json.loads(tags["fedimpute.reference_panels"])
+    assert [(p["id"], p["build"]) for p in published] == [
+        ("h3africa-v6hc-s", "hg38"),
+        ("1000g-phase-3-v5", "hg19"),
+    ]
+    assert published[0]["populations"] == ["afr", "mixed"]
+    quiet = sandbox_server("wes", flavour="spec", publish_panels=False)
+    assert httpx.get(f"{quiet.api_url}/service-info").json()["tags"] == {}
+    # the vendor flavours publish none: their servers have no such tag
+    workbench = sandbox_server("wes", flavour="dnastack-workbench")
+    assert httpx.get(f"{workbench.api_url}/service-info").json()["tags"] == {}
 
 
 def test_spec_run_lifecycle_outputs_tasks_and_paging(sandbox_server):

@@ -150,6 +150,28 @@ async def test_cloudgene_in_maintenance_is_degraded(api, admin, sandbox_server):
     assert report["error"].startswith("in maintenance")
 
 
+async def test_panels_published_by_the_spec_wes_simulator_are_imported(api, admin, sandbox_server):
+    sim = sandbox_server("wes", flavour="spec")
+    service_id = await register(api, admin, sim, **WES_OVERRIDES)
+    report = (await api.post(f"/services/{service_id}/sync-panels", headers=admin)).json()
+    assert sorted(report["created"]) == [
+        "1000g-phase-3-v5",
+        "h3africa-v6hc-s",
+        "hrc-r1.1",
+        "topmed-r3",
+    ], report
+    assert report["skipped"] == []
+    assert report["supported_builds"] == ["hg19", "hg38"]
+    listed = await api.get("/reference-panels", params={"service_id": service_id}, headers=admin)
+    panels = {p["slug"]: p for p in listed.json()["items"]}
+    topmed = panels["topmed-r3"]
+    assert (topmed["remote_id"], topmed["build"], topmed["is_available"]) == (
+        "topmed-r3",
+        "hg38",
+        True,
+    )
+
+
 async def test_capabilities_from_the_starter_kit(api, admin, sandbox_server):
     sim = sandbox_server("wes", flavour="starter-kit")
     service_id = await register(api, admin, sim, **WES_OVERRIDES)

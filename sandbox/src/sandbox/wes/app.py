@@ -26,6 +26,7 @@ from sandbox.wes.flavours import (
     WORKFLOW_TYPES,
     error_response,
     flavour_error,
+    published_panels,
     run_log,
     service_info,
     spring_default_error,
@@ -409,7 +410,11 @@ def _routes(wes: Wes) -> APIRouter:
     async def get_service_info(request: Request) -> Response:
         show_counts = not wes.options.auth_required() or wes.token_valid(request)
         return service_info(
-            flavour, list(wes.engine.runs.values()), str(request.base_url).rstrip("/"), show_counts
+            flavour,
+            list(wes.engine.runs.values()),
+            str(request.base_url).rstrip("/"),
+            show_counts,
+            published_panels(wes.options.panels) if wes.options.publish_panels else None,
         )
 
     @router.get(f"{p}/runs")

@@ -6,6 +6,7 @@ DNAstack's cromwell-wes-service (§3.2). dnastack-workbench: DNAstack Workbench 
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from datetime import UTC, datetime
@@ -13,12 +14,15 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from sandbox.cloudgene.options import Panel
 from sandbox.wes.runs import Run, Task, iso
 
 __all__ = [
+    "PANELS_TAG",
     "STARTER_KIT_SERVICE_INFO",
     "error_response",
     "flavour_error",
+    "published_panels",
     "run_log",
     "service_info",
     "spring_default_error",
@@ -35,6 +39,10 @@ STARTER_KIT_SERVICE_INFO = (
     b'Genomics and Health","url":"https://ga4gh.org"},"workflow_type_versions":{"WDL":["1.0"],"NEXTFLOW":["21.04.0"]},'
     b'"workflow_engine_versions":{"NATIVE":"1.0.0"}}'
 )
+
+# The service-info tag under which FedImpute nodes publish their reference panels (a JSON array as
+# a string: WES tags are a string-to-string map); the registry's sync-panels reads it.
+PANELS_TAG = "fedimpute.reference_panels"
 
 WORKFLOW_TYPES: dict[str, dict[str, list[str]]] = {
     "spec": {"CWL": ["v1.0"], "WDL": ["1.0"]},
@@ -59,8 +67,31 @@ def _state_counts(runs: list[Run]) -> dict[str, int]:
     return dict(Counter(r.state for r in runs))
 
 
-def service_info(flavour: str, runs: list[Run], base_url: str, show_counts: bool) -> Response:
-    """The service-info body of the flavour (the Starter Kit's is the captured bytes)."""
+def published_panels(panels: list[Panel]) -> dict[str, str]:
+    """The ``tags`` entry that publishes ``panels`` the way the imputation node does; a run names
+    one by its ``id`` in ``refpanel``."""
+    listed = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "version": p.version,
+            "build": p.build,
+            "populations": [pop.id for pop in p.populations],
+        }
+        for p in panels
+    ]
+    return {PANELS_TAG: json.dumps(listed, separators=(",", ":"))}
+
+
+def service_info(
+    flavour: str,
+    runs: list[Run],
+    base_url: str,
+    show_counts: bool,
+    tags: dict[str, str] | None = None,
+) -> Response:
+    """The service-info body of the flavour (the Starter Kit's is the captured bytes; ``tags``
+    go only into the spec flavour's, the vendor flavours publish none)."""
     if flavour == "starter-kit":
         return Response(STARTER_KIT_SERVICE_INFO, media_type="application/json")
     types = WORKFLOW_TYPES[flavour]
@@ -95,7 +126,7 @@ def service_info(flavour: str, runs: list[Run], base_url: str, show_counts: bool
         "default_workflow_engine_parameters": [],
         "system_state_counts": _state_counts(runs),
         "auth_instructions_url": f"{base_url}/auth",
-        "tags": {},
+        "tags": (tags or {}) if flavour == "spec" else {},
     }
     return JSONResponse(body)
 

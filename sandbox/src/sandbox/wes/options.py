@@ -43,6 +43,13 @@ class WesOptions(BaseModel):
     namespace: str = "sandbox-namespace"
     token_ttl_seconds: int = 3600
     panels: list[Panel] = Field(default_factory=lambda: preset_panels("all"))
+    publish_panels: bool = Field(
+        True,
+        description="spec flavour: list `panels` in service-info `tags` under "
+        "`fedimpute.reference_panels`, as a FedImpute node does (the registry imports them with "
+        "sync-panels). WES 1.1 service-info has a free `tags` map, so a real server may do the "
+        "same; off: empty tags, as a stock WES server",
+    )
     timings: WesTimings = Field(default_factory=WesTimings)
     min_samples: int = 20
     max_samples: int = 50_000
