@@ -54,6 +54,7 @@ async def list_services(
         order_by=[ImputationService.name, ImputationService.id],
         params=params,
         codec=codec,
+        plain_rows=True,  # to_out reads columns only
     )
     return Page(items=[service.to_out(s, settings) for s in rows], next_cursor=cursor)
 
