@@ -456,7 +456,7 @@ def cases_for(name: str, base: str, issuer: Any) -> tuple[list[Case], str]:
         admin = issuer.access_token(roles=["admin"], expires_in=7200)
         return [
             Case("list 20 alerts (none yet)", "GET", "/monitoring/alerts?limit=20", token=admin),
-            Case("public status", "GET", "/monitoring/status", auth=False),
+            Case("public status", "GET", "/status", auth=False),
             Case("health", "GET", "/health", auth=False),
         ], user
     raise KeyError(name)
