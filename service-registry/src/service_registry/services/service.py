@@ -190,8 +190,13 @@ def is_at_risk(service: ImputationService, settings: Settings) -> bool:
 
 
 def to_out(service: ImputationService, settings: Settings) -> ServiceOut:
-    """The public view of a service (location, limits and health grouped)."""
-    return ServiceOut(
+    """The public view of a service (location, limits and health grouped).
+
+    Built with ``model_construct``: every value comes from a typed column, and validating
+    them again cost 20-30 us per row of ``GET /services`` (docs/benchmarks.md); the JSON
+    columns (capabilities, workflow profile) are still validated.
+    """
+    return ServiceOut.model_construct(
         id=service.id,
         name=service.name,
         slug=service.slug,
@@ -215,7 +220,7 @@ def to_out(service: ImputationService, settings: Settings) -> ServiceOut:
         credential_type=service.credential_type,
         is_active=service.is_active,
         deleted_at=service.deleted_at,
-        health=HealthSummary(
+        health=HealthSummary.model_construct(
             status=service.health_status,
             checked_at=service.health_checked_at,
             response_time_ms=service.response_time_ms,
