@@ -833,6 +833,7 @@ async def seed_demo_jobs(
     await _store_cloudgene_token(client, headers)
     jobs_url = BY_NAME["job-processor"].url + "/jobs"
     held = await _jobs_by_name(client, jobs_url, headers)
+    refused: dict[str, str] = {}
     for job in DEMO_JOBS:
         if job.name in held or files.get(job.filename, {}).get("status") != "valid":
             continue
@@ -849,9 +850,9 @@ async def seed_demo_jobs(
         key = {"Idempotency-Key": f"fleet-demo-{job.name}"}
         submitted = await client.post(jobs_url, json=body, headers=headers | key)
         if submitted.status_code != 202:
-            raise FleetError(
-                f"submitting the demo job {job.name}: {submitted.status_code} {submitted.text}"
-            )
+            # Said in the summary, not fatal: the fleet itself is up (a refusal is a 4xx
+            # problem saying why, e.g. the researcher's own jobs filling their quota).
+            refused[job.name] = f"{submitted.status_code} {_problem_detail(submitted)}"
     deadline = time.monotonic() + DEMO_JOBS_WAIT_SECONDS
     while True:
         held = await _jobs_by_name(client, jobs_url, headers)
@@ -859,16 +860,26 @@ async def seed_demo_jobs(
         if all(j["status"] in FINISHED for j in ours) or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
-    return [_job_line(job, held) for job in DEMO_JOBS]
+    return [_job_line(job, held, refused.get(job.name)) for job in DEMO_JOBS]
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail") or response.text)[:300]
+    except ValueError:
+        return response.text[:300]
 
 
 async def _store_cloudgene_token(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
-    """Stored again at every start: the same token, so nothing changes but its timestamp."""
+    """Stored once: a credential the researcher stored for the service since is kept."""
     found = await client.get(f"{REGISTRY.url}/services/sandbox-michigan", headers=headers)
     if found.status_code != 200:
         raise FleetError(f"finding sandbox-michigan: {found.status_code} {found.text}")
+    credential_url = f"{USER_SERVICE.url}/users/me/service-credentials/{found.json()['id']}"
+    if (await client.get(credential_url, headers=headers)).status_code == 200:
+        return
     stored = await client.put(
-        f"{USER_SERVICE.url}/users/me/service-credentials/{found.json()['id']}",
+        credential_url,
         json={"credential_type": "api_token", "token": SANDBOX_CLOUDGENE_TOKEN},
         headers=headers,
     )
@@ -885,10 +896,11 @@ async def _jobs_by_name(
     return {j["name"]: j for j in listed.json()["items"]}
 
 
-def _job_line(job: DemoJob, held: dict[str, dict[str, Any]]) -> str:
+def _job_line(job: DemoJob, held: dict[str, dict[str, Any]], refused: str | None) -> str:
     stored = held.get(job.name)
     if stored is None:
-        return f"{job.name:<28} not submitted ({job.filename} is not valid)"
+        why = f"refused: {refused}" if refused else f"{job.filename} is not valid"
+        return f"{job.name:<28} not submitted ({why})"
     note = f": {stored['status_message']}" if stored["status"] == "failed" else ""
     return f"{job.name:<28} {stored['status']}{note}  ({job.service}, {job.panel}, {job.filename})"
 
