@@ -1,11 +1,13 @@
 """Token verification through a real JWKS endpoint, and the forgeries it must refuse."""
 
+import time
 import uuid
 
 import httpx
 import pytest
 from jose import jwt
 
+from fedimpute_shared import auth
 from fedimpute_shared.auth import JWKSCache, TokenError, TokenVerifier
 from fedimpute_shared.testing.tokens import bearer
 
@@ -179,3 +181,67 @@ async def test_require_admin_needs_role_and_scope(client, token_issuer):
     full = token_issuer.access_token(roles=["admin"])
     response = await client.post("/widgets", json={"name": "x"}, headers=bearer(full))
     assert response.status_code == 201
+
+
+# ---------------------------------------------------------------- verified tokens are kept
+
+
+async def _verifier(token_issuer, http, **cache_options):
+    cache = JWKSCache(token_issuer.jwks_url, http, **cache_options)
+    return TokenVerifier(
+        cache, issuer=token_issuer.issuer, audience=token_issuer.audience, service_name="demo"
+    )
+
+
+async def test_a_token_is_checked_once_then_served_from_the_cache(token_issuer, monkeypatch):
+    decoded = []
+    real_decode = auth._decode
+    monkeypatch.setattr(
+        auth, "_decode", lambda *a, **kw: decoded.append(1) or real_decode(*a, **kw)
+    )
+    async with httpx.AsyncClient() as http:
+        verifier = await _verifier(token_issuer, http)
+        token = token_issuer.access_token(roles=["viewer"])
+        first = await verifier.verify_access(token)
+        again = await verifier.verify_access(token)
+        assert again == first
+        assert again.roles == {"viewer"}
+        assert len(decoded) == 1
+        # the same token as a service token is a different question, checked (and refused)
+        with pytest.raises(TokenError):
+            await verifier.verify_service(token)
+
+
+async def test_a_kept_token_is_refused_once_expired(token_issuer, monkeypatch):
+    async with httpx.AsyncClient() as http:
+        verifier = await _verifier(token_issuer, http)
+        token = token_issuer.access_token(expires_in=60)
+        await verifier.verify_access(token)
+        later = time.time() + 60 + auth.CLOCK_LEEWAY_SECONDS + 1
+        monkeypatch.setattr(auth.time, "time", lambda: later)
+        with pytest.raises(TokenError, match="expired"):
+            await verifier.verify_access(token)
+
+
+async def test_a_kept_token_is_refused_once_its_key_is_withdrawn(token_issuer):
+    async with httpx.AsyncClient() as http:
+        verifier = await _verifier(
+            token_issuer, http, ttl_seconds=0, min_refresh_seconds=0, withdrawn_grace_seconds=0
+        )
+        token = token_issuer.access_token()
+        await verifier.verify_access(token)
+        token_issuer.rotate()
+        token_issuer.published = token_issuer.published[-1:]  # the old key is gone
+        await verifier.verify_access(token_issuer.access_token())  # refetches the JWKS
+        with pytest.raises(TokenError, match="unknown key"):
+            await verifier.verify_access(token)
+
+
+async def test_the_kept_tokens_are_bounded(token_issuer, monkeypatch):
+    monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
+    async with httpx.AsyncClient() as http:
+        verifier = await _verifier(token_issuer, http)
+        tokens = [token_issuer.access_token() for _ in range(5)]
+        for token in tokens:
+            await verifier.verify_access(token)
+        assert [key[0] for key in verifier._verified] == tokens[2:]

@@ -69,3 +69,40 @@ def test_codec_round_trip_and_signature():
     assert codec.decode(codec.encode(["x", 1])) == ["x", 1]
     with pytest.raises(BadRequest):
         CursorCodec("other").decode(codec.encode(["x", 1]))
+
+
+async def test_plain_rows_page_like_entities(client, token_issuer, demo_db_url):
+    """``plain_rows=True`` (read-only listings): the same rows, pages and cursors as ORM
+    objects, as plain rows with the same attribute names and converted values."""
+    from sqlalchemy import select
+
+    from fedimpute_shared.db import create_engine, create_sessionmaker
+    from fedimpute_shared.pagination import PageParams, paginate
+
+    from .conftest import Widget
+
+    admin = {"Authorization": "Bearer " + token_issuer.access_token(roles=["admin"])}
+    await _create(client, admin, [f"plain-{i}" for i in range(5)])
+    codec = CursorCodec("secret")
+    order = [Widget.name, Widget.id]
+    stmt = select(Widget).where(Widget.name.like("plain-%"))
+    engine = create_engine(demo_db_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            pages = {}
+            for plain in (False, True):
+                seen, cursor = [], None
+                while True:
+                    params = PageParams(limit=2, cursor=cursor)
+                    rows, cursor = await paginate(
+                        session, stmt, order_by=order, params=params, codec=codec, plain_rows=plain
+                    )
+                    seen += [(r.name, r.id, r.created_at) for r in rows]
+                    if cursor is None:
+                        break
+                pages[plain] = seen
+            assert [name for name, _, _ in pages[True]] == [f"plain-{i}" for i in range(5)]
+            assert pages[True] == pages[False]
+            assert not isinstance(rows[0], Widget)  # no ORM object was built
+    finally:
+        await engine.dispose()

@@ -23,6 +23,7 @@ from job_processor.credentials.router import router as credentials_router
 from job_processor.jobs.router import internal_router, router
 from job_processor.jobs.service import Context
 from job_processor.jobs.worker import AdapterLookup, Workers
+from job_processor.metrics import METRICS_KEY, JobMetrics
 from job_processor.models import OutboxEvent
 from job_processor.passwords import PasswordBox
 from job_processor.schedules.router import router as schedules_router
@@ -72,6 +73,8 @@ def adapter_lookup(client: httpx.AsyncClient) -> AdapterLookup:
 def _lifespan(settings: Settings) -> ServiceLifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI, core: CoreResources) -> AsyncIterator[dict[str, Any]]:
+        # Every session of this app counts its committed job moves in this app's metrics.
+        core.sessionmaker.configure(info={METRICS_KEY: core.service_metrics})
         upstreams = Upstreams(settings, core.http)
         ctx = Context(settings, upstreams, PasswordBox(settings.result_password_key))
         remote = remote_client(settings)
@@ -119,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS_DIR,
         service_lifespan=_lifespan(settings),
         outbox=OutboxEvent,
+        metrics=JobMetrics,
         openapi_tags=TAGS,
     )

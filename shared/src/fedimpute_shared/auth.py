@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 _KTY_FOR_ALG = {"RS256": "RSA", "ES256": "EC"}
 CLOCK_LEEWAY_SECONDS = 30
+VERIFIED_CACHE_SIZE = 2048  # tokens kept verified per process (about 1 KiB each)
 
 
 class TokenError(Exception):
@@ -235,6 +236,12 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.service_name = service_name
+        # A client sends the same token for its whole lifetime: checking the RSA signature
+        # and the claims again on every request was a tenth of a small request's CPU. What
+        # was verified once is kept (bounded, oldest out first) with the key that verified
+        # it; a hit is still refused once expired, or when that key is no longer the one the
+        # JWKS cache holds for its kid (withdrawn, dropped as stale, or refetched).
+        self._verified: dict[tuple[str, str], _Verified] = {}
 
     async def verify_access(self, token: str) -> Principal:
         """A user's access token for the platform audience."""
@@ -245,6 +252,26 @@ class TokenVerifier:
         return await self._verify(token, audience=self.service_name, token_type="service")
 
     async def _verify(self, token: str, *, audience: str, token_type: str) -> Principal:
+        cache_key = (token, token_type)  # the type decides the audience
+        hit = self._verified.get(cache_key)
+        if hit is not None:
+            if time.time() > hit.expires_at + CLOCK_LEEWAY_SECONDS:
+                del self._verified[cache_key]
+                raise TokenError("token has expired")
+            if await self.jwks.get(hit.kid) is hit.key:
+                return hit.principal
+            del self._verified[cache_key]
+        principal, kid, key = await self._verify_signed(token, audience, token_type)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        expires_at = float(principal.claims["exp"])  # required by _decode
+        self._verified[cache_key] = _Verified(principal, kid, key, expires_at)
+        return principal
+
+    async def _verify_signed(
+        self, token: str, audience: str, token_type: str
+    ) -> tuple[Principal, str, dict[str, Any]]:
+        """The full check: header, key, signature and claims."""
         header = _unverified_header(token)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
@@ -257,7 +284,17 @@ class TokenVerifier:
         claims = _decode(token, key, alg=alg, audience=audience, issuer=self.issuer)
         if claims.get("typ") != token_type:
             raise TokenError(f"expected a {token_type} token")
-        return _principal(claims)
+        return _principal(claims), kid, key
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed :meth:`TokenVerifier._verify_signed`, and with which key."""
+
+    principal: Principal
+    kid: str
+    key: dict[str, Any]
+    expires_at: float  # the exp claim (seconds since the epoch)
 
 
 def _unverified_header(token: str) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class PageParams(BaseModel):
     cursor: str | None
 
 
-def page_params(
+async def page_params(  # async: no worker-thread hop (see deps.from_state)
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=1024, description="`next_cursor` of the previous page.")
@@ -97,12 +97,22 @@ async def paginate(
     params: PageParams,
     codec: CursorCodec,
     descending: bool = False,
+    plain_rows: bool = False,
 ) -> tuple[list[Any], str | None]:
     """Run ``stmt`` (a select of one entity) one page at a time, ordered by ``order_by``
     (ascending, or all columns descending: newest first for histories).
 
     The last ``order_by`` column must be unique (the id) so the order is total.
+
+    ``plain_rows``: for a read-only listing, select the entity's columns and return plain rows
+    (attribute access by the same names, values converted alike) instead of ORM objects: no
+    identity map, no instance state; a 20-row page of a wide model loaded twice as fast. The
+    caller must only read attributes that are columns (no relationships, no methods).
     """
+    if plain_rows:
+        entity = stmt.column_descriptions[0]["entity"]
+        columns = [getattr(entity, attr.key) for attr in entity.__mapper__.column_attrs]
+        stmt = stmt.with_only_columns(*columns)
     if params.cursor:
         raw = codec.decode(params.cursor)
         if len(raw) != len(order_by):
@@ -112,7 +122,8 @@ async def paginate(
         stmt = stmt.where(key < after if descending else key > after)
     ordering = [column.desc() for column in order_by] if descending else list(order_by)
     stmt = stmt.order_by(*ordering).limit(params.limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    result = await (session.execute(stmt) if plain_rows else session.scalars(stmt))
+    rows = list(result.all())
     if len(rows) <= params.limit:
         return rows, None
     rows = rows[: params.limit]

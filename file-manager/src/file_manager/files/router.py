@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from fedimpute_shared.auth import Principal
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
@@ -68,7 +68,7 @@ router = APIRouter(prefix="/files", tags=["files"])
 
 @router.get("", summary="List my files (admins: anyone's with owner_id)")
 async def list_files(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     codec: CodecDep,
     filters: Annotated[FileFilters, Query()],
@@ -90,7 +90,7 @@ async def list_files(
 
 
 @router.get("/usage", summary="My storage use, quota and size limit")
-async def usage(session: SessionDep, user: Reader, settings: SettingsDep) -> UsageOut:
+async def usage(session: ReadSessionDep, user: Reader, settings: SettingsDep) -> UsageOut:
     return UsageOut(
         used_bytes=await repository.usage_bytes(session, user.user_id),
         quota_bytes=settings.user_quota_bytes,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from fedimpute_shared.auth import Principal, require_services
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
@@ -92,7 +92,7 @@ async def preflight(body: PreflightRequest, user: Reader, ctx: ContextDep) -> Pr
 
 @router.get("/stats", summary="Job statistics: mine, or everyone's for admins")
 async def get_stats(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     scope: Literal["own", "global"] = "own",
 ) -> StatsOut:
@@ -104,7 +104,7 @@ async def get_stats(
 
 @router.get("", summary="List my jobs (newest first)")
 async def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     codec: CodecDep,
     filters: Annotated[JobFilters, Query()],
@@ -144,7 +144,7 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 @router.get("/{job_id}", summary="A job", responses=problem_responses(NotFound))
-async def get_job(job_id: uuid.UUID, session: SessionDep, user: Reader) -> JobOut:
+async def get_job(job_id: uuid.UUID, session: ReadSessionDep, user: Reader) -> JobOut:
     return JobOut.model_validate(await service.find(session, job_id, user))
 
 

@@ -23,6 +23,7 @@ from fedimpute_shared.events import (
     JobStatusChanged,
     add_to_outbox,
 )
+from job_processor.metrics import Transition, note
 from job_processor.models import Job, JobStatus, JobStatusHistory, OutboxEvent
 
 PRODUCER = "job-processor"
@@ -102,6 +103,7 @@ async def _record(
     message: str | None,
     remote_state: str | None,
 ) -> None:
+    note(session.info, _transition(job, previous, target))
     session.add(
         JobStatusHistory(
             job_id=job.id,
@@ -143,3 +145,15 @@ async def _record(
         events.append(JobCancelled(**common, message=message, finished_at=finished))
     for event in events:
         await add_to_outbox(session, OutboxEvent, event)
+
+
+def _transition(job: Job, previous: JobStatus | None, target: JobStatus) -> Transition:
+    duration = None
+    if target in FINAL and job.created_at is not None:
+        duration = max(0.0, ((job.finished_at or utcnow()) - job.created_at).total_seconds())
+    return Transition(
+        service=job.service_slug,
+        previous=previous.value if previous else None,
+        status=target.value,
+        duration_seconds=duration,
+    )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import Conflict, NotFound, problem_responses
 from monitoring_service.alerts import service as alerts
@@ -28,7 +28,7 @@ async def _alert(session: SessionDep, alert_id: uuid.UUID) -> Alert:
 
 @router.get("/alerts", summary="Alerts, newest first (filter by state)")
 async def list_alerts(
-    session: SessionDep,
+    session: ReadSessionDep,
     admin: Admin,
     codec: CodecDep,
     page: Annotated[PageParams, Depends(page_params)],
@@ -46,7 +46,7 @@ async def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert", responses=problem_responses(NotFound))
-async def get_alert(alert_id: uuid.UUID, session: SessionDep, admin: Admin) -> AlertOut:
+async def get_alert(alert_id: uuid.UUID, session: ReadSessionDep, admin: Admin) -> AlertOut:
     return AlertOut.model_validate(await _alert(session, alert_id))
 
 

@@ -20,7 +20,7 @@ from monitoring_service.models import FleetCheck
 router = APIRouter(prefix="/monitoring/health", tags=["fleet"])
 
 
-def _poller(request: Request) -> fleet.FleetPoller:
+async def _poller(request: Request) -> fleet.FleetPoller:
     poller: fleet.FleetPoller = request.state.fleet_poller
     return poller
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.auth import ServiceCaller
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import NotFound, problem_responses
 from notification_service.dependencies import BrokerDep, Reader, Writer
@@ -27,7 +27,7 @@ internal_router = APIRouter(prefix="/internal/notifications", tags=["internal"])
 
 @router.get("", summary="My notifications, newest first")
 async def list_notifications(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     codec: CodecDep,
     page: Annotated[PageParams, Depends(page_params)],
@@ -46,7 +46,7 @@ async def list_notifications(
 
 
 @router.get("/unread-count", summary="How many of my notifications are unread")
-async def unread_count(session: SessionDep, user: Reader) -> UnreadCount:
+async def unread_count(session: ReadSessionDep, user: Reader) -> UnreadCount:
     return UnreadCount(unread=await repository.unread_count(session, user.user_id))
 
 

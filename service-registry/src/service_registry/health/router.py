@@ -31,12 +31,12 @@ router = APIRouter(tags=["health"])
 internal_router = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
 
 
-def _checker(request: Request) -> health.OnDemandChecker:
+async def _checker(request: Request) -> health.OnDemandChecker:
     checker: health.OnDemandChecker = request.state.health_checker
     return checker
 
 
-def _worker(request: Request) -> HealthWorker:
+async def _worker(request: Request) -> HealthWorker:
     worker: HealthWorker = request.state.health_worker
     return worker
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.auth import Principal, require_services
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
@@ -37,7 +37,7 @@ JobProcessor = Annotated[Principal, Depends(require_services("job-processor"))]
 
 @router.get("", summary="List imputation services")
 async def list_services(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     settings: SettingsDep,
     codec: CodecDep,
@@ -54,6 +54,7 @@ async def list_services(
         order_by=[ImputationService.name, ImputationService.id],
         params=params,
         codec=codec,
+        plain_rows=True,  # to_out reads columns only
     )
     return Page(items=[service.to_out(s, settings) for s in rows], next_cursor=cursor)
 
@@ -78,7 +79,7 @@ async def create_service(
 )
 async def get_service(
     id_or_slug: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     settings: SettingsDep,
     include_deleted: bool = False,

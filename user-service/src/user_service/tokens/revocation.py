@@ -75,7 +75,7 @@ class Revocations:
         self.background.add_task(announce_user, self.redis, user_id)
 
 
-def _revocations(
+async def _revocations(
     settings: SettingsDep, redis: RedisDep, background: BackgroundTasks
 ) -> Revocations:
     return Revocations(redis, settings.api_token_revoked_channel, background)
