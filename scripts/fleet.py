@@ -14,8 +14,9 @@ What it does, in order (DESIGN.md §7):
    admin), and prints where everything is.
 4b. Starts the real imputation node (``imputation-node/``: sapporo + cwltool + Beagle, when
    ``make install`` has installed it) and registers it as a WES service.
-5. Seeds the development data once (a demo researcher, sample VCFs uploaded and validated) and
-   prints what the registry really holds.
+5. Seeds the development data once (a demo researcher, sample VCFs uploaded and validated, the
+   sandbox Cloudgene token in their vault, a job on each simulator waited for a bounded time)
+   and prints what the registry really holds and how the demo jobs ended.
 6. Ctrl-C (or SIGTERM) stops every process, then the embedded Postgres and Redis.
 
 Before starting anything it checks that every port it needs is free; a taken port, a service that
@@ -723,6 +724,38 @@ SAMPLE_VCFS = [
 ]
 
 
+@dataclass(frozen=True)
+class DemoJob:
+    """A job the demo researcher finds already run: one per simulator, on the sample whose build
+    is the panel's."""
+
+    name: str
+    service: str
+    panel: str
+    filename: str
+    build: str
+
+
+# Not the imputation node: the researcher may have two unfinished jobs at once (job-processor's
+# max_active_jobs, Michigan's own rule), and Beagle there takes longer than a demo start should.
+DEMO_JOBS = [
+    DemoJob(
+        "demo-sandbox-michigan",
+        "sandbox-michigan",
+        "1000g-phase-3-v5",
+        "demo_chr22_hg19.vcf.gz",
+        "hg19",
+    ),
+    DemoJob("demo-sandbox-wes", "sandbox-wes", "topmed-r3", "demo_chr20_hg38.vcf.gz", "hg38"),
+]
+# The sandbox Cloudgene's API token of its user alice, stored in the researcher's vault.
+SANDBOX_CLOUDGENE_TOKEN = "cloudgene-token-alice"
+# How long a start waits for the demo jobs to finish (a simulated run takes about 40 s); the
+# fleet tests set 0 and watch the jobs themselves.
+DEMO_JOBS_WAIT_SECONDS = float(os.environ.get("FLEET_DEMO_JOBS_WAIT_SECONDS", "180"))
+FINISHED = ("completed", "failed", "cancelled")
+
+
 def sample_vcf_bytes(sample: SampleVcf) -> bytes:
     from file_manager.testdata import VcfSpec, vcf_bytes
 
@@ -731,13 +764,13 @@ def sample_vcf_bytes(sample: SampleVcf) -> bytes:
 
 async def seed_demo(
     client: httpx.AsyncClient, keys: dict[str, Any], services: Iterable[ServiceSpec]
-) -> list[str]:
-    """The demo researcher (registered once) and their sample files (each uploaded once,
-    validated before the summary is printed), so a first login finds data. Idempotent: a
-    second `make up` finds them and uploads nothing."""
+) -> Seeded:
+    """The demo researcher (registered once), their sample files (each uploaded once, validated
+    before the summary is printed) and a job on each simulator, so a first login finds data.
+    Idempotent: a second `make up` finds them and uploads and submits nothing."""
     names = {s.name for s in services}
     if "user-service" not in names:
-        return ["(no demo data: user-service is not built)"]
+        return Seeded(["(no demo data: user-service is not built)"])
     password = keys["researcher_password"]
     registered = await client.post(
         f"{USER_SERVICE.url}/auth/register",
@@ -753,7 +786,7 @@ async def seed_demo(
             f"registering the demo researcher: {registered.status_code} {registered.text}"
         )
     if "file-manager" not in names:
-        return ["(no sample files: file-manager is not built)"]
+        return Seeded(["(no sample files: file-manager is not built)"])
     headers = {"Authorization": f"Bearer {await login(client, DEMO_RESEARCHER, password)}"}
     files_url = BY_NAME["file-manager"].url + "/files"
     held = await _files_by_name(client, files_url, headers)
@@ -777,7 +810,99 @@ async def seed_demo(
         if not pending or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.25)
-    return [_file_line(held[s.filename]) for s in SAMPLE_VCFS if s.filename in held]
+    files = [_file_line(held[s.filename]) for s in SAMPLE_VCFS if s.filename in held]
+    if not {"job-processor", "service-registry"} <= names:
+        return Seeded(files, ["(no demo jobs: job-processor or service-registry is not built)"])
+    return Seeded(files, await seed_demo_jobs(client, headers, held))
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """The summary lines of the demo data: its files, its jobs."""
+
+    files: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+
+async def seed_demo_jobs(
+    client: httpx.AsyncClient, headers: dict[str, str], files: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The researcher's sandbox Cloudgene token in their vault, and one job per simulator (each
+    submitted once: a job of that name is looked for first), waited for a bounded time; a
+    line per job."""
+    await _store_cloudgene_token(client, headers)
+    jobs_url = BY_NAME["job-processor"].url + "/jobs"
+    held = await _jobs_by_name(client, jobs_url, headers)
+    refused: dict[str, str] = {}
+    for job in DEMO_JOBS:
+        if job.name in held or files.get(job.filename, {}).get("status") != "valid":
+            continue
+        body = {
+            "name": job.name,
+            "description": "Submitted by `make up` (scripts/fleet.py) as a demo",
+            "service": job.service,
+            "panel": job.panel,
+            "input_file_ids": [files[job.filename]["id"]],
+            "build": job.build,
+            "tags": ["demo"],
+        }
+        # The key makes a retried start (after a crash between submit and list) a replay.
+        key = {"Idempotency-Key": f"fleet-demo-{job.name}"}
+        submitted = await client.post(jobs_url, json=body, headers=headers | key)
+        if submitted.status_code != 202:
+            # Said in the summary, not fatal: the fleet itself is up (a refusal is a 4xx
+            # problem saying why, e.g. the researcher's own jobs filling their quota).
+            refused[job.name] = f"{submitted.status_code} {_problem_detail(submitted)}"
+    deadline = time.monotonic() + DEMO_JOBS_WAIT_SECONDS
+    while True:
+        held = await _jobs_by_name(client, jobs_url, headers)
+        ours = [held[j.name] for j in DEMO_JOBS if j.name in held]
+        if all(j["status"] in FINISHED for j in ours) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    return [_job_line(job, held, refused.get(job.name)) for job in DEMO_JOBS]
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail") or response.text)[:300]
+    except ValueError:
+        return response.text[:300]
+
+
+async def _store_cloudgene_token(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """Stored once: a credential the researcher stored for the service since is kept."""
+    found = await client.get(f"{REGISTRY.url}/services/sandbox-michigan", headers=headers)
+    if found.status_code != 200:
+        raise FleetError(f"finding sandbox-michigan: {found.status_code} {found.text}")
+    credential_url = f"{USER_SERVICE.url}/users/me/service-credentials/{found.json()['id']}"
+    if (await client.get(credential_url, headers=headers)).status_code == 200:
+        return
+    stored = await client.put(
+        credential_url,
+        json={"credential_type": "api_token", "token": SANDBOX_CLOUDGENE_TOKEN},
+        headers=headers,
+    )
+    if stored.status_code != 200:
+        raise FleetError(f"storing the demo Cloudgene token: {stored.status_code} {stored.text}")
+
+
+async def _jobs_by_name(
+    client: httpx.AsyncClient, jobs_url: str, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    listed = await client.get(jobs_url, params={"limit": 100, "tag": "demo"}, headers=headers)
+    if not listed.is_success:
+        raise FleetError(f"listing the demo jobs: {listed.status_code} {listed.text}")
+    return {j["name"]: j for j in listed.json()["items"]}
+
+
+def _job_line(job: DemoJob, held: dict[str, dict[str, Any]], refused: str | None) -> str:
+    stored = held.get(job.name)
+    if stored is None:
+        why = f"refused: {refused}" if refused else f"{job.filename} is not valid"
+        return f"{job.name:<28} not submitted ({why})"
+    note = f": {stored['status_message']}" if stored["status"] == "failed" else ""
+    return f"{job.name:<28} {stored['status']}{note}  ({job.service}, {job.panel}, {job.filename})"
 
 
 async def _files_by_name(
@@ -843,9 +968,9 @@ async def up(args: argparse.Namespace) -> None:
 
 async def start_fleet(
     fleet: Fleet, infra: Infrastructure, services: list[ServiceSpec]
-) -> tuple[dict[str, Any], list[str], list[str]]:
+) -> tuple[dict[str, Any], list[str], Seeded]:
     """Databases, migrations, every process, registrations and demo data; returns the secrets,
-    the registry's summary lines and the demo files' lines."""
+    the registry's summary lines and the demo data's lines."""
     await create_databases(infra)
     keys = dev_secrets()
     # Each service migrates its own database: in parallel.
@@ -922,7 +1047,7 @@ def print_summary(
     services: list[ServiceSpec],
     keys: dict[str, Any],
     registered: list[str],
-    seeded: list[str],
+    seeded: Seeded,
 ) -> None:
     gateway = next((s for s in services if s.name == "api-gateway"), None)
     lines = ["", "=" * 78, "FedImpute is up", "=" * 78]
@@ -944,11 +1069,14 @@ def print_summary(
         f"              {DEMO_RESEARCHER} / {keys['researcher_password']}"
         "   (both kept in var/secrets.json)",
     ]
-    if seeded:
+    if seeded.files:
         lines += [f"Files of {DEMO_RESEARCHER} (uploaded and validated):"]
-        lines += [f"  {line}" for line in seeded]
+        lines += [f"  {line}" for line in seeded.files]
+    if seeded.jobs:
+        lines += [f"Jobs of {DEMO_RESEARCHER} (one per simulator):"]
+        lines += [f"  {line}" for line in seeded.jobs]
     lines += [
-        "Sandbox Cloudgene API token: cloudgene-token-alice",
+        f"Sandbox Cloudgene API token: {SANDBOX_CLOUDGENE_TOKEN} (in {DEMO_RESEARCHER}'s vault)",
         f"Mail sink:    smtp://127.0.0.1:{MAIL_SINK_PORT}; every email sent is in {MAIL_DIR}/new/"
         " (one message per file; `mutt -f` reads the Maildir)",
         f"PostgreSQL:   {infra.postgres_url}",

@@ -3,6 +3,7 @@ Redis, databases, migrations, services, simulators, the imputation node) and reg
 simulators and the node with their panels through the real API; every service answers."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -95,7 +96,9 @@ def test_the_demo_researcher_finds_sample_files_validated_one_with_a_failing_rul
         )
         assert login.status_code == 200, login.text
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        files = {f["filename"]: f for f in api.get("/api/files", headers=headers).json()["items"]}
+        listed = api.get("/api/files", headers=headers).json()["items"]
+    # the uploads (the demo jobs' results are theirs too)
+    files = {f["filename"]: f for f in listed if f["job_id"] is None}
     assert {name: f["status"] for name, f in files.items()} == {
         "demo_chr20_hg38.vcf.gz": "valid",
         "demo_chr22_hg19.vcf.gz": "valid",
@@ -110,3 +113,42 @@ def test_the_demo_researcher_finds_sample_files_validated_one_with_a_failing_rul
 def test_the_runtime_directory_is_private_and_nothing_warns_about_it(fleet):
     assert (fleet.var / "run").stat().st_mode & 0o777 == 0o700
     assert "RuntimeDirWarning" not in fleet.output
+
+
+def test_the_demo_researcher_finds_a_job_per_simulator_run_with_the_stored_token(fleet):
+    """make up stored the sandbox Cloudgene token in the researcher's vault and submitted one job
+    per simulator with the sample of the panel's build; they run to completion (the conftest
+    fleet does not wait for them, so this test does)."""
+    out = fleet.output
+    assert "Jobs of researcher (one per simulator):" in out
+    assert "(sandbox-michigan, 1000g-phase-3-v5, demo_chr22_hg19.vcf.gz)" in out
+    assert "(sandbox-wes, topmed-r3, demo_chr20_hg38.vcf.gz)" in out
+    keys = json.loads((fleet.var / "secrets.json").read_text())
+    with httpx.Client(base_url=fleet.gateway, timeout=30) as api:
+        login = api.post(
+            "/api/auth/login", json={"login": "researcher", "password": keys["researcher_password"]}
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        michigan = api.get("/api/services/sandbox-michigan", headers=headers).json()
+        vault = api.get("/api/users/me/service-credentials", headers=headers).json()
+        assert michigan["id"] in {c["service_id"] for c in vault}, vault
+        files = {f["id"]: f for f in api.get("/api/files", headers=headers).json()["items"]}
+        deadline = time.monotonic() + 180
+        while True:
+            jobs = {j["name"]: j for j in api.get("/api/jobs", headers=headers).json()["items"]}
+            finished = all(
+                j["status"] in ("completed", "failed", "cancelled") for j in jobs.values()
+            )
+            if finished or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    assert sorted(jobs) == ["demo-sandbox-michigan", "demo-sandbox-wes"]
+    states = {name: (j["status"], j["status_message"]) for name, j in jobs.items()}
+    assert {name: status for name, (status, _) in states.items()} == {
+        "demo-sandbox-michigan": "completed",
+        "demo-sandbox-wes": "completed",
+    }, states
+    # each on the sample whose build is its panel's
+    for name, build in (("demo-sandbox-michigan", "hg19"), ("demo-sandbox-wes", "hg38")):
+        [input_id] = jobs[name]["input_file_ids"]
+        assert (jobs[name]["build"], files[input_id]["declared_build"]) == (build, build)

@@ -46,7 +46,12 @@ def var() -> Iterator[Path]:
 
 def launcher_env(var: Path, offset: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    return env | {"FLEET_VAR_DIR": str(var), "FLEET_PORT_OFFSET": str(offset)}
+    # The summary without waiting for the demo jobs (a start would wait up to minutes for them).
+    return env | {
+        "FLEET_VAR_DIR": str(var),
+        "FLEET_PORT_OFFSET": str(offset),
+        "FLEET_DEMO_JOBS_WAIT_SECONDS": "0",
+    }
 
 
 def run_launcher(var: Path, offset: int, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -189,8 +194,9 @@ def kill_9_everything(launcher: subprocess.Popen[str], pgdata: Path) -> None:
 
 def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
     """Everything killed at once (no clean stop): the next `make up` on the same state comes
-    back with the accounts, files (same bytes) and registrations; the sandbox service someone
-    soft-deleted meanwhile is restored and the summary shows what the registry holds."""
+    back with the accounts, files (same bytes), demo jobs (not submitted again) and
+    registrations; the sandbox service someone soft-deleted meanwhile is restored and the
+    summary shows what the registry holds."""
     gateway = f"http://127.0.0.1:{8000 + RESTART_OFFSET}"
     first = Launch(var, RESTART_OFFSET)
     try:
@@ -198,8 +204,11 @@ def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
         with httpx.Client(base_url=gateway, timeout=30) as api:
             researcher = _login(api, var, "researcher")
             files = api.get("/api/files", headers=researcher).json()["items"]
-            before = {f["filename"]: (f["id"], f["status"]) for f in files}
+            # the uploads: the demo jobs' results come when they finish (the start does not wait)
+            before = {f["filename"]: (f["id"], f["status"]) for f in files if f["job_id"] is None}
             valid_id = before["demo_chr20_hg38.vcf.gz"][0]
+            jobs = api.get("/api/jobs", headers=researcher).json()["items"]
+            demo_jobs = {j["name"]: j["id"] for j in jobs}
             content = api.get(f"/api/files/{valid_id}/content", headers=researcher).content
             admin = _login(api, var, "admin")
             deleted = api.delete("/api/services/sandbox-wes", headers=admin)
@@ -210,6 +219,7 @@ def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
     finally:
         first.stop()
     assert len(before) == 3
+    assert sorted(demo_jobs) == ["demo-sandbox-michigan", "demo-sandbox-wes"]
     second = Launch(var, RESTART_OFFSET)
     try:
         summary = second.wait_up()
@@ -219,9 +229,13 @@ def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
         with httpx.Client(base_url=gateway, timeout=30) as api:
             researcher = _login(api, var, "researcher")
             files = api.get("/api/files", headers=researcher).json()["items"]
-            assert {f["filename"]: (f["id"], f["status"]) for f in files} == before
+            uploads = {f["filename"]: (f["id"], f["status"]) for f in files if f["job_id"] is None}
+            assert uploads == before
             again = api.get(f"/api/files/{valid_id}/content", headers=researcher)
             assert again.content == content
+            # the demo jobs were found by name: none submitted again
+            jobs = api.get("/api/jobs", headers=researcher).json()["items"]
+            assert {j["name"]: j["id"] for j in jobs} == demo_jobs
             admin = _login(api, var, "admin")
             listed = api.get("/api/services", headers=admin).json()["items"]
             assert {s["slug"] for s in listed} >= {
