@@ -27,14 +27,17 @@ def api(fleet):
 @pytest.fixture(scope="module")
 def user(api):
     name = f"jp{secrets.token_hex(3)}"
+    # Its own client address: the login rate limit (per address) is the other tests' too.
+    client = {"X-Forwarded-For": f"198.20.{secrets.randbelow(250)}.{secrets.randbelow(250)}"}
     registered = api.post(
         "/api/auth/register",
         json={"username": name, "email": f"{name}@example.org", "password": PASSWORD},
+        headers=client,
     )
     assert registered.status_code == 201, registered.text
-    token = api.post("/api/auth/login", json={"login": name, "password": PASSWORD}).json()[
-        "access_token"
-    ]
+    login = api.post("/api/auth/login", json={"login": name, "password": PASSWORD}, headers=client)
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from api_gateway.config import UPSTREAMS, Settings
 from api_gateway.main import create_app
 from fedimpute_shared.fleet import fleet_service
 from fedimpute_shared.testing.client import app_client
-from fedimpute_shared.testing.infra import flush_redis
+from fedimpute_shared.testing.infra import flush_redis, suite_redis_url
 from fedimpute_shared.testing.tokens import TokenIssuer, bearer
 
 from .support import GATEWAY_SECRET, ApiToken, Server, UpstreamLog, echo_service
@@ -31,7 +30,7 @@ def url_setting(service: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_db_url(redis_url: str) -> str:
-    return urlunsplit(urlsplit(redis_url)._replace(path=f"/{REDIS_DB}"))
+    return suite_redis_url(redis_url, REDIS_DB)
 
 
 @pytest.fixture(autouse=True)

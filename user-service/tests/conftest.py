@@ -24,7 +24,7 @@ from fedimpute_shared.config import validated_copy
 from fedimpute_shared.sealed import generate_keypair, open_sealed
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.database import migrated_database
-from fedimpute_shared.testing.infra import flush_redis
+from fedimpute_shared.testing.infra import flush_redis, suite_redis_url
 from fedimpute_shared.testing.tokens import bearer
 from user_service.bootstrap import create_admin
 from user_service.config import Settings
@@ -80,7 +80,7 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 async def redis_test_url(redis_url: str) -> AsyncIterator[str]:
-    url = f"{redis_url.rstrip('/')}/{REDIS_DB}"
+    url = suite_redis_url(redis_url, REDIS_DB)
     await flush_redis(url)
     yield url
     await flush_redis(url)

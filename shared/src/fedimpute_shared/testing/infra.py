@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy.engine import make_url
 
 from fedimpute_shared.embedded import embedded_postgres, embedded_redis, port_open, to_asyncpg
 
-__all__ = ["LOCAL_POSTGRES", "LOCAL_REDIS", "flush_redis", "postgres_admin_url", "redis_url"]
+__all__ = [
+    "LOCAL_POSTGRES",
+    "LOCAL_REDIS",
+    "flush_redis",
+    "postgres_admin_url",
+    "redis_url",
+    "suite_redis_url",
+]
 
 LOCAL_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379"
@@ -42,6 +50,17 @@ def redis_url(var_dir: Path) -> str:
     if port_open("127.0.0.1", 6379):
         return LOCAL_REDIS
     return embedded_redis(var_dir / "redis").url
+
+
+def suite_redis_url(url: str, default_db: int) -> str:
+    """The Redis database a suite that empties its database may use: the one ``url`` names
+    (``make test`` gives each of its parallel pytest processes its own, and the suites of one
+    process run one after another), else ``default_db``. Never a fixed number when the URL names
+    one: a suite emptying database 2 before each test emptied another process's streams."""
+    parts = urlsplit(url)
+    if parts.path.strip("/").isdigit():
+        return url
+    return urlunsplit(parts._replace(path=f"/{default_db}"))
 
 
 async def flush_redis(url: str) -> None:
