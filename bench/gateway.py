@@ -31,8 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
+from processes import free_port, wait_http
 
 if TYPE_CHECKING:
     from fedimpute_shared.testing.tokens import TokenIssuer
@@ -81,25 +80,6 @@ def serve_blob(port: int) -> None:
 
 
 # ------------------------------------------------------------------ processes
-
-
-def free_port() -> int:
-    from fedimpute_shared.embedded import free_port as _free_port
-
-    return _free_port()
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 @contextmanager

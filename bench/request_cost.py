@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processes import free_port, wait_http  # bench/processes.py (the scripts run from bench/)
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 COMMAND = ".venv/bin/python bench/request_cost.py"
@@ -120,25 +122,6 @@ def raw_request(method: str, path: str, token: str | None, body: Any = None) -> 
 
 
 # ------------------------------------------------------------------ processes
-
-
-def free_port() -> int:
-    from fedimpute_shared.embedded import free_port as _free_port
-
-    return _free_port()
-
-
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 @contextmanager
