@@ -804,22 +804,10 @@ async def seed_demo(
     if "user-service" not in names:
         return Seeded(["(no demo data: user-service is not built)"])
     password = keys["researcher_password"]
-    registered = await client.post(
-        f"{USER_SERVICE.url}/auth/register",
-        json={
-            "username": DEMO_RESEARCHER,
-            "email": f"{DEMO_RESEARCHER}@example.org",
-            "password": password,
-            "full_name": "Demo Researcher",
-        },
-    )
-    if registered.status_code not in (201, 409):
-        raise FleetError(
-            f"registering the demo researcher: {registered.status_code} {registered.text}"
-        )
+    token = await _researcher_token(client, password)
     if "file-manager" not in names:
         return Seeded(["(no sample files: file-manager is not built)"])
-    headers = {"Authorization": f"Bearer {await login(client, DEMO_RESEARCHER, password)}"}
+    headers = {"Authorization": f"Bearer {token}"}
     files_url = BY_NAME["file-manager"].url + "/files"
     held = await _files_by_name(client, files_url, headers)
     for sample in SAMPLE_VCFS:
@@ -846,6 +834,32 @@ async def seed_demo(
     if not {"job-processor", "service-registry"} <= names:
         return Seeded(files, ["(no demo jobs: job-processor or service-registry is not built)"])
     return Seeded(files, await seed_demo_jobs(client, headers, held))
+
+
+async def _researcher_token(client: httpx.AsyncClient, password: str) -> str:
+    """The demo researcher's access token, registering them first when they cannot log in yet
+    (a first start). Registering only then keeps later starts from having user-service judge
+    the password's strength, which loads its word lists (~12 MB) for the process's life."""
+    response = await client.post(
+        f"{USER_SERVICE.url}/auth/login", json={"login": DEMO_RESEARCHER, "password": password}
+    )
+    if response.status_code == 200:
+        token: str = response.json()["access_token"]
+        return token
+    registered = await client.post(
+        f"{USER_SERVICE.url}/auth/register",
+        json={
+            "username": DEMO_RESEARCHER,
+            "email": f"{DEMO_RESEARCHER}@example.org",
+            "password": password,
+            "full_name": "Demo Researcher",
+        },
+    )
+    if registered.status_code not in (201, 409):
+        raise FleetError(
+            f"registering the demo researcher: {registered.status_code} {registered.text}"
+        )
+    return await login(client, DEMO_RESEARCHER, password)
 
 
 @dataclass(frozen=True)
