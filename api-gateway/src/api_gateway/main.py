@@ -29,6 +29,7 @@ from api_gateway.openapi import OpenAPICache
 from api_gateway.proxy import proxy_http
 from api_gateway.ratelimit import RateLimiter, parse_rate
 from api_gateway.routes import LimitClass, RouteTable
+from api_gateway.upstream_http import UpstreamConnections
 from api_gateway.upstreams import UpstreamTransport, build_pools
 from api_gateway.websocket import proxy_websocket
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
@@ -155,12 +156,16 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
             cooldown=settings.upstream_cooldown_seconds,
             metrics=metrics,
         )
+        # Proxied requests: the lean client of upstream_http.py.
+        connections = UpstreamConnections(
+            limit=settings.max_upstream_connections, keepalive=UPSTREAM_KEEPALIVE_SECONDS
+        )
+        # The gateway's own calls (service tokens, API-token exchange, OpenAPI documents): httpx.
         inner = PooledTransport(
             max_connections_per_origin=settings.max_upstream_connections,
             keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
         )
         transport = UpstreamTransport(pools, inner, metrics)
-        # For the gateway's own calls (service tokens, API-token exchange, OpenAPI documents).
         client = create_http_client(
             transport=transport,
             timeout=httpx.Timeout(
@@ -182,7 +187,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
         gateway = Gateway(
             settings=settings,
             routes=RouteTable.from_settings(settings),
-            transport=transport,
+            connections=connections,
             pools=pools,
             authenticator=EdgeAuthenticator(
                 core.token_verifier,
@@ -212,6 +217,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
         try:
             yield {"gateway": gateway}
         finally:
+            connections.close()
             await client.aclose()
             if limiting:
                 await limiting[1].aclose()
