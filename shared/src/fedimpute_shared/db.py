@@ -33,7 +33,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from fedimpute_shared.clock import current_clock
 
@@ -233,11 +234,12 @@ class DriverQuery:
     names: tuple[str, ...]  # the bind parameters' names, in the SQL's $1, $2... order
 
     @classmethod
-    def of(cls, stmt: Executable) -> DriverQuery:
+    def of(cls, stmt: ClauseElement) -> DriverQuery:
         """Compile ``stmt`` for asyncpg; name every bind parameter (``bindparam("kind")``)."""
         from sqlalchemy.dialects.postgresql.asyncpg import dialect
 
-        compiled = stmt.compile(dialect=dialect())
+        compiled = stmt.compile(dialect=dialect())  # type: ignore[no-untyped-call]
+        assert isinstance(compiled, SQLCompiler)
         names = tuple(compiled.positiontup or ())
         # A value written into the statement (``col == 5``) or a list expanded at execution
         # (``in_([...])``) would be silently lost here: every value is bound per call.
@@ -252,9 +254,10 @@ class DriverQuery:
         if not session.info.get(_READ_ONLY):
             raise RuntimeError("DriverQuery runs on a ReadSessionDep session only")
         connection = await session.connection()
-        raw = await connection.get_raw_connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out connection has one
         args = [params[name] for name in self.names]
-        return list(await raw.driver_connection.fetch(self.sql, *args))
+        return list(await driver.fetch(self.sql, *args))
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fedimpute_shared.db import DriverQuery
 from service_registry.models import ImputationService
 from service_registry.services.schemas import ServiceFilters
+
+_AnySelect = TypeVar("_AnySelect", bound=Select[*tuple[Any, ...]])
 
 # Each listing filter: the condition it adds, on a bind parameter of the filter's name (so the
 # SQL of one combination of filters is the same whatever the values: see listing_keys).
@@ -47,8 +49,8 @@ def filter_values(filters: ServiceFilters) -> dict[str, Any]:
 
 
 def _filtered(
-    stmt: Select[Any], include_deleted: bool, params: dict[str, BindParameter[Any]]
-) -> Select[Any]:
+    stmt: _AnySelect, include_deleted: bool, params: dict[str, BindParameter[Any]]
+) -> _AnySelect:
     if not include_deleted:
         stmt = stmt.where(ImputationService.deleted_at.is_(None))
     for name, param in params.items():
@@ -57,7 +59,8 @@ def _filtered(
 
 
 def listing(filters: ServiceFilters) -> Select[Any]:
-    params = {name: bindparam(name, value) for name, value in filter_values(filters).items()}
+    values = filter_values(filters)
+    params: dict[str, BindParameter[Any]] = {name: bindparam(name, values[name]) for name in values}
     return _filtered(select(ImputationService), filters.include_deleted, params)
 
 
