@@ -72,8 +72,8 @@ check: lint typecheck test ## everything CI runs
 seed: install ## register the real public imputation services (inactive) in the registry database
 	$(PY) -m service_registry.seed
 
-bench: install
-	$(PY) bench/health_sweep.py
+bench: install ## every benchmark, one after the other; rewrites docs/benchmarks.md's summary (BENCH_ARGS="--only gateway", "--full")
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 bench-imputation: install ## accuracy and node overhead of the imputation node (see docs/benchmarks.md)
 	$(PY) bench/imputation.py

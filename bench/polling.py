@@ -29,6 +29,7 @@ import math
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 for member in ("shared", "sandbox", "job-processor", "service-registry"):
     sys.path.insert(0, str(ROOT / member / "src"))
+
+from results import Row, write_rows  # noqa: E402 (bench/results.py)
 
 from sandbox.pytest_plugin import SandboxHandle, start_sandbox  # noqa: E402
 from sandbox.testdata import make_vcf  # noqa: E402
@@ -349,20 +352,61 @@ async def child(args: argparse.Namespace, config: dict[str, Any]) -> None:
             return result
 
         await cycle("warm-up")
-        for i in range(args.cycles):
-            await cycle(f"normal {i + 1}")
+        normal = [await cycle(f"normal {i + 1}") for i in range(args.cycles)]
         victim = services[slugs[0]]
+        outages = {}
         for outage in ("refuse", "hang"):
             httpx.put(f"{victim['admin_url']}/_sandbox/faults", json={"outage": outage})
-            await cycle(f"{slugs[0]} outage={outage}")
+            outages[outage] = await cycle(f"{slugs[0]} outage={outage}")
             httpx.delete(f"{victim['admin_url']}/_sandbox/faults")
             httpx.put(
                 f"{victim['admin_url']}/_sandbox/faults", json={"latency_ms": args.latency_ms}
             )
         print(json.dumps({"peak_rss_mib": vm_hwm_mib(), "load": os.getloadavg()}), flush=True)
+        write_rows(args.json, figures(args, slugs, normal, outages, vm_hwm_mib()))
         await remote.aclose()
         await http.aclose()
         await engine.dispose()
+
+
+def figures(
+    args: argparse.Namespace,
+    slugs: list[str],
+    normal: list[dict[str, Any]],
+    outages: dict[str, dict[str, Any]],
+    peak_mib: float,
+) -> list[Row]:
+    """The figures for `make bench`: medians of the normal cycles, and how late the healthy
+    services finish while the first one is in outage (no goal was set for these)."""
+    cycle = statistics.median(r["seconds"] for r in normal)
+    rows = [
+        Row(
+            f"polling cycle, {args.jobs} jobs (L = {args.latency_ms:.0f} ms, C = {args.concurrency})",
+            round(cycle, 2),
+            "s",
+            limit="network-bound ideal max_s ceil(n_s/C)·L",
+            limit_value=normal[0]["ideal"],
+        ),
+        Row(
+            "job-processor CPU per 1,000 polls",
+            round(statistics.median(r["cpu_per_1000"] for r in normal), 2),
+            "s",
+        ),
+        Row("job-processor peak RSS (whole run)", round(peak_mib, 1), "MiB"),
+    ]
+    healthy = slugs[1:]
+    usual = max(statistics.median(r["per_service"][s][0] for r in normal) for s in healthy)
+    for outage, result in outages.items():
+        rows.append(
+            Row(
+                f"healthy services' last poll with {slugs[0]} in outage ({outage})",
+                round(max(result["per_service"][s][0] for s in healthy), 2),
+                "s",
+                limit="the same without an outage",
+                limit_value=usual,
+            )
+        )
+    return rows
 
 
 def main() -> int:
@@ -374,6 +418,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=20, help="WORKER_BATCH_SIZE")
     parser.add_argument("--timeout", type=float, default=5, help="REMOTE_TIMEOUT_SECONDS")
     parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the figures for `make bench` here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

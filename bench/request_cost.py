@@ -19,6 +19,11 @@ Needs PostgreSQL and Redis (127.0.0.1:5432 user postgres, ``--redis-url``). From
 repository root:
 
     .venv/bin/python bench/request_cost.py --seconds 5 --profile --py-spy /tmp/spy/bin/py-spy
+
+``--json PATH`` also writes one row per request measured against the goals (CPU ms per request:
+<= 2 ms for a read, <= 4 ms for a write, against the service's own ``/health`` as its floor
+without a query; the registry list's req/s at c=20: >= 400), for ``make bench``; ``--quick``
+runs 1 s per concurrency and no profile (about 2 minutes for the six services).
 """
 
 from __future__ import annotations
@@ -52,6 +57,10 @@ PASSWORD = "violet-Otter-sings-at-dawn-42"
 
 # ------------------------------------------------------------------ the load driver (own process)
 
+
+READ_GOAL_MS = 2.0  # CPU per small authenticated read (issue 17)
+WRITE_GOAL_MS = 4.0  # CPU per small write
+LIST_GOAL_RPS = 400.0  # the registry list at concurrency 20
 
 UNIQUE_WIDTH = 14  # "{n}" in a body becomes a unique number of this many digits
 
@@ -175,6 +184,11 @@ class Case:
     body: Any = None
     auth: bool = True
     token: str | None = None  # instead of the service's usual token (an admin's, for writes)
+    write: bool = False  # the goal is <= 4 ms for a write, <= 2 ms for a read
+
+    @property
+    def goal_ms(self) -> float:
+        return WRITE_GOAL_MS if self.write else READ_GOAL_MS
 
 
 @dataclass
@@ -208,7 +222,7 @@ def measure(service: str, pid: int, port: int, case: Case, token: str, seconds: 
     )
     result = Result(service, case)
     try:
-        drive(port, [request], 1, 1.0)  # warm-up (imports, pools, caches)
+        drive(port, [request], 1, min(1.0, seconds))  # warm-up (imports, pools, caches)
         before = cpu_seconds(pid)
         one = drive(port, [request], 1, seconds)
         many = drive(port, [request], 20, seconds)
@@ -367,6 +381,7 @@ def registry_cases(base: str, admin: str) -> list[Case]:
                 "build": "hg38",
             },
             token=admin,
+            write=True,
         ),
         Case("health", "GET", "/health", auth=False),
     ]
@@ -411,6 +426,7 @@ def cases_for(name: str, base: str, issuer: Any) -> tuple[list[Case], str]:
                 "POST",
                 "/users/me/api-tokens",
                 {"name": "t-{n}", "scopes": ["jobs:read"]},
+                write=True,
             ),
             Case("health", "GET", "/health", auth=False),
         ], own
@@ -432,7 +448,7 @@ def cases_for(name: str, base: str, issuer: Any) -> tuple[list[Case], str]:
             Case("list 20 (none yet)", "GET", "/notifications?limit=20"),
             Case("get (unread count)", "GET", "/notifications/unread-count"),
             Case("get (preferences)", "GET", "/notifications/preferences"),
-            Case("write (mark all read)", "POST", "/notifications/read-all"),
+            Case("write (mark all read)", "POST", "/notifications/read-all", write=True),
             Case("health", "GET", "/health", auth=False),
         ], user
     if name == "monitoring":
@@ -570,6 +586,70 @@ def report(args: argparse.Namespace, results: list[Result], profiled: Any) -> st
     return "\n".join(lines) + "\n"
 
 
+def json_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """The ``make bench`` rows: each request's CPU against its goal, with the service's own
+    ``/health`` (routing, middleware, access log, metrics: everything but the query and the
+    handler) as its limit; and the registry list's req/s at c=20 against its goal, with the
+    registry's ``/health`` req/s at c=20 as the ceiling."""
+    health = {r.service: r for r in results if r.case.kind == "health" and not r.error}
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        if r.case.kind == "health":
+            continue
+        floor = health.get(r.service)
+        value = None if r.error else round(r.cpu_ms, 2)
+        limit_value = round(floor.cpu_ms, 2) if floor else None
+        rows.append(
+            _row(
+                f"{r.service} CPU per request: {r.case.kind} {r.case.method} "
+                + re.sub(r"[0-9a-f-]{36}", "{id}", r.case.path.split("?")[0]),
+                value,
+                "ms",
+                "the service's GET /health (its floor without a query)",
+                limit_value,
+                f"<= {r.case.goal_ms:g} ms",
+                None if value is None else value <= r.case.goal_ms,
+            )
+        )
+        if r.service == "service-registry" and r.case.kind == "list 20":
+            rps = None if r.error else round(r.rps20)
+            ceiling = round(floor.rps20) if floor else None
+            rows.append(
+                _row(
+                    "service-registry GET /services?limit=20 req/s at concurrency 20",
+                    rps,
+                    "req/s",
+                    "the registry's GET /health req/s at concurrency 20",
+                    ceiling,
+                    f">= {LIST_GOAL_RPS:g} req/s",
+                    None if rps is None else rps >= LIST_GOAL_RPS,
+                )
+            )
+    return rows
+
+
+def _row(
+    path: str,
+    value: float | None,
+    unit: str,
+    limit: str,
+    limit_value: float | None,
+    goal: str,
+    met: bool | None,
+) -> dict[str, Any]:
+    ratio = round(value / limit_value, 2) if value is not None and limit_value else None
+    return {
+        "path": path,
+        "value": value,
+        "unit": unit,
+        "limit": limit,
+        "limit_value": limit_value,
+        "ratio": ratio,
+        "goal": goal,
+        "met": met,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -584,7 +664,13 @@ def main() -> int:
         "--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks-request-cost.md")
+    parser.add_argument("--json", type=Path, help="write the rows against the goals here")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 s per run and no profile (for make bench)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.profile = 1.0, False
     if args.drive:
         return drive_main(args.drive)
     if args.profile and not args.py_spy:
@@ -594,6 +680,8 @@ def main() -> int:
     text = report(args, results, profiled)
     print(text)
     args.output.write_text("# Request cost benchmark (the last run)\n\nReproduce:\n\n" + text)
+    if args.json:
+        args.json.write_text(json.dumps(json_rows(results), indent=2) + "\n")
     return 0
 
 

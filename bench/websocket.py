@@ -36,6 +36,7 @@ from pathlib import Path
 
 import httpx
 from memory import MiB, PeakRss  # bench/memory.py (the scripts run from bench/)
+from results import Row, write_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -267,16 +268,35 @@ def report(result: dict[str, object], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def rows(result: dict[str, object], args: argparse.Namespace) -> list[Row]:
+    """The figures for `make bench`: medians over the rounds (no goal was set for them)."""
+    rounds: list[dict[str, float]] = result["rounds"]  # type: ignore[assignment]
+    n = args.clients
+    per_connection = (int(result["rss_connected"]) - int(result["rss_idle"])) / n / 1024  # type: ignore[call-overload]
+    return [
+        Row(f"event → p50 of {n} WebSocket clients", _median_ms(rounds, "p50"), "ms"),
+        Row(f"event → p99 of {n} WebSocket clients", _median_ms(rounds, "p99"), "ms"),
+        Row(f"event → all {n} WebSocket clients", _median_ms(rounds, "all"), "ms"),
+        Row("notification memory per WebSocket connection", round(per_connection, 1), "KiB"),
+    ]
+
+
+def _median_ms(rounds: list[dict[str, float]], key: str) -> float:
+    return round(statistics.median(r[key] for r in rounds) * 1000, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--processes", type=int, default=2, help="client processes")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between events")
+    parser.add_argument("--json", type=Path, help="write the figures for `make bench` here")
     args = parser.parse_args()
     os.environ.setdefault("ENVIRONMENT", "development")
     result = asyncio.run(bench(args))
     print(report(result, args))
+    write_rows(args.json, rows(result, args))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
 from starlette.types import Scope
 
 from api_gateway.config import Settings
@@ -23,6 +22,7 @@ from api_gateway.identity import EdgeAuthenticator, Identity, bearer_token
 from api_gateway.metrics import GatewayMetrics
 from api_gateway.ratelimit import RateLimiter
 from api_gateway.routes import LimitClass, RouteTable, Target, Transfer
+from api_gateway.upstream_http import Timeouts, UpstreamConnections
 from api_gateway.upstreams import UpstreamPool
 from fedimpute_shared.client_address import TrustedProxies, address_bucket, join_header_lines
 from fedimpute_shared.problems import ProblemError, ServiceUnavailable, Unauthorized
@@ -41,9 +41,10 @@ class Admission:
 class Gateway:
     settings: Settings
     routes: RouteTable
-    # Proxied requests go straight to the transport: no client-level cookie jar (which would
-    # carry one user's cookies into another's requests), auth flow, redirects or hooks.
-    transport: httpx.AsyncBaseTransport
+    # Proxied requests go out on the proxy's own HTTP/1.1 client (``upstream_http.py``): no
+    # cookie jar (which would carry one user's cookies into another's requests), auth flow,
+    # redirects or hooks.
+    connections: UpstreamConnections
     pools: dict[str, UpstreamPool]
     authenticator: EdgeAuthenticator
     limiter: RateLimiter | None
@@ -52,17 +53,14 @@ class Gateway:
 
     def __post_init__(self) -> None:
         connect = self.settings.connect_timeout_seconds
+        api, long = self.settings.proxy_timeout_seconds, self.settings.transfer_timeout_seconds
         self._timeouts = {
-            Transfer.API: httpx.Timeout(
-                self.settings.proxy_timeout_seconds, connect=connect
-            ).as_dict(),
-            Transfer.LONG: httpx.Timeout(
-                self.settings.transfer_timeout_seconds, connect=connect
-            ).as_dict(),
+            Transfer.API: Timeouts(connect=connect, read=api, write=api, pool=api),
+            Transfer.LONG: Timeouts(connect=connect, read=long, write=long, pool=long),
         }
 
-    def timeout(self, transfer: Transfer) -> dict[str, float | None]:
-        """The httpx ``timeout`` request extension for a route's transfer kind."""
+    def timeouts(self, transfer: Transfer) -> Timeouts:
+        """The upstream timeouts for a route's transfer kind."""
         return self._timeouts[transfer]
 
     async def admit(self, scope: Scope, target: Target) -> Admission:

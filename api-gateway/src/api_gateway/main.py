@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from api_gateway import front
 from api_gateway.api_tokens import ApiTokenExchanger, RevocationListener
 from api_gateway.config import Settings
+from api_gateway.dispatch import proxy_first
 from api_gateway.gateway import Gateway
 from api_gateway.identity import EdgeAuthenticator
 from api_gateway.metrics import GatewayMetrics
@@ -29,6 +30,7 @@ from api_gateway.openapi import OpenAPICache
 from api_gateway.proxy import proxy_http
 from api_gateway.ratelimit import RateLimiter, parse_rate
 from api_gateway.routes import LimitClass, RouteTable
+from api_gateway.upstream_http import UpstreamConnections
 from api_gateway.upstreams import UpstreamTransport, build_pools
 from api_gateway.websocket import proxy_websocket
 from fedimpute_shared.app import CoreResources, ServiceLifespan, create_service_app
@@ -155,12 +157,16 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
             cooldown=settings.upstream_cooldown_seconds,
             metrics=metrics,
         )
+        # Proxied requests: the lean client of upstream_http.py.
+        connections = UpstreamConnections(
+            limit=settings.max_upstream_connections, keepalive=UPSTREAM_KEEPALIVE_SECONDS
+        )
+        # The gateway's own calls (service tokens, API-token exchange, OpenAPI documents): httpx.
         inner = PooledTransport(
             max_connections_per_origin=settings.max_upstream_connections,
             keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
         )
         transport = UpstreamTransport(pools, inner, metrics)
-        # For the gateway's own calls (service tokens, API-token exchange, OpenAPI documents).
         client = create_http_client(
             transport=transport,
             timeout=httpx.Timeout(
@@ -182,7 +188,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
         gateway = Gateway(
             settings=settings,
             routes=RouteTable.from_settings(settings),
-            transport=transport,
+            connections=connections,
             pools=pools,
             authenticator=EdgeAuthenticator(
                 core.token_verifier,
@@ -212,6 +218,7 @@ def _lifespan(settings: Settings, openapi: OpenAPICache) -> ServiceLifespan:
         try:
             yield {"gateway": gateway}
         finally:
+            connections.close()
             await client.aclose()
             if limiting:
                 await limiting[1].aclose()
@@ -248,13 +255,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             WebSocketRoute("/{path:path}", endpoint=proxy),
         ]
     )
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=True,
-        allow_methods=CORS_METHODS,
-        allow_headers=CORS_ALLOW_HEADERS,
-        expose_headers=CORS_EXPOSE_HEADERS,
-        max_age=settings.cors_max_age_seconds,
-    )
+    cors = cors_options(settings)
+    app.add_middleware(CORSMiddleware, **cors)
+    # Proxied /api/... requests skip FastAPI's stack (same CORS, logs, metrics and problems).
+    proxy_first(app, proxy, cors)
     return app
+
+
+def cors_options(settings: Settings) -> dict[str, Any]:
+    """The one CORS policy, for the app's middleware and the proxied requests' short stack."""
+    return {
+        "allow_origins": settings.cors_origins,
+        "allow_credentials": True,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_ALLOW_HEADERS,
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "max_age": settings.cors_max_age_seconds,
+    }

@@ -1,9 +1,11 @@
 """The streaming HTTP proxy: a pure ASGI app behind the gateway's catch-all route.
 
-Bodies are never held whole: the client's body is handed to httpx as an async iterator over
-ASGI ``receive`` (uvicorn applies back-pressure), and the upstream's raw bytes (still
-compressed, if they were) go out chunk by chunk. Status, headers (minus hop-by-hop), ``Range``
-and ``206`` pass unchanged. A client that goes away mid-download stops the upstream transfer.
+Bodies are never held whole: the client's body goes upstream as it arrives from ASGI
+``receive`` (uvicorn applies back-pressure, and so does the upstream socket), and the upstream's
+raw bytes (still compressed, if they were) go out chunk by chunk; a small answer that arrived
+whole with its head goes out in one message. The upstream exchange is ``upstream_http.py``'s.
+Status, headers (minus hop-by-hop), ``Range`` and ``206`` pass unchanged. A client that goes
+away mid-download stops the upstream transfer.
 
 Failures become problems fast, before any byte of a response: every replica benched → 503 with
 ``Retry-After``; cannot connect → 502; no answer within the route's timeout → 504; an answer
@@ -20,14 +22,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from api_gateway.gateway import Gateway
 from api_gateway.headers import client_response_headers, header, upstream_request_headers
 from api_gateway.paths import AmbiguousPath, normalise
 from api_gateway.routes import Target
-from api_gateway.upstreams import NoHealthyUpstream
+from api_gateway.upstream_http import (
+    ConnectFailed,
+    PoolTimeout,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+    request_head,
+)
+from api_gateway.upstreams import NoHealthyUpstream, Upstream, first_reachable
 from fedimpute_shared.context import current_request_id, new_request_id
 from fedimpute_shared.problems import (
     BadGateway,
@@ -79,9 +88,10 @@ def resolve(gateway: Gateway, scope: Scope) -> Target:
     return target
 
 
-def upstream_url(target: Target, query_string: bytes, scheme: str = "http") -> str:
-    query = "?" + query_string.decode("latin-1") if query_string else ""
-    return f"{scheme}://{target.service}{target.upstream_path}{query}"
+def _upstream_target(target: Target, query_string: bytes) -> bytes:
+    """The request target sent upstream (below the replica's base path)."""
+    path = target.upstream_path.encode("ascii")
+    return path + b"?" + query_string if query_string else path
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -121,33 +131,46 @@ async def proxy_http(gateway: Gateway, scope: Scope, receive: Receive, send: Sen
     cap = gateway.settings.max_json_body_bytes if target.policy.json_body_cap else None
     if cap is not None and length is not None and length > cap:
         raise _too_large(cap)
-    has_body = bool(length) or header(scope["headers"], b"transfer-encoding") is not None
-    request = httpx.Request(
-        scope["method"],
-        upstream_url(target, scope.get("query_string", b"")),
-        headers=upstream_request_headers(
-            scope["headers"],
-            access_token=admission.identity.access_token if admission.identity else None,
-            request_id=current_request_id() or new_request_id(),
-            client_ip=admission.client_ip,
-            scheme=scope.get("scheme", "http"),
-        ),
-        content=_body_chunks(receive, cap) if has_body else None,
-        extensions={"timeout": gateway.timeout(target.policy.transfer)},
+    chunked = length is None and header(scope["headers"], b"transfer-encoding") is not None
+    body = _body_chunks(receive, cap) if length or chunked else None
+    method = scope["method"].encode("ascii")
+    target_bytes = _upstream_target(target, scope.get("query_string", b""))
+    headers = upstream_request_headers(
+        scope["headers"],
+        access_token=admission.identity.access_token if admission.identity else None,
+        request_id=current_request_id() or new_request_id(),
+        client_ip=admission.client_ip,
+        scheme=scope.get("scheme", "http"),
     )
+    timeouts = gateway.timeouts(target.policy.transfer)
+
+    async def attempt(upstream: Upstream) -> UpstreamResponse:
+        try:
+            head = request_head(
+                method,
+                upstream.base_path + target_bytes,
+                [(b"host", upstream.host_bytes), *headers],
+                chunked=chunked,
+            )
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return await gateway.connections.request(
+            upstream.origin, method, head, body, chunked=chunked, timeouts=timeouts
+        )
+
     try:
-        response = await gateway.transport.handle_async_request(request)
+        response = await first_reachable(gateway.pools[target.service], gateway.metrics, attempt)
     except _ClientGone:
         return
     except _BodyTooLarge:
         raise _too_large(cap or 0) from None
-    except (NoHealthyUpstream, httpx.HTTPError) as exc:
+    except (NoHealthyUpstream, UpstreamError) as exc:
         raise _upstream_problem(gateway, target, exc) from None
-    gateway.metrics.proxied.labels(target.service, str(response.status_code)).inc()
+    gateway.metrics.proxied.labels(target.service, str(response.status)).inc()
     try:
-        await _relay(response, receive, send, admission.rate_headers, scope["method"])
+        await _relay(response, receive, send, admission.rate_headers, method)
     finally:
-        await response.aclose()
+        response.close()
 
 
 def _too_large(cap: int) -> PayloadTooLarge:
@@ -164,13 +187,13 @@ def _upstream_problem(gateway: Gateway, target: Target, exc: Exception) -> Excep
         return ServiceUnavailable(
             f"{service} is unavailable; try again shortly", headers={"Retry-After": retry}
         )
-    if isinstance(exc, httpx.PoolTimeout):
+    if isinstance(exc, PoolTimeout):
         errors.labels(service, "pool").inc()
         return ServiceUnavailable("the gateway is busy; try again shortly")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, UpstreamTimeout):
         errors.labels(service, "timeout").inc()
         return GatewayTimeout(f"{service} did not answer in time")
-    if isinstance(exc, httpx.ConnectError):  # counted per attempt by the transport
+    if isinstance(exc, ConnectFailed):  # counted per attempt by first_reachable
         return BadGateway(f"{service} is unreachable")
     errors.labels(service, "protocol").inc()
     logger.warning("bad answer from %s: %s: %s", service, type(exc).__name__, exc)
@@ -178,41 +201,43 @@ def _upstream_problem(gateway: Gateway, target: Target, exc: Exception) -> Excep
 
 
 async def _relay(
-    response: httpx.Response,
+    response: UpstreamResponse,
     receive: Receive,
     send: Send,
     extra_headers: list[tuple[bytes, bytes]],
-    method: str,
+    method: bytes,
 ) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": response.status_code,
-            "headers": client_response_headers(response.headers.raw) + extra_headers,
+            "status": response.status,
+            "headers": client_response_headers(response.headers) + extra_headers,
         }
     )
-    length = response.headers.get("content-length")
-    small = method == "HEAD" or (
-        (size := ascii_count(length)) is not None and size <= _SMALL_RESPONSE_BYTES
-    )
+    whole = response.buffered_body()
+    if whole is not None:  # it all came with the head: one message, no waiting
+        await send({"type": "http.response.body", "body": whole, "more_body": False})
+        return
+    size = ascii_count(response.content_length)
+    small = method == b"HEAD" or (size is not None and size <= _SMALL_RESPONSE_BYTES)
     try:
         if small:
             await _stream_body(response, send)
         else:
             await _stream_body_until_disconnect(response, receive, send)
-    except httpx.HTTPError as exc:
+    except UpstreamError as exc:
         # Headers are out: all we can do is cut the response short (the server closes).
         logger.warning("upstream failed mid-response: %s: %s", type(exc).__name__, exc)
 
 
-async def _stream_body(response: httpx.Response, send: Send) -> None:
-    async for chunk in response.aiter_raw():
+async def _stream_body(response: UpstreamResponse, send: Send) -> None:
+    async for chunk in response.body():
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _stream_body_until_disconnect(
-    response: httpx.Response, receive: Receive, send: Send
+    response: UpstreamResponse, receive: Receive, send: Send
 ) -> None:
     async def client_left() -> None:
         message: Message = await receive()

@@ -7,9 +7,10 @@ success clears it). Only connect failures count: nothing was sent, so the next r
 tried with the same request, even one with a streamed body. A replica that answers slowly or
 badly is the caller's problem (504/502), not a reason to resend a request that may have acted.
 
-:class:`UpstreamTransport` applies this to every request addressed to ``http://<service>/...``,
-so the proxy, the API-token exchange and the service-token fetch share one connection pool and
-one view of replica health.
+:func:`first_reachable` is that failover, used by the proxy (``proxy.py``, on the lean client of
+``upstream_http.py``) and by :class:`UpstreamTransport`, which applies it to every request the
+gateway's own httpx client addresses to ``http://<service>/...`` (the API-token exchange, the
+service-token fetch, the OpenAPI documents): both share one view of replica health.
 
 The log follows changes of state, not attempts: a replica is logged once when it becomes
 unreachable and once when it answers again; while it stays away (a service not deployed yet,
@@ -21,12 +22,16 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 
 from api_gateway.metrics import GatewayMetrics
+from api_gateway.upstream_http import ConnectFailed, Origin
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +55,24 @@ class Upstream:
     down_until: float = 0.0
     down_since: float | None = None  # when it was first benched (None: reachable)
     reminded_at: float = 0.0
+    # For the proxy's own client: where to connect, the Host header, the path prefix.
+    origin: Origin = field(init=False)
+    host_bytes: bytes = field(init=False)
+    base_path: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        tls = self.url.scheme == "https"
+        self.origin = Origin(self.url.host, self.url.port or (443 if tls else 80), tls)
+        self.host_bytes = self.url.netloc
+        self.base_path = self.url.raw_path.split(b"?", 1)[0].rstrip(b"/")
 
     @property
     def host_header(self) -> str:
-        return self.url.netloc.decode("ascii")
+        return self.host_bytes.decode("ascii")
 
     def target(self, url: httpx.URL) -> httpx.URL:
         """``url`` (``http://<service>/path?query``) moved onto this replica."""
-        base = self.url.raw_path.split(b"?", 1)[0].rstrip(b"/")
-        return self.url.copy_with(raw_path=base + url.raw_path)
+        return self.url.copy_with(raw_path=self.base_path + url.raw_path)
 
 
 class UpstreamPool:
@@ -164,6 +178,32 @@ def build_pools(
     }
 
 
+async def first_reachable(
+    pool: UpstreamPool,
+    metrics: GatewayMetrics,
+    attempt: Callable[[Upstream], Awaitable[T]],
+    connect_errors: tuple[type[Exception], ...] = (ConnectFailed,),
+) -> T:
+    """``attempt(replica)`` on the replicas in turn until one connects: an attempt raising one
+    of ``connect_errors`` sent nothing, so the next replica gets the same request. Raises the
+    last connect error, or :class:`NoHealthyUpstream` when every replica is benched."""
+    last_error: Exception | None = None
+    for upstream in pool.candidates():
+        try:
+            result = await attempt(upstream)
+        except connect_errors as exc:
+            pool.connect_failed(upstream)
+            metrics.upstream_errors.labels(pool.service, "connect").inc()
+            last_error = exc
+            continue
+        pool.connected(upstream)
+        return result
+    if last_error is not None:
+        raise last_error
+    metrics.upstream_errors.labels(pool.service, "no_healthy_upstream").inc()
+    raise NoHealthyUpstream(pool.service, pool.retry_after())
+
+
 class UpstreamTransport(httpx.AsyncBaseTransport):
     """Sends ``http://<service>/...`` to a replica of ``<service>``, failing over on connect
     errors; raises :class:`NoHealthyUpstream` when every replica is benched."""
@@ -183,27 +223,20 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
         if pool is None:
             raise ValueError(f"unknown service {request.url.host!r}")
         addressed = request.url
-        last_error: httpx.TransportError | None = None
-        for upstream in pool.candidates():
+
+        async def attempt(upstream: Upstream) -> httpx.Response:
             request.url = upstream.target(addressed)
             request.headers["Host"] = upstream.host_header
             try:
-                response = await self._inner.handle_async_request(request)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                pool.connect_failed(upstream)
-                self._metrics.upstream_errors.labels(pool.service, "connect").inc()
-                last_error = exc
-                continue
+                return await self._inner.handle_async_request(request)
             finally:
                 # The request may be sent again (an auth flow's retry): keep it addressed to
                 # the service, so the next attempt picks a replica afresh.
                 request.url = addressed
-            pool.connected(upstream)
-            return response
-        if last_error is not None:
-            raise last_error
-        self._metrics.upstream_errors.labels(pool.service, "no_healthy_upstream").inc()
-        raise NoHealthyUpstream(pool.service, pool.retry_after())
+
+        return await first_reachable(
+            pool, self._metrics, attempt, (httpx.ConnectError, httpx.ConnectTimeout)
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()

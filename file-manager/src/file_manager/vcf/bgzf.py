@@ -4,19 +4,25 @@ A BGZF file is a series of gzip members of at most 64 KiB each, every one carryi
 compressed size in a ``BC`` extra field, and ends with a fixed 28-byte empty block (the EOF
 marker). Plain gzip has neither, which is how the two are told apart. Reading block by block keeps
 memory bounded (one block decompressed at a time, ≤ 64 KiB) whatever the file says.
+
+Blocks are inflated with ISA-L (``isal``), which inflates and checksums about twice as fast as
+zlib: on a whole-file validation, inflating is a third of the work.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
+
+from isal import isal_zlib
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 GZIP_MAGIC = b"\x1f\x8b"
 HEADER_SIZE = 18
 BGZF_MAX_BLOCK = 65536  # the most a BGZF block may hold, compressed or inflated (SAM spec §4.1)
+# isal's stubs call its error an instance, not a class
+INFLATE_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 
 
 class BgzfError(Exception):
@@ -62,35 +68,53 @@ def inflate_block(block: bytes | memoryview) -> bytes:
     crc, isize = struct.unpack_from("<II", block, len(block) - 8)
     if isize > BGZF_MAX_BLOCK:
         raise BgzfError("corrupt")
-    inflater = zlib.decompressobj(-15)
+    inflater = isal_zlib.decompressobj(-15)
     try:
         data = inflater.decompress(block[12 + xlen : -8], BGZF_MAX_BLOCK)
-    except zlib.error:
+    except INFLATE_ERROR:
         raise BgzfError("corrupt") from None
     if not inflater.eof or inflater.unconsumed_tail:
         raise BgzfError("corrupt")  # more output than a block may hold, or a cut stream
-    if isize != len(data) or crc != zlib.crc32(data):
+    if isize != len(data) or crc != isal_zlib.crc32(data):
         raise BgzfError("corrupt")
     return data
 
 
-def decompressed_chunks(path: Path, size: int = 1024 * 1024) -> Iterator[bytes]:
-    """The decompressed content of a BGZF file in pieces of ``size`` bytes, read by htslib
-    (which checks every block's CRC); a damaged block raises :class:`BgzfError`."""
-    import pysam
+def decompressed_chunks(path: Path, size: int = 4 * 1024 * 1024) -> Iterator[bytes]:
+    """The decompressed content of a BGZF file in pieces of at least ``size`` bytes (whole
+    blocks, so each piece is at most ``size`` + 64 KiB); every block's size, CRC and length are
+    checked (:func:`inflate_block`); a damaged or cut block raises :class:`BgzfError`."""
+    pieces: list[bytes] = []
+    held = 0
+    for block in _blocks(path, size):
+        data = inflate_block(block)
+        pieces.append(data)
+        held += len(data)
+        if held >= size:
+            yield b"".join(pieces)
+            pieces, held = [], 0
+    if held:
+        yield b"".join(pieces)
 
-    reader = pysam.BGZFile(str(path), "rb", index=None)
-    try:
+
+def _blocks(path: Path, read_size: int) -> Iterator[memoryview]:
+    """The raw BGZF blocks of ``path``, read ``read_size`` bytes at a time."""
+    with open(path, "rb") as f:
+        buffer = b""
+        offset = 0
         while True:
-            try:
-                data = reader.read(size)
-            except (OSError, ValueError):
-                raise BgzfError("corrupt") from None
-            if not data:
+            if len(buffer) - offset < BGZF_MAX_BLOCK:  # top up: the next block may be cut
+                buffer = buffer[offset:] + f.read(read_size)
+                offset = 0
+            if offset == len(buffer):
                 return
-            yield data
-    finally:
-        reader.close()
+            size = block_size(memoryview(buffer)[offset : offset + HEADER_SIZE + 64])
+            if size is None or size < HEADER_SIZE + 8:
+                raise BgzfError("corrupt")
+            if offset + size > len(buffer):
+                raise BgzfError("corrupt")  # the file ends inside a block
+            yield memoryview(buffer)[offset : offset + size]
+            offset += size
 
 
 class HeadInflater:

@@ -9,13 +9,16 @@ the service bounds in time and memory.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from file_manager.vcf import messages as msg
 from file_manager.vcf.bgzf import (
@@ -26,6 +29,7 @@ from file_manager.vcf.bgzf import (
     looks_like_gzip,
 )
 from file_manager.vcf.builds import Build, bare, detect_build, length_for
+from file_manager.vcf.pieces import NEWLINE, Ints, Piece, Records, ordinary_records
 
 ALLOWED_CHROMOSOMES = frozenset([*(str(i) for i in range(1, 24)), "X", "MT"])
 MAX_REPORTED_ERRORS = 100
@@ -202,37 +206,45 @@ def check_head_bytes(head: bytes) -> None:
     raise Rejected(msg.malformed(msg.NOT_BGZF))
 
 
-def _lines(path: Path, limits: Limits, stats: Statistics) -> Iterator[bytes]:
+def _pieces(path: Path, limits: Limits, stats: Statistics) -> Iterator[Piece]:
+    """The decompressed text in pieces of whole lines (the last line gets its missing newline),
+    refusing a compression bomb and over-long lines."""
     ceiling = min(
         limits.max_decompressed_bytes,
         int(path.stat().st_size * limits.max_compression_ratio),
     )
     rest = b""
-    lineno = 0
+    lines_before = 0
     try:
         for block in decompressed_chunks(path):
             stats.decompressed_bytes += len(block)
             if stats.decompressed_bytes > ceiling:
                 raise Rejected(msg.malformed(msg.DECOMPRESSED_TOO_LARGE.format(limit=ceiling)))
             data = rest + block if rest else block
-            lines = data.split(b"\n")
-            rest = lines.pop()
-            cap = limits.max_line_bytes
-            if len(rest) > cap or (lines and max(map(len, lines)) > cap):
-                too_long = next((i for i, line in enumerate(lines) if len(line) > cap), len(lines))
-                where = lineno + too_long + 1
-                raise Rejected(
-                    msg.malformed(msg.LINE_TOO_LONG.format(line=where, limit=cap)), where
-                )
-            lineno += len(lines)
-            yield from lines
+            newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == NEWLINE)
+            cut = int(newlines[-1]) + 1 if len(newlines) else 0
+            rest = data[cut:]
+            if len(data) > limits.max_line_bytes:
+                _check_line_lengths(newlines, len(rest), limits.max_line_bytes, lines_before)
+            if cut:
+                yield Piece(data[:cut] if rest else data, newlines, lines_before + 1)
+            lines_before += len(newlines)
     except BgzfError as exc:
         reason = {"not-bgzf": msg.NOT_BGZF, "truncated": msg.TRUNCATED}.get(
             str(exc), msg.BAD_BGZF_BLOCK
         )
         raise Rejected(msg.malformed(reason)) from None
     if rest:
-        yield rest
+        yield Piece(rest + b"\n", np.array([len(rest)], dtype=np.int64), lines_before + 1)
+
+
+def _check_line_lengths(newlines: Ints, rest: int, cap: int, lines_before: int) -> None:
+    """Refuse the first line longer than ``cap`` (the unfinished ``rest`` counts as a line)."""
+    lengths = np.diff(newlines, prepend=-1) - 1
+    too_long = np.flatnonzero(lengths > cap)
+    if len(too_long) or rest > cap:
+        where = lines_before + (int(too_long[0]) if len(too_long) else len(newlines)) + 1
+        raise Rejected(msg.malformed(msg.LINE_TOO_LONG.format(line=where, limit=cap)), where)
 
 
 def validate(
@@ -249,10 +261,10 @@ def validate(
     try:
         check_container(path)
         indexer = _IndexBuilder(path, index_path) if index_path is not None else None
-        lines = _lines(path, limits, report.statistics)
-        header = _read_header(lines, limits)
+        pieces = _pieces(path, limits, report.statistics)
+        header, first = _read_header(pieces, limits)
         _header_findings(header, report, limits)
-        _RecordScan(report, header).run(lines)
+        _RecordScan(report, header).run(itertools.chain(first, pieces))
     except Rejected as rejected:
         report.errors.insert(0, rejected.issue)
         if indexer is not None:
@@ -270,13 +282,25 @@ def validate(
     return report
 
 
-def _read_header(lines: Iterator[bytes], limits: Limits) -> HeaderParser:
+def _read_header(pieces: Iterator[Piece], limits: Limits) -> tuple[HeaderParser, list[Piece]]:
+    """The header, and what follows it in the piece where it ends."""
     header = HeaderParser(limits.max_header_bytes)
-    for line in lines:
-        if header.add(line.rstrip(b"\r")):
-            return header
+    for piece in pieces:
+        for count, (_, line) in enumerate(_split_lines(piece), 1):
+            if header.add(line.rstrip(b"\r")):
+                rest = piece.after(count) if count < len(piece.newlines) else None
+                return header, [rest] if rest is not None else []
     header.finish()
-    return header
+    return header, []
+
+
+def _split_lines(piece: Piece) -> Iterator[tuple[int, bytes]]:
+    """The lines of a piece one at a time (a header piece may hold megabytes of one-byte
+    lines that a refusal on the first one never needs split)."""
+    start = 0
+    for number, end in enumerate(piece.newlines.tolist(), piece.first_line):
+        yield number, piece.data[start:end]
+        start = end + 1
 
 
 def _header_findings(header: HeaderParser, report: Report, limits: Limits) -> None:
@@ -291,7 +315,11 @@ def _header_findings(header: HeaderParser, report: Report, limits: Limits) -> No
 
 
 class _RecordScan:
-    """One pass over the records: rules 3-6 and 11 of §7, and the statistics."""
+    """One pass over the records: rules 3-6 and 11 of §7, and the statistics.
+
+    Each piece of records is first offered to :func:`~file_manager.vcf.pieces.ordinary_records`
+    (whole-piece checks with numpy); a piece it does not vouch for is read line by line
+    (:meth:`line`), which is where every finding is worded."""
 
     def __init__(self, report: Report, header: HeaderParser) -> None:
         self.report = report
@@ -303,51 +331,110 @@ class _RecordScan:
         self.other_chrom_reported = False
         self.unsorted_reported = False
         self.previous = 0
+        self.unphased = False
+        self.saw_gt = False
 
-    def run(self, lines: Iterator[bytes]) -> None:
-        lineno = self.header.lines
+    def run(self, pieces: Iterable[Piece]) -> None:
         stats = self.stats
-        unphased = False
-        saw_gt = False
-        for line in lines:
-            lineno += 1
-            if not line or line.startswith(b"#"):
-                continue
-            parts = line.split(b"\t", 9)
-            if len(parts) < 10:
-                self._short_line(parts, lineno)
-                continue
-            chrom, pos_text, vid, ref, alt, fmt, samples = (
-                parts[0], parts[1], parts[2], parts[3], parts[4], parts[8], parts[9],
-            )  # fmt: skip
-            if chrom != self.chrom:
-                self._new_chromosome(chrom, lineno)
-            try:
-                pos = int(pos_text)
-            except ValueError:
-                self.report.error(msg.BAD_POSITION.format(line=lineno, pos=pos_text.decode()))
-                continue
-            self._position(pos, lineno)
-            if len(ref) == 1 and len(alt) == 1 and ref in _BASES and alt in _BASES and ref != alt:
-                stats.snps += 1  # the common case, without the general allele checks
+        for piece in pieces:
+            if self.chrom is None and len(piece.newlines) > 1:
+                self.line(piece.first_line, piece.data[: int(piece.newlines[0])])
+                piece = piece.after(1)  # the first record names the chromosome
+            records = None
+            if self.chrom is not None:
+                records = ordinary_records(
+                    piece, self.chrom, self.previous, len(self.header.samples)
+                )
+            if records is None:
+                for lineno, line in piece.lines():
+                    self.line(lineno, line)
             else:
-                self._alleles(ref, alt, vid, chrom, pos, lineno)
-            if samples.count(b"\t") != self.expected_tabs:
-                self._sample_count(samples, lineno)
-            if fmt == b"GT":
-                saw_gt = True
-                if not unphased and b"/" in samples:
-                    unphased = True
-            elif fmt.startswith(b"GT:"):
-                saw_gt = True
-                if not unphased and _UNPHASED_GT.search(samples.rstrip(b"\r")):
-                    unphased = True
-            stats.variants += 1
+                self._ordinary(piece, records)
         if stats.variants == 0:
             self.report.error(msg.NO_VARIANTS)
-        stats.phased = (not unphased) if saw_gt else None
-        if stats.variants and not saw_gt:
+        stats.phased = (not self.unphased) if self.saw_gt else None
+        if stats.variants and not self.saw_gt:
             self.report.warn("no record has a GT (genotype) field: nothing to impute from")
+
+    def line(self, lineno: int, line: bytes) -> None:
+        """One line after the header, checked on its own."""
+        if not line or line.startswith(b"#"):
+            return
+        parts = line.split(b"\t", 9)
+        if len(parts) < 10:
+            self._short_line(parts, lineno)
+            return
+        chrom, pos_text, vid, ref, alt, fmt, samples = (
+            parts[0], parts[1], parts[2], parts[3], parts[4], parts[8], parts[9],
+        )  # fmt: skip
+        if chrom != self.chrom:
+            self._new_chromosome(chrom, lineno)
+        try:
+            pos = int(pos_text)
+        except ValueError:
+            self.report.error(msg.BAD_POSITION.format(line=lineno, pos=pos_text.decode()))
+            return
+        self._position(pos, lineno)
+        if len(ref) == 1 and len(alt) == 1 and ref in _BASES and alt in _BASES and ref != alt:
+            self.stats.snps += 1  # the common case, without the general allele checks
+        else:
+            self._alleles(ref, alt, vid, chrom, pos, lineno)
+        if samples.count(b"\t") != self.expected_tabs:
+            self._sample_count(samples, lineno)
+        self._phasing(fmt, samples)
+        self.stats.variants += 1
+
+    def _phasing(self, fmt: bytes, samples: bytes) -> None:
+        if fmt == b"GT":
+            self.saw_gt = True
+            if not self.unphased and b"/" in samples:
+                self.unphased = True
+        elif fmt.startswith(b"GT:"):
+            self.saw_gt = True
+            if not self.unphased and _UNPHASED_GT.search(samples.rstrip(b"\r")):
+                self.unphased = True
+
+    def _ordinary(self, piece: Piece, records: Records) -> None:
+        """Take the findings of a piece :func:`ordinary_records` vouched for: what
+        :meth:`line` would have found, record by record, without splitting a line."""
+        stats, data, positions = self.stats, piece.data, records.positions
+        if stats.first_position is None:
+            stats.first_position = int(positions[0])
+        stats.duplicate_positions += int(
+            np.count_nonzero(np.diff(positions, prepend=self.previous) == 0)
+        )
+        self.previous = int(positions[-1])
+        stats.last_position = max(self.previous, stats.last_position or 0)
+        stats.snps += int(np.count_nonzero(records.simple_snp))
+        assert self.chrom is not None
+        for record in np.flatnonzero(~records.simple_snp).tolist():
+            self._alleles(
+                records.field(data, record, 3),
+                records.field(data, record, 4),
+                records.field(data, record, 2),
+                self.chrom,
+                int(positions[record]),
+                piece.first_line + record,
+            )
+        if records.genotype_format.any():
+            self.saw_gt = True
+            if not self.unphased and b"/" in data:
+                self._slashes(piece, records)
+        stats.variants += len(positions)
+
+    def _slashes(self, piece: Piece, records: Records) -> None:
+        """Unphased? Only the records with a "/" after FORMAT need a look."""
+        slashes = np.flatnonzero(np.frombuffer(piece.data, dtype=np.uint8) == ord("/"))
+        owners = np.searchsorted(piece.newlines, slashes)
+        in_samples = slashes > records.tabs[owners, 8]
+        candidates = np.unique(owners[in_samples & records.genotype_format[owners]])
+        for record in candidates.tolist():
+            end = int(piece.newlines[record])
+            self._phasing(
+                records.field(piece.data, record, 8), records.samples(piece.data, record, end)
+            )
+            if self.unphased:
+                return
 
     def _short_line(self, parts: list[bytes], lineno: int) -> None:
         if len(parts) < 3:
