@@ -50,6 +50,21 @@ async def test_headers_count_down_in_ietf_draft_format(client, user):
     assert second.headers["ratelimit"].startswith('"default";r=998;t=')
 
 
+async def test_limits_hold_when_redis_forgets_the_script(make_app, user, redis_db_url):
+    """The script runs by its SHA: Redis answers NOSCRIPT on the first call, after a restart
+    or a SCRIPT FLUSH; the limiter loads it and counts the request all the same."""
+    async with app_client(make_app(rate_limit_default="3/60")) as client:
+        first = await client.get("/api/jobs", headers=user)
+        redis = Redis.from_url(redis_db_url)
+        try:
+            await redis.script_flush()
+        finally:
+            await redis.aclose()
+        rest = [await client.get("/api/jobs", headers=user) for _ in range(3)]
+    assert first.headers["ratelimit"].startswith('"default";r=2;')
+    assert [r.status_code for r in rest] == [200, 200, 429]
+
+
 async def test_huge_quotas_still_count(make_app, user, token_issuer):
     """An emission interval below a millisecond must still store the bucket (PX >= 1)."""
     async with app_client(make_app(rate_limit_default="1000000000/60")) as client:

@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from api_gateway import front
 from api_gateway.api_tokens import ApiTokenExchanger, RevocationListener
 from api_gateway.config import Settings
+from api_gateway.dispatch import proxy_first
 from api_gateway.gateway import Gateway
 from api_gateway.identity import EdgeAuthenticator
 from api_gateway.metrics import GatewayMetrics
@@ -254,13 +255,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             WebSocketRoute("/{path:path}", endpoint=proxy),
         ]
     )
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials=True,
-        allow_methods=CORS_METHODS,
-        allow_headers=CORS_ALLOW_HEADERS,
-        expose_headers=CORS_EXPOSE_HEADERS,
-        max_age=settings.cors_max_age_seconds,
-    )
+    cors = cors_options(settings)
+    app.add_middleware(CORSMiddleware, **cors)
+    # Proxied /api/... requests skip FastAPI's stack (same CORS, logs, metrics and problems).
+    proxy_first(app, proxy, cors)
     return app
+
+
+def cors_options(settings: Settings) -> dict[str, Any]:
+    """The one CORS policy, for the app's middleware and the proxied requests' short stack."""
+    return {
+        "allow_origins": settings.cors_origins,
+        "allow_credentials": True,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_ALLOW_HEADERS,
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "max_age": settings.cors_max_age_seconds,
+    }
