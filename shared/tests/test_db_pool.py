@@ -9,7 +9,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from fedimpute_shared import db
@@ -144,4 +144,6 @@ async def test_a_driver_query_binds_by_name_and_runs_on_read_sessions_only(demo_
             with pytest.raises(RuntimeError, match="ReadSessionDep"):
                 await query.fetch(normal, {"limit": 1, "extra": "", "prefix": ""})
     finally:
+        async with db.session_scope(db.create_sessionmaker(engine)) as writer:
+            await writer.execute(delete(Widget).where(Widget.name.in_(names)))  # shared table
         await engine.dispose()
