@@ -281,6 +281,32 @@ async def create_databases(infra: Infrastructure, within: float = 180) -> None:
         await engine.dispose()
 
 
+async def unmigrated(infra: Infrastructure, services: Iterable[ServiceSpec]) -> list[ServiceSpec]:
+    """The services whose database is not at its migration history's head (or has none yet):
+    the same comparison as their ``/ready``, one query per database."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from fedimpute_shared.migrations import alembic_heads, database_revisions
+
+    async def at_head(spec: ServiceSpec) -> bool:
+        migrations = spec.entry.migrations_dir
+        if spec.database is None or migrations is None:
+            return True  # nothing to migrate (the gateway)
+        engine = create_async_engine(infra.database_url(spec.database), poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await database_revisions(conn) == alembic_heads(migrations)
+        except DBAPIError:  # no alembic_version table: never migrated
+            return False
+        finally:
+            await engine.dispose()
+
+    done = await asyncio.gather(*(at_head(spec) for spec in services))
+    return [spec for spec, ok in zip(services, done, strict=True) if not ok]
+
+
 # ---------------------------------------------------------------------------- ports
 
 
@@ -378,6 +404,9 @@ def service_environment(
         "LOG_JSON": os.environ.get("LOG_JSON", "false"),
         "ALLOW_PRIVATE_URLS": "true",  # the sandbox runs on loopback
         "PYTHONUNBUFFERED": "1",
+        # As in the images (Dockerfiles): two malloc arenas, not one per contending thread,
+        # each keeping its freed memory resident.
+        "MALLOC_ARENA_MAX": "2",
     }
     for other in FLEET:
         env[other.entry.url_env] = other.url
@@ -648,12 +677,15 @@ IMPUTATION_NODE_SLUG = "imputation-node"
 IMPUTATION_NODE_PORT = 8110 + PORT_OFFSET
 
 
-async def imputation_node(fleet: Fleet, client: httpx.AsyncClient) -> None:
+async def start_imputation_node(fleet: Fleet) -> None:
     """Start the real imputation node (its own virtualenv, its data under var/imputation-node;
     it generates the CI panel on first start)."""
-    url = f"http://127.0.0.1:{IMPUTATION_NODE_PORT}"
     command = [str(IMPUTATION_NODE), "serve", "--data-dir", str(VAR / "imputation-node")]
     await fleet.start(IMPUTATION_NODE_SLUG, [*command, "--port", str(IMPUTATION_NODE_PORT)], {})
+
+
+async def imputation_node_ready(fleet: Fleet, client: httpx.AsyncClient) -> None:
+    url = f"http://127.0.0.1:{IMPUTATION_NODE_PORT}"
     await wait_ready(
         client,
         fleet,
@@ -772,22 +804,10 @@ async def seed_demo(
     if "user-service" not in names:
         return Seeded(["(no demo data: user-service is not built)"])
     password = keys["researcher_password"]
-    registered = await client.post(
-        f"{USER_SERVICE.url}/auth/register",
-        json={
-            "username": DEMO_RESEARCHER,
-            "email": f"{DEMO_RESEARCHER}@example.org",
-            "password": password,
-            "full_name": "Demo Researcher",
-        },
-    )
-    if registered.status_code not in (201, 409):
-        raise FleetError(
-            f"registering the demo researcher: {registered.status_code} {registered.text}"
-        )
+    token = await _researcher_token(client, password)
     if "file-manager" not in names:
         return Seeded(["(no sample files: file-manager is not built)"])
-    headers = {"Authorization": f"Bearer {await login(client, DEMO_RESEARCHER, password)}"}
+    headers = {"Authorization": f"Bearer {token}"}
     files_url = BY_NAME["file-manager"].url + "/files"
     held = await _files_by_name(client, files_url, headers)
     for sample in SAMPLE_VCFS:
@@ -814,6 +834,32 @@ async def seed_demo(
     if not {"job-processor", "service-registry"} <= names:
         return Seeded(files, ["(no demo jobs: job-processor or service-registry is not built)"])
     return Seeded(files, await seed_demo_jobs(client, headers, held))
+
+
+async def _researcher_token(client: httpx.AsyncClient, password: str) -> str:
+    """The demo researcher's access token, registering them first when they cannot log in yet
+    (a first start). Registering only then keeps later starts from having user-service judge
+    the password's strength, which loads its word lists (~12 MB) for the process's life."""
+    response = await client.post(
+        f"{USER_SERVICE.url}/auth/login", json={"login": DEMO_RESEARCHER, "password": password}
+    )
+    if response.status_code == 200:
+        token: str = response.json()["access_token"]
+        return token
+    registered = await client.post(
+        f"{USER_SERVICE.url}/auth/register",
+        json={
+            "username": DEMO_RESEARCHER,
+            "email": f"{DEMO_RESEARCHER}@example.org",
+            "password": password,
+            "full_name": "Demo Researcher",
+        },
+    )
+    if registered.status_code not in (201, 409):
+        raise FleetError(
+            f"registering the demo researcher: {registered.status_code} {registered.text}"
+        )
+    return await login(client, DEMO_RESEARCHER, password)
 
 
 @dataclass(frozen=True)
@@ -973,7 +1019,16 @@ async def start_fleet(
     the registry's summary lines and the demo data's lines."""
     await create_databases(infra)
     keys = dev_secrets()
-    # Each service migrates its own database: in parallel.
+    # Each service migrates its own database, in parallel; only those not at their head yet
+    # (every one on a first start, none on the next unless a migration was added): a `migrate`
+    # process imports its whole service, and seven of them cost more CPU than the start itself.
+    behind = await unmigrated(infra, services)
+    print(
+        f"migrating: {', '.join(spec.name for spec in behind)}"
+        if behind
+        else "every database is at its migration head",
+        flush=True,
+    )
     await asyncio.gather(
         *(
             fleet.run_once(
@@ -981,7 +1036,7 @@ async def start_fleet(
                 [PYTHON, "-m", spec.package, "migrate"],
                 service_environment(spec, infra, keys),
             )
-            for spec in services
+            for spec in behind
         )
     )
     # Again, just before binding: Postgres and the migrations took a while, and a port may have
@@ -1007,6 +1062,10 @@ async def start_fleet(
     await fleet.start(
         "mail-sink", [PYTHON, "-m", "sandbox.mailsink", *sink], {"PYTHONUNBUFFERED": "1"}
     )
+    # The node needs nothing of the fleet to start: it starts beside the services rather than
+    # after them (it is registered once everything answers).
+    if IMPUTATION_NODE.exists():
+        await start_imputation_node(fleet)
     async with httpx.AsyncClient(timeout=30) as client:
         for spec in backends:
             await wait_ready(client, fleet, spec.name, f"{spec.url}/ready")
@@ -1019,7 +1078,7 @@ async def start_fleet(
                 client, fleet, sim.slug, f"http://127.0.0.1:{sim.port}/_sandbox/faults"
             )
         if IMPUTATION_NODE.exists():
-            await imputation_node(fleet, client)
+            await imputation_node_ready(fleet, client)
         registered = await demo_registration(client, keys, services)
         seeded = await seed_demo(client, keys, services)
     return keys, registered, seeded

@@ -21,6 +21,8 @@ import httpx
 import psutil
 import pytest
 
+from fedimpute_shared.fleet import FLEET
+
 from .conftest import PORT_OFFSET, ROOT
 
 pytestmark = pytest.mark.fleet
@@ -31,6 +33,8 @@ TAKEN_OFFSET = PORT_OFFSET + 300
 DYING_OFFSET = PORT_OFFSET + 400
 INTERRUPT_OFFSET = PORT_OFFSET + 600
 FLEET_PORTS = (8000, 8001, 8002, 8004, 8005, 8101, 8102, 8103, 8125)
+# What a first start says before migrating every service's database (the fleet table's order).
+MIGRATING_ALL = "migrating: " + ", ".join(s.name for s in FLEET if s.database) + "\n"
 
 
 @pytest.fixture
@@ -201,6 +205,7 @@ def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
     first = Launch(var, RESTART_OFFSET)
     try:
         first.wait_up()
+        assert MIGRATING_ALL in first.lines, "".join(first.lines)[-3000:]
         with httpx.Client(base_url=gateway, timeout=30) as api:
             researcher = _login(api, var, "researcher")
             files = api.get("/api/files", headers=researcher).json()["items"]
@@ -223,6 +228,8 @@ def test_kill_9_of_the_whole_fleet_then_make_up_keeps_every_piece_of_data(var):
     second = Launch(var, RESTART_OFFSET)
     try:
         summary = second.wait_up()
+        # every database was left at its head: no `migrate` process this time
+        assert "every database is at its migration head\n" in second.lines, summary
         assert f"sandbox-wes            http://127.0.0.1:{8102 + RESTART_OFFSET}  " in summary
         # the registry lets a soft-deleted slug be registered again: the launcher re-creates it
         assert "sandbox-wes" in summary.split("In the service registry now", 1)[1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import time
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def test_a_wes_client_gets_imputed_vcfs_and_the_qc_report(node: Node, file_serve
     log = node.wait(run_id)
     assert log["state"] == "COMPLETE", log["run_log"]["stderr"]
     assert "fetched target_vcfs[0] from " in log["run_log"]["stdout"]
+    _assert_steps_dated_and_side_by_side(log["run_log"]["stderr"])
     outputs = {o["file_name"]: o["file_url"] for o in log["outputs"]}
     assert set(outputs) == {
         "study.chr20.dose.vcf.gz",
@@ -128,6 +130,18 @@ def test_a_wes_client_gets_imputed_vcfs_and_the_qc_report(node: Node, file_serve
     common = next(b for b in accuracy["by_maf"] if b["maf_bin"] == ">5%")
     assert common["sites"] > 1000
     assert common["r2"] >= 0.9, accuracy
+
+
+def _assert_steps_dated_and_side_by_side(stderr: str) -> None:
+    """The run log dates cwltool's lines (where the time went), and the statistics and the r²
+    filter, which both need only Beagle's output, started before either of them ended."""
+    steps = re.findall(
+        r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] INFO \[step (\w+)\] (\w+)", stderr, re.M
+    )
+    assert ("beagle", "start") in steps, stderr[-3000:]
+    started = {steps.index(("stats", "start")), steps.index(("filter", "start"))}
+    ended = {steps.index(("stats", "completed")), steps.index(("filter", "completed"))}
+    assert max(started) < min(ended), steps
 
 
 def _first_record(path: Path) -> tuple[list[str], list[str]]:

@@ -9,7 +9,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from fedimpute_shared import db
@@ -108,4 +108,42 @@ async def test_a_read_session_refuses_an_orm_write(demo_db_url):
                 await normal.scalars(select(Widget).where(Widget.name.like("never-%")))
             ).all()
     finally:
+        await engine.dispose()
+
+
+async def test_a_driver_query_binds_by_name_and_runs_on_read_sessions_only(demo_db_url):
+    """``DriverQuery``: compiled once, values bound by their names whatever the SQL's order;
+    refused on a transactional session (asyncpg would run it outside that transaction)."""
+    from sqlalchemy import bindparam
+
+    run = uuid.uuid4().hex
+    names = [f"driver-{run}-{i}" for i in range(3)]
+    query = db.DriverQuery.of(
+        select(Widget.name)
+        .where((Widget.name == bindparam("extra")) | Widget.name.like(bindparam("prefix")))
+        .order_by(Widget.name)
+        .limit(bindparam("limit"))
+    )
+    assert query.names == ("extra", "prefix", "limit")
+    for valued in (Widget.name == "x", Widget.name.in_(names)):
+        with pytest.raises(ValueError, match="by name only"):
+            db.DriverQuery.of(select(Widget.id).where(valued))
+    prefix = f"driver-{run}-1%"  # the second name
+    engine = db.create_engine(demo_db_url, pool_size=1)
+    try:
+        async with db.session_scope(db.create_sessionmaker(engine)) as writer:
+            writer.add_all(Widget(name=name) for name in names)
+        sessions = await _read_session(engine)
+        session = await anext(sessions)
+        rows = await query.fetch(session, {"prefix": prefix, "limit": 5, "extra": names[2]})
+        assert [row["name"] for row in rows] == names[1:]
+        rows = await query.fetch(session, {"limit": 1, "extra": names[2], "prefix": prefix})
+        assert [row["name"] for row in rows] == names[1:2]
+        await sessions.aclose()
+        async with db.create_sessionmaker(engine)() as normal:
+            with pytest.raises(RuntimeError, match="ReadSessionDep"):
+                await query.fetch(normal, {"limit": 1, "extra": "", "prefix": ""})
+    finally:
+        async with db.session_scope(db.create_sessionmaker(engine)) as writer:
+            await writer.execute(delete(Widget).where(Widget.name.in_(names)))  # shared table
         await engine.dispose()

@@ -6,6 +6,7 @@ service).
 
 import sys
 
+import fedimpute_shared  # noqa: F401 (before httpx is imported: see its note on httpx's CLI)
 from api_gateway.config import Settings
 from api_gateway.main import create_app
 from fedimpute_shared.app import service_cli

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -196,14 +197,27 @@ def fetch(url: str, destination: Path, label: str, policy: Policy) -> None:
 # ---------------------------------------------------------------------------- the run
 
 
-def cwltool_command(policy: Policy, run_dir: Path, params_path: Path) -> list[str]:
+def cwltool_command(policy: Policy, run_dir: Path, params_path: Path, threads: int) -> list[str]:
+    """cwltool on the node's workflow: local tools, steps side by side, a timestamped log.
+
+    ``--parallel`` starts every step whose inputs are ready (the statistics beside the r² filter,
+    the chromosomes of a run side by side) as far as the cores allow: cwltool counts each step's
+    ``ResourceRequirement`` (Beagle: ``threads``) against ``--parallel-max`` cores, and refuses a
+    step that asks for more than that, so the budget is never below the run's ``threads``.
+    ``--timestamps`` dates every line of the run log, so the log shows where a run's time went.
+    """
     tmp = run_dir / "tmp"
     tmp.mkdir(exist_ok=True)
+    cores = max(len(os.sched_getaffinity(0)), threads)
     # The console script: `python -m cwltool` exits 0 even when the workflow fails.
     return [
         str(Path(sys.executable).with_name("cwltool")),
         "--no-container",
         "--disable-color",
+        "--timestamps",
+        "--parallel",
+        "--parallel-max",
+        str(cores),
         "--outdir",
         str(run_dir / "outputs"),
         "--tmpdir-prefix",
@@ -254,7 +268,8 @@ def run(policy: Policy, run_dir: Path) -> int:
     params["beagle_jar"] = policy.beagle_jar
     staged = exe / "staged_params.json"
     staged.write_text(json.dumps(params, indent=2))
-    return run_cwltool(cwltool_command(policy, run_dir, staged), policy)
+    command = cwltool_command(policy, run_dir, staged, params.get("threads", 1))
+    return run_cwltool(command, policy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from fedimpute_shared.auth import Principal, require_role_and_scope, require_sco
 from fedimpute_shared.deps import from_state
 from fedimpute_shared.permissions import Role, Scope
 from service_registry.config import Settings
+from service_registry.services.listing import RenderedServices
 
 WRITER_ROLES = (Role.ADMIN, Role.SERVICE_ADMIN)
 
@@ -29,3 +30,5 @@ def can_manage(user: Principal) -> bool:
 
 
 SettingsDep = Annotated[Settings, Depends(from_state("settings"))]
+RenderedDep = Annotated[RenderedServices, Depends(from_state("rendered_services"))]
+"""The services' JSON kept per row version, for ``GET /services`` (services/listing.py)."""

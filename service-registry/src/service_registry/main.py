@@ -22,6 +22,7 @@ from service_registry.metrics import RegistryMetrics
 from service_registry.models import OutboxEvent
 from service_registry.panels.router import router as panels_router
 from service_registry.panels.sync_router import router as sync_router
+from service_registry.services.listing import RenderedServices
 from service_registry.services.router import internal_router as internal_services_router
 from service_registry.services.router import router as services_router
 from service_registry.workflows.router import router as workflows_router
@@ -70,6 +71,7 @@ def _registry_lifespan(settings: Settings) -> ServiceLifespan:
                 settings,
             ),
             "health_worker": worker,
+            "rendered_services": RenderedServices(settings),
         }
 
     return lifespan

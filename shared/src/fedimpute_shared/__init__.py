@@ -43,4 +43,13 @@ Exceptions all derive from ``problems.ProblemError`` (HTTP errors) or are docume
 (``auth.TokenError``, ``config.DefaultSecretError``, ``urls.UnsafeURLError``).
 """
 
+import sys
+
 __version__ = "0.1.0"
+
+# httpx's package imports its command-line client (``httpx._main``, with rich, pygments and
+# click: ~6 MB in every process) whenever those are installed, as they are in the development
+# environment (schemathesis brings rich). No service runs that client: marked absent, httpx
+# takes its own fallback, as in the production images where rich is not installed. This runs
+# before any module of this package imports httpx.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -33,7 +33,6 @@ from typing import Annotated, Any
 import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
 
 from fedimpute_shared.context import user_id_var
@@ -297,7 +296,17 @@ class _Verified:
     expires_at: float  # the exp claim (seconds since the epoch)
 
 
+def _jwt() -> Any:
+    """python-jose's ``jwt`` module, imported at the first token: it loads cryptography's
+    OpenSSL bindings (~10 MB), which a process that has verified no token yet (the gateway
+    between requests after start) does not need."""
+    from jose import jwt
+
+    return jwt
+
+
 def _unverified_header(token: str) -> dict[str, Any]:
+    jwt = _jwt()
     try:
         header = jwt.get_unverified_header(token)
     except JWTError:
@@ -310,6 +319,7 @@ def _unverified_header(token: str) -> dict[str, Any]:
 def _decode(
     token: str, key: dict[str, Any], *, alg: str, audience: str, issuer: str
 ) -> dict[str, Any]:
+    jwt = _jwt()
     try:
         claims = jwt.decode(
             token,

@@ -8,6 +8,8 @@
 - :func:`get_session` is the request dependency (``SessionDep``): it commits when the handler
   returns and rolls back when it raises. Logic code never commits; it may ``flush()``.
 - :func:`session_scope` gives background tasks the same commit-or-rollback discipline.
+- :func:`get_read_session` (``ReadSessionDep``) is the dependency of handlers that only read,
+  and :class:`DriverQuery` runs the hottest of those reads straight on asyncpg.
 - :func:`advisory_lock` takes a Postgres advisory lock (``lock_key("...")`` names one), so one
   replica of a service does a job at a time.
 """
@@ -17,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -30,11 +33,14 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from fedimpute_shared.clock import current_clock
 
 __all__ = [
     "NAMING_CONVENTION",
+    "DriverQuery",
     "ReadSessionDep",
     "SessionDep",
     "Timestamps",
@@ -206,6 +212,52 @@ _READ_ONLY = "fedimpute_read_only"
 def _refuse_writes_on_read_sessions(session: Session, context: Any, instances: Any) -> None:
     if session.info.get(_READ_ONLY) and (session.new or session.dirty or session.deleted):
         raise RuntimeError("a ReadSessionDep session cannot write; use SessionDep")
+
+
+@dataclass(frozen=True)
+class DriverQuery:
+    """A select compiled once to asyncpg's SQL, run on a read session's asyncpg connection.
+
+    For the hottest reads only. ``session.execute`` pays, on every call, the statement's cache
+    key, the compiled-cache lookup, the hop into SQLAlchemy's greenlet and its result and ORM
+    loading machinery: about 1.5 ms of a 20-row list's CPU (bench/request_cost.py), where
+    asyncpg's own ``fetch`` of a prepared statement (asyncpg prepares and keeps it per
+    connection) costs a fraction of that. Build the query once per statement *shape* (which
+    conditions it has; the values are bound per call by name) and keep it.
+
+    The rows are asyncpg records, with asyncpg's values: no SQLAlchemy type processing (an
+    enum column reads as its string, JSON as text), so select plain columns. The values bound
+    are sent as they are (a ``StrEnum`` member is its string).
+    """
+
+    sql: str
+    names: tuple[str, ...]  # the bind parameters' names, in the SQL's $1, $2... order
+
+    @classmethod
+    def of(cls, stmt: ClauseElement) -> DriverQuery:
+        """Compile ``stmt`` for asyncpg; name every bind parameter (``bindparam("kind")``)."""
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+        compiled = stmt.compile(dialect=dialect())  # type: ignore[no-untyped-call]
+        assert isinstance(compiled, SQLCompiler)
+        names = tuple(compiled.positiontup or ())
+        # A value written into the statement (``col == 5``) or a list expanded at execution
+        # (``in_([...])``) would be silently lost here: every value is bound per call.
+        valued = [name for name in names if not compiled.binds[name].required]
+        if valued or compiled.post_compile_params:
+            raise ValueError(f"DriverQuery binds values by name only: {valued or 'IN (...)'}")
+        return cls(compiled.string, names)
+
+    async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
+        """The rows, on ``session``'s connection, which must be a :data:`ReadSessionDep`'s:
+        in autocommit, so running beside SQLAlchemy's transaction bookkeeping is safe."""
+        if not session.info.get(_READ_ONLY):
+            raise RuntimeError("DriverQuery runs on a ReadSessionDep session only")
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out connection has one
+        args = [params[name] for name in self.names]
+        return list(await driver.fetch(self.sql, *args))
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "DATABASES",
@@ -49,6 +50,16 @@ class FleetService:
     def project(self) -> str:
         """Its workspace member (``uv sync --package fedimpute-<name>``)."""
         return f"fedimpute-{self.name}"
+
+    @property
+    def migrations_dir(self) -> Path | None:
+        """Its Alembic folder, ``<package>/migrations`` (where every service keeps it, so it
+        ships with the package); None for a service without a database or not installed.
+        Found without importing the package."""
+        spec = importlib.util.find_spec(self.package) if self.database else None
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        return Path(next(iter(spec.submodule_search_locations))) / "migrations"
 
     @property
     def installed(self) -> bool:

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fedimpute_shared.migrations import database_revisions
 
 __all__ = [
     "CHECK_TIMEOUT_SECONDS",
@@ -34,8 +35,7 @@ def database_check(engine: AsyncEngine, heads: set[str]) -> ReadinessCheck:
     async def check() -> str | None:
         try:
             async with engine.connect() as conn:
-                rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                current = {row[0] for row in rows}
+                current = await database_revisions(conn)
         except Exception as exc:  # any failure means "not ready"; the reason is reported
             return f"database unavailable: {type(exc).__name__}"
         if current != heads:

@@ -5,24 +5,32 @@ a database with :func:`upgrade_to_head`. Each service keeps its migrations insid
 
 The database URL comes from the Alembic config's ``sqlalchemy.url`` when a tool sets it, else
 from ``DATABASE_URL`` — never from a committed file.
+
+Alembic is imported only by the functions that migrate: a serving process needs just its
+history's heads (for ``/ready``), which :func:`alembic_heads` reads from the revision files
+themselves. Importing Alembic costs ~5 MB per process (it brings Mako, and Mako brings Pygments)
+that a service would carry for its whole life.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command, context
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "alembic_config",
     "alembic_heads",
+    "database_revisions",
     "run_migrations",
     "upgrade_to_head",
     "upgrade_to_head_async",
@@ -32,6 +40,8 @@ __all__ = [
 def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Config:
     """An Alembic config for a service's migrations folder (shipped inside its package, so
     an installed service can migrate without its source tree)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     if database_url:
@@ -40,12 +50,48 @@ def alembic_config(migrations_dir: Path, database_url: str | None = None) -> Con
 
 
 def alembic_heads(migrations_dir: Path) -> set[str]:
-    """The head revision(s) of a service's migration history."""
-    return set(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads())
+    """The head revision(s) of a service's migration history: the revisions no other revision
+    names as its ``down_revision``, read from the ``revision`` and ``down_revision``
+    assignments of ``versions/*.py`` without importing Alembic or running the files (the
+    tests compare it with Alembic's own ``ScriptDirectory.get_heads()``)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir / "versions").glob("*.py"):
+        fields = _revision_fields(path)
+        if "revision" in fields:
+            revisions.update(fields["revision"])
+            parents.update(fields.get("down_revision", ()))
+    return revisions - parents
+
+
+def _revision_fields(path: Path) -> dict[str, tuple[str, ...]]:
+    """The module-level ``revision`` / ``down_revision`` constants of a revision file, each as
+    a tuple (a merge revision's ``down_revision`` is a tuple of its parents; None is empty)."""
+    fields: dict[str, tuple[str, ...]] = {}
+    target: ast.expr
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            constant = ast.literal_eval(value)
+            fields[target.id] = (constant,) if isinstance(constant, str) else tuple(constant or ())
+    return fields
+
+
+async def database_revisions(connection: AsyncConnection) -> set[str]:
+    """The revision(s) a database is at; raises (the table is missing) before any migration."""
+    rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+    return {row[0] for row in rows}
 
 
 def upgrade_to_head(migrations_dir: Path, database_url: str) -> None:
     """Apply every migration in ``migrations_dir`` to ``database_url`` (blocking)."""
+    from alembic import command
+
     command.upgrade(alembic_config(migrations_dir, database_url), "head")
 
 
@@ -55,6 +101,8 @@ async def upgrade_to_head_async(migrations_dir: Path, database_url: str) -> None
 
 
 def _database_url() -> str:
+    from alembic import context
+
     url = context.config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL")
     if not url:
         raise RuntimeError("set DATABASE_URL (or sqlalchemy.url) to run migrations")
@@ -62,6 +110,8 @@ def _database_url() -> str:
 
 
 def _do_run(connection: Connection, metadata: MetaData) -> None:
+    from alembic import context
+
     context.configure(
         connection=connection,
         target_metadata=metadata,
@@ -81,6 +131,8 @@ async def _run_online(metadata: MetaData) -> None:
 
 def run_migrations(metadata: MetaData) -> None:
     """Body of a service's ``migrations/env.py``."""
+    from alembic import context
+
     if context.is_offline_mode():
         context.configure(url=_database_url(), target_metadata=metadata, literal_binds=True)
         with context.begin_transaction():

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -33,6 +33,8 @@ __all__ = [
     "CursorCodec",
     "Page",
     "PageParams",
+    "after_values",
+    "page_of",
     "page_params",
     "paginate",
 ]
@@ -113,22 +115,46 @@ async def paginate(
         entity = stmt.column_descriptions[0]["entity"]
         columns = [getattr(entity, attr.key) for attr in entity.__mapper__.column_attrs]
         stmt = stmt.with_only_columns(*columns)
-    if params.cursor:
-        raw = codec.decode(params.cursor)
-        if len(raw) != len(order_by):
-            raise BadRequest("the pagination cursor does not belong to this listing")
-        values = [_from_json(column, value) for column, value in zip(order_by, raw, strict=True)]
+    values = after_values(params, codec, order_by)
+    if values is not None:
         key, after = tuple_(*order_by), tuple_(*values)
         stmt = stmt.where(key < after if descending else key > after)
     ordering = [column.desc() for column in order_by] if descending else list(order_by)
     stmt = stmt.order_by(*ordering).limit(params.limit + 1)
     result = await (session.execute(stmt) if plain_rows else session.scalars(stmt))
-    rows = list(result.all())
+    return page_of(list(result.all()), params, codec, lambda row: _sort_key(row, order_by))
+
+
+def after_values(
+    params: PageParams, codec: CursorCodec, order_by: Sequence[InstrumentedAttribute[Any]]
+) -> list[Any] | None:
+    """The sort key the page starts after (the cursor's values, typed like ``order_by``'s
+    columns), or None for the first page; a forged or foreign cursor is a 400."""
+    if not params.cursor:
+        return None
+    raw = codec.decode(params.cursor)
+    if len(raw) != len(order_by):
+        raise BadRequest("the pagination cursor does not belong to this listing")
+    return [_from_json(column, value) for column, value in zip(order_by, raw, strict=True)]
+
+
+def page_of(
+    rows: list[Any],
+    params: PageParams,
+    codec: CursorCodec,
+    key: Callable[[Any], Sequence[Any]],
+) -> tuple[list[Any], str | None]:
+    """The page in ``rows`` (fetched with ``LIMIT limit + 1``: one more row means there is a
+    next page) and the cursor of that next page (``key`` of its last row, signed)."""
     if len(rows) <= params.limit:
         return rows, None
     rows = rows[: params.limit]
-    last = rows[-1]
-    return rows, codec.encode([getattr(last, column.key) for column in order_by])
+    return rows, codec.encode(key(rows[-1]))
+
+
+def _sort_key(row: Any, order_by: Sequence[InstrumentedAttribute[Any]]) -> list[Any]:
+    """``row``'s values of the ``order_by`` columns (an entity's or a plain row's)."""
+    return [getattr(row, column.key) for column in order_by]
 
 
 def _to_json(value: Any) -> Any:

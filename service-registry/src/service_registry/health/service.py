@@ -157,7 +157,7 @@ def report(
         error=service.last_error,
         consecutive_failures=service.consecutive_failures,
         first_unhealthy_at=service.first_unhealthy_at,
-        at_risk=is_at_risk(service, settings),
+        at_risk=is_at_risk(service.first_unhealthy_at, settings),
         is_active=service.is_active,
         from_cache=from_cache,
         details=details,

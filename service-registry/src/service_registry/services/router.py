@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from fedimpute_shared.auth import Principal, require_services
 from fedimpute_shared.db import ReadSessionDep, SessionDep
-from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
+from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params
 from fedimpute_shared.problems import (
     Conflict,
     Forbidden,
@@ -16,11 +16,11 @@ from fedimpute_shared.problems import (
     Unprocessable,
     problem_responses,
 )
-from service_registry.dependencies import Reader, SettingsDep, Writer, can_manage
+from service_registry.dependencies import Reader, RenderedDep, SettingsDep, Writer, can_manage
 from service_registry.models import ImputationService
 from service_registry.panels import repository as panels
 from service_registry.panels.schemas import PanelOut
-from service_registry.services import repository, service
+from service_registry.services import listing, repository, service
 from service_registry.services.schemas import (
     Location,
     ServiceCreate,
@@ -35,28 +35,22 @@ internal_router = APIRouter(prefix="/internal", tags=["internal"], include_in_sc
 JobProcessor = Annotated[Principal, Depends(require_services("job-processor"))]
 
 
-@router.get("", summary="List imputation services")
+@router.get("", summary="List imputation services", response_model=Page[ServiceOut])
 async def list_services(
     session: ReadSessionDep,
     user: Reader,
-    settings: SettingsDep,
+    rendered: RenderedDep,
     codec: CodecDep,
     filters: Annotated[ServiceFilters, Query()],
     params: Annotated[PageParams, Depends(page_params)],
-) -> Page[ServiceOut]:
+) -> Response:
     if filters.include_deleted and not can_manage(user):
         raise Forbidden(
             "include_deleted is for admin and service_admin, with a services:write token"
         )
-    rows, cursor = await paginate(
-        session,
-        repository.listing(filters),
-        order_by=[ImputationService.name, ImputationService.id],
-        params=params,
-        codec=codec,
-        plain_rows=True,  # to_out reads columns only
-    )
-    return Page(items=[service.to_out(s, settings) for s in rows], next_cursor=cursor)
+    # Already JSON (each service rendered once per row version, see listing.py).
+    body = await listing.page_json(session, filters, params, codec, rendered)
+    return Response(body, media_type="application/json")
 
 
 @router.post(

@@ -6,7 +6,7 @@ Functions take a session and never commit: the request's session dependency does
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -183,10 +183,11 @@ async def _flush_or_conflict(session: AsyncSession, slug: str) -> None:
         raise Conflict(f"the slug {slug!r} is already used by another service", slug=slug) from None
 
 
-def is_at_risk(service: ImputationService, settings: Settings) -> bool:
-    if service.first_unhealthy_at is None:
+def is_at_risk(first_unhealthy_at: datetime | None, settings: Settings) -> bool:
+    """Unhealthy long enough that it will soon be deactivated automatically."""
+    if first_unhealthy_at is None:
         return False
-    return utcnow() - service.first_unhealthy_at >= timedelta(days=settings.at_risk_after_days)
+    return utcnow() - first_unhealthy_at >= timedelta(days=settings.at_risk_after_days)
 
 
 def to_out(service: ImputationService, settings: Settings) -> ServiceOut:
@@ -227,7 +228,7 @@ def to_out(service: ImputationService, settings: Settings) -> ServiceOut:
             last_error=service.last_error,
             consecutive_failures=service.consecutive_failures,
             first_unhealthy_at=service.first_unhealthy_at,
-            at_risk=is_at_risk(service, settings),
+            at_risk=is_at_risk(service.first_unhealthy_at, settings),
         ),
         created_at=service.created_at,
         updated_at=service.updated_at,

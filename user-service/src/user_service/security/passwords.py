@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 MAX_PASSWORD_LENGTH = 128
 # zxcvbn refuses longer input; what lies beyond 72 characters only adds strength.
@@ -62,6 +61,10 @@ def check_strength(
         raise WeakPassword(f"the password must have at most {MAX_PASSWORD_LENGTH} characters")
     inputs = [value for value in user_inputs if value]
     inputs += [part for value in inputs for part in value.replace("@", " ").split()]
+    # Imported at the first password chosen, not at start: its word lists take ~12 MB, which a
+    # user-service that only logs people in never needs.
+    from zxcvbn import zxcvbn  # type: ignore[import-untyped]
+
     result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
     if int(result["score"]) < min_score:
         feedback = result.get("feedback") or {}
