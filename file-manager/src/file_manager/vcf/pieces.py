@@ -33,7 +33,6 @@ WINDOWS = (64, 512)
 MAX_WINDOW_BYTES = 32 * 1024**2
 _ACGT = np.zeros(256, dtype=bool)
 _ACGT[list(b"ACGT")] = True
-_POWERS = 10 ** np.arange(MAX_POS_DIGITS, dtype=np.int64)
 
 
 @dataclass
@@ -92,7 +91,7 @@ def ordinary_records(
     lengths = newlines - starts
     if not len(newlines) or CR in data or (lengths == 0).any() or (text[starts] == HASH).any():
         return None
-    if not _column_counts_are(text, starts, FIXED_TABS - 1 + sample_count):
+    if not _column_counts_are(text, starts, lengths, FIXED_TABS - 1 + sample_count):
         return None
     found = _fixed_tabs(data, starts, lengths)
     if found is None:
@@ -122,15 +121,11 @@ def ordinary_records(
     return Records(positions, simple_snp, genotype_format, tabs + starts[:, None], starts)
 
 
-def _column_counts_are(text: Bytes, starts: Ints, tabs_per_line: int) -> bool:
-    """Every line has exactly ``tabs_per_line`` tabs.
-
-    Counted per line in 16 bits (the sums wrap at 65,536): when every count is right modulo
-    65,536 and the total is right too, no line can hold 65,536 more or fewer than it should."""
+def _column_counts_are(text: Bytes, starts: Ints, lengths: Ints, tabs_per_line: int) -> bool:
+    """Every line has exactly ``tabs_per_line`` tabs (counted in 16 bits when no line is long
+    enough to hold 65,536 of them, so the counts cannot wrap)."""
     is_tab = text == TAB
-    if int(np.count_nonzero(is_tab)) != tabs_per_line * len(starts):
-        return False
-    wide = tabs_per_line >= 2**16
+    wide = int(lengths.max()) >= 2**16
     counts = np.add.reduceat(is_tab.view(np.uint8), starts, dtype=np.uint32 if wide else np.uint16)
     return bool((counts == tabs_per_line).all())
 
@@ -144,12 +139,12 @@ def _fixed_tabs(data: bytes, starts: Ints, lengths: Ints) -> tuple[Bytes, Ints] 
             return None
         window = sliding_window_view(padded, width)[starts]  # (lines, width), one copy
         found = np.flatnonzero(window == TAB)
-        rows = found // width
+        rows = found >> (width.bit_length() - 1)  # the widths are powers of two
         counts = np.bincount(rows, minlength=len(starts))
         if (counts < FIXED_TABS).any():
             continue
         first = np.cumsum(counts) - counts
-        tabs = found[first[:, None] + np.arange(FIXED_TABS)] % width
+        tabs = found[first[:, None] + np.arange(FIXED_TABS)] & (width - 1)
         if (tabs[:, -1] >= lengths).any():  # the window ran into the next line
             return None
         return window, tabs
@@ -168,16 +163,16 @@ def _positions(window: Bytes, tabs: Ints) -> Ints | None:
     """POS of every row, when each is 1 to 10 ASCII digits (what ``int()`` reads the same).
 
     Every row's CHROM has the same width, so POS starts in the same column of each row: the
-    rows with the same number of digits are read as one block."""
+    digits are read column by column (Horner's rule), each row stopping at its own width."""
     start = int(tabs[0, 0]) + 1
     digits = tabs[:, 1] - start
-    positions = np.empty(len(tabs), dtype=np.int64)
-    for width in np.unique(digits).tolist():
-        if not 1 <= width <= MAX_POS_DIGITS:
+    if int(digits.min()) < 1 or int(digits.max()) > MAX_POS_DIGITS:
+        return None
+    positions = np.zeros(len(tabs), dtype=np.int64)
+    for column in range(int(digits.max())):
+        digit = window[:, start + column] - np.uint8(ord("0"))  # wraps below "0": > 9 too
+        inside = column < digits
+        if (inside & (digit > 9)).any():
             return None
-        rows = digits == width
-        block = window[rows, start : start + width].astype(np.int64) - ord("0")
-        if (block < 0).any() or (block > 9).any():
-            return None
-        positions[rows] = block @ _POWERS[width - 1 :: -1]
+        positions = np.where(inside, positions * 10 + digit, positions)
     return positions
