@@ -489,6 +489,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Result], Any]:
     results: list[Result] = []
     profiled: Any = None
     args.calibration = [calibration_ms()]
+    service_name, _, kind = args.profile_case.partition(":")
     async with AsyncExitStack() as stack:
         urls = await _databases(args.services, stack)
         for name in args.services:
@@ -518,8 +519,14 @@ async def run(args: argparse.Namespace) -> tuple[list[Result], Any]:
                         file=sys.stderr,
                     )
                     results.append(result)
-                if name == "service-registry" and args.profile:
-                    request = raw_request("GET", "/services?limit=20", token)
+                profiled_case = next((c for c in cases if c.kind == kind), None)
+                if args.profile and name == service_name and profiled_case is not None:
+                    request = raw_request(
+                        profiled_case.method,
+                        profiled_case.path,
+                        profiled_case.token or token if profiled_case.auth else None,
+                        profiled_case.body,
+                    )
                     profiled = await asyncio.to_thread(
                         profile,
                         args.py_spy,
@@ -536,7 +543,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Result], Any]:
 
 def report(args: argparse.Namespace, results: list[Result], profiled: Any) -> str:
     command = f"{COMMAND} --seconds {args.seconds:g}" + (
-        f" --profile --py-spy {args.py_spy}" if args.profile else ""
+        f" --profile --py-spy {args.py_spy} --profile-case '{args.profile_case}'"
+        if args.profile
+        else ""
     )
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
@@ -567,7 +576,7 @@ def report(args: argparse.Namespace, results: list[Result], profiled: Any) -> st
         total = sum(groups.values()) or 1
         lines += [
             "",
-            "Where a registry `GET /services?limit=20` spends its CPU (py-spy samples at c=20; "
+            f"Where `{args.profile_case}` spends its CPU (py-spy samples at c=20; "
             "a stack under logging, auth, metrics or the response serialisation counts there, "
             "any other in the layer of its deepest recognised frame):",
             "",
@@ -659,6 +668,11 @@ def main() -> int:
     parser.add_argument("--services", nargs="+", default=list(SERVICES), choices=list(SERVICES))
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--profile-stacks", type=Path, help="write py-spy's collapsed stacks")
+    parser.add_argument(
+        "--profile-case",
+        default="service-registry:list 20",
+        help="SERVICE:KIND, the request --profile samples (a kind of the table's request column)",
+    )
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy binary")
     parser.add_argument(
         "--redis-url", default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/2")

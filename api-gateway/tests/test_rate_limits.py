@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from api_gateway.metrics import GatewayMetrics
 from api_gateway.ratelimit import RateLimiter, parse_rate
+from api_gateway.redis_pipe import RedisPipe
 from fedimpute_shared.testing.client import app_client
 from fedimpute_shared.testing.tokens import bearer
 
@@ -183,7 +184,7 @@ async def test_redis_down_can_fail_closed(make_app, user):
 def _limiter_on_dead_redis(metrics: GatewayMetrics, *, fail_open: bool) -> RateLimiter:
     from fedimpute_shared.embedded import free_port
 
-    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/2", socket_connect_timeout=0.2)
+    dead = RedisPipe(f"redis://127.0.0.1:{free_port()}/2", timeout=0.2)
     rates = {name: parse_rate("1/60", name) for name in ("login", "upload", "default")}
     return RateLimiter(dead, rates, metrics, fail_open=fail_open, retry_after_error_seconds=0)
 

@@ -8,7 +8,7 @@ from jose import jwt
 from sqlalchemy import select, update
 
 from fedimpute_shared.db import utcnow
-from fedimpute_shared.permissions import DEFAULT_ROLE_PERMISSIONS
+from fedimpute_shared.permissions import DEFAULT_ROLE_PERMISSIONS, Role
 from user_service.models import AuditEvent, RoleGrant
 
 from .conftest import bearer, login, register
@@ -64,6 +64,28 @@ async def test_granted_roles_reach_the_next_token(client, admin_auth, user_token
     assert "services:write" in claims["scopes"]
     assert "users:admin" not in claims["scopes"]  # the admin grant holds for one service only
     assert claims["service_roles"] == {service_id: ["admin"]}
+    # GET /users/me reads the same access (one query joining grants and permissions)
+    me = await client.get("/users/me", headers=bearer((await login(client))["access_token"]))
+    assert me.json()["roles"] == claims["roles"]
+    assert me.json()["scopes"] == sorted(claims["scopes"])
+    assert me.json()["service_roles"] == claims["service_roles"]
+    expected = (
+        DEFAULT_ROLE_PERMISSIONS[Role.RESEARCHER] | DEFAULT_ROLE_PERMISSIONS[Role.SERVICE_ADMIN]
+    )
+    assert set(me.json()["scopes"]) == {str(s) for s in expected}
+
+
+async def test_a_deactivated_account_reads_nothing_with_a_token_still_signed(
+    client, admin_auth, user_tokens
+):
+    """The reads on a read-only session (``ReadAccount``) load the account fresh as well."""
+    mine = bearer(user_tokens["access_token"])
+    assert (await client.get("/users/me", headers=mine)).status_code == 200
+    assert (await client.get("/users/me/api-tokens", headers=mine)).status_code == 200
+    uid = user_tokens["user_id"]
+    assert (await client.post(f"/users/{uid}/deactivate", headers=admin_auth)).status_code == 200
+    assert (await client.get("/users/me", headers=mine)).status_code == 401
+    assert (await client.get("/users/me/api-tokens", headers=mine)).status_code == 401
 
 
 async def test_expired_grants_give_nothing(client, admin_auth, user_tokens, db):

@@ -11,9 +11,6 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -29,6 +26,7 @@ from api_gateway.metrics_access import guard_metrics
 from api_gateway.openapi import OpenAPICache
 from api_gateway.proxy import proxy_http
 from api_gateway.ratelimit import RateLimiter, parse_rate
+from api_gateway.redis_pipe import RedisPipe
 from api_gateway.routes import LimitClass, RouteTable
 from api_gateway.upstream_http import UpstreamConnections
 from api_gateway.upstreams import UpstreamTransport, build_pools
@@ -117,19 +115,15 @@ class ProxyEndpoint:
             await proxy_http(gateway, scope, receive, send)
 
 
-def _rate_limiter(settings: Settings, metrics: GatewayMetrics) -> tuple[RateLimiter, Redis] | None:
+def _rate_limiter(
+    settings: Settings, metrics: GatewayMetrics
+) -> tuple[RateLimiter, RedisPipe] | None:
     if not settings.rate_limit_enabled:
         return None
     if not settings.redis_url:
         logger.warning("REDIS_URL is not set: rate limiting is off")
         return None
-    timeout = settings.rate_limit_redis_timeout_seconds
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    redis = RedisPipe(settings.redis_url, timeout=settings.rate_limit_redis_timeout_seconds)
     rates = {
         LimitClass.LOGIN: parse_rate(settings.rate_limit_login, LimitClass.LOGIN),
         LimitClass.UPLOAD: parse_rate(settings.rate_limit_upload, LimitClass.UPLOAD),

@@ -94,9 +94,20 @@ class Panel:
     build: str
     contig: str
     length: int
-    sites: dict[int, PanelSite]
+    # position -> (REF, ALT, INFO) as read: a target holds a few thousand of the panel's hundreds
+    # of thousands of sites, so INFO is parsed only for the sites a target has (site()).
+    sites: dict[int, tuple[str, str, str]]
+    info_key: str  # AF, or AF_<population>
     start: int = 0
     end: int = 0
+
+    def site(self, pos: int) -> PanelSite | None:
+        raw = self.sites.get(pos)
+        if raw is None:
+            return None
+        ref, alt, info = raw
+        fields = dict(item.split("=", 1) for item in info.split(";") if "=" in item)
+        return PanelSite(ref, alt, float(fields.get(self.info_key, "nan")))
 
 
 def bare(chrom: str) -> str:
@@ -134,16 +145,13 @@ def load_panel(panel_dir: Path, build: str, population: str, chromosome: str) ->
         if not (panel_dir / needed).is_file():
             raise InputError(f"panel {panel_id} lacks {needed}: the panel directory is incomplete")
     info_key = "AF" if population == "all" else f"AF_{population}"
-    sites: dict[int, PanelSite] = {}
+    sites: dict[int, tuple[str, str, str]] = {}
     with gzip.open(panel_dir / f"{contig}.sites.vcf.gz", "rt") as stream:
         for line in stream:
             if line.startswith("#"):
                 continue
             fields = line.split("\t", 8)
-            info = dict(item.split("=", 1) for item in fields[7].split(";") if "=" in item)
-            sites[int(fields[1])] = PanelSite(
-                fields[3], fields[4], float(info.get(info_key, "nan"))
-            )
+            sites[int(fields[1])] = (fields[3], fields[4], fields[7])
     entry = contigs[contig]
     return Panel(
         panel_id,
@@ -151,6 +159,7 @@ def load_panel(panel_dir: Path, build: str, population: str, chromosome: str) ->
         contig,
         int(entry.get("length", 0)),
         sites,
+        info_key,
         int(entry.get("start", min(sites, default=0))),
         int(entry.get("end", max(sites, default=0))),
     )
@@ -310,7 +319,7 @@ class Tally:
 
 def decide(record: Record, panel: Panel, options: Options, tally: Tally) -> str | None:
     """The record as a line of the QC'd VCF (panel's contig and alleles, GT only), or None."""
-    site = panel.sites.get(record.pos)
+    site = panel.site(record.pos)
     if site is None:
         tally.dropped["not_in_panel"] += 1
         return None

@@ -13,9 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.auth import CurrentUser, Principal, check_role_and_scope
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 
 # SessionmakerDep: for writes that must survive a refused request (its own session rolls back):
 # audit entries of failed logins, the revocation of a stolen refresh-token family...
@@ -35,19 +36,30 @@ VaultDep = Annotated[VaultCipher, Depends(from_state("vault"))]
 RedisDep = Annotated[Redis | None, Depends(from_state("redis"))]
 
 
-async def _account(user: CurrentUser, session: SessionDep) -> User:
+async def _active(session: AsyncSession, user: Principal) -> User:
     account = await session.get(User, user.user_id)
     if account is None or not account.is_active:
         raise Unauthorized("this account does not exist or is deactivated")
     return account
 
 
+async def _account(user: CurrentUser, session: SessionDep) -> User:
+    return await _active(session, user)
+
+
+async def _read_account(user: CurrentUser, session: ReadSessionDep) -> User:
+    return await _active(session, user)
+
+
 Account = Annotated[User, Depends(_account)]
+ReadAccount = Annotated[User, Depends(_read_account)]
+"""``Account`` for handlers that only read (on the request's ``ReadSessionDep`` session: no
+BEGIN and COMMIT; a handler that takes ``Account`` takes ``SessionDep``, one session each)."""
 
 
-async def _interactive_account(user: CurrentUser, account: Account) -> User:
-    """The account, when the token comes from a login (it names its session, ``sid``), not
-    from an API token exchanged at the gateway (``api_token_id``).
+def _check_interactive(user: Principal) -> None:
+    """The token comes from a login (it names its session, ``sid``), not from an API token
+    exchanged at the gateway (``api_token_id``).
 
     Managing the account and its credentials (API tokens, sessions, profile, password, email)
     is for the person at a login: a leaked script token, whatever its scopes, must not mint a
@@ -57,10 +69,20 @@ async def _interactive_account(user: CurrentUser, account: Account) -> User:
         raise Forbidden(
             "managing the account needs a token from an interactive login, not an API token"
         )
+
+
+async def _interactive_account(user: CurrentUser, account: Account) -> User:
+    _check_interactive(user)
+    return account
+
+
+async def _interactive_read_account(user: CurrentUser, account: ReadAccount) -> User:
+    _check_interactive(user)
     return account
 
 
 InteractiveAccount = Annotated[User, Depends(_interactive_account)]
+InteractiveReadAccount = Annotated[User, Depends(_interactive_read_account)]
 
 
 def _admin_with(scope: Scope) -> Callable[[Principal, User], Awaitable[Principal]]:

@@ -52,7 +52,7 @@ from file_manager.uploads.service import (
 )
 from file_manager.uploads.sink import Overlap, Received, VcfHeadCheck, vcf_problem
 from file_manager.validation.service import validation_event
-from file_manager.vcf.validator import Rejected
+from file_manager.vcf.header import Rejected
 
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256}
 WRITE_BYTES = 1024 * 1024

@@ -21,7 +21,7 @@ from fedimpute_shared.problems import ProblemError, Unprocessable
 from file_manager.storage import PendingWrite, Storage
 from file_manager.vcf import messages as msg
 from file_manager.vcf.bgzf import BGZF_EOF, BgzfError, HeadInflater
-from file_manager.vcf.validator import HeaderParser, Rejected, check_head_bytes
+from file_manager.vcf.header import HeaderParser, Rejected, check_head_bytes
 
 FLUSH_BYTES = 1024 * 1024
 

@@ -11,9 +11,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.permissions import Role
@@ -38,10 +39,10 @@ from user_service.accounts.schemas import (
     UserOut,
 )
 from user_service.dependencies import (
-    Account,
     Admin,
     InteractiveAccount,
     PasswordsDep,
+    ReadAccount,
     SettingsDep,
     TargetUser,
 )
@@ -60,7 +61,7 @@ internal_router = APIRouter(prefix="/internal/users", tags=["internal"])
 ContactReader = Annotated[Principal, Depends(require_services("notification", "job-processor"))]
 
 
-async def _me(session: SessionDep, account: User) -> MeOut:
+async def _me(session: AsyncSession, account: User) -> MeOut:
     access = await roles.effective_access(session, account.id)
     return MeOut(
         **UserOut.model_validate(account).model_dump(),
@@ -71,7 +72,7 @@ async def _me(session: SessionDep, account: User) -> MeOut:
 
 
 @me_router.get("", summary="My account, roles and permissions")
-async def get_me(session: SessionDep, account: Account) -> MeOut:
+async def get_me(session: ReadSessionDep, account: ReadAccount) -> MeOut:
     return await _me(session, account)
 
 

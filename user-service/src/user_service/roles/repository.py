@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fedimpute_shared.db import utcnow
@@ -26,6 +27,26 @@ async def live_grants(session: AsyncSession, user_id: uuid.UUID) -> list[RoleGra
     return list(result.all())
 
 
+async def live_grants_with_permissions(session: AsyncSession, user_id: uuid.UUID) -> list[Any]:
+    """The user's live grants, a global grant once per permission of its role (``permission``
+    null when it has none), a service's once (``permission`` null): one query for
+    :func:`~user_service.roles.service.effective_access`, asked on every ``GET /users/me``."""
+    global_grant = and_(
+        RolePermission.role_name == RoleGrant.role_name, RoleGrant.service_id.is_(None)
+    )
+    result = await session.execute(
+        select(
+            RoleGrant.role_name,
+            RoleGrant.service_id,
+            RolePermission.permission_name.label("permission"),
+        )
+        .outerjoin(RolePermission, global_grant)
+        .where(RoleGrant.user_id == user_id, _live())
+        .order_by(RoleGrant.created_at, RoleGrant.id)
+    )
+    return list(result.all())
+
+
 async def all_grants(session: AsyncSession, user_id: uuid.UUID) -> list[RoleGrant]:
     result = await session.scalars(
         select(RoleGrant)
@@ -33,16 +54,6 @@ async def all_grants(session: AsyncSession, user_id: uuid.UUID) -> list[RoleGran
         .order_by(RoleGrant.created_at, RoleGrant.id)
     )
     return list(result.all())
-
-
-async def permissions_of(session: AsyncSession, roles: Iterable[str]) -> frozenset[str]:
-    names = list(roles)
-    if not names:
-        return frozenset()
-    result = await session.scalars(
-        select(RolePermission.permission_name).where(RolePermission.role_name.in_(names))
-    )
-    return frozenset(result.all())
 
 
 async def roles_with_permissions(session: AsyncSession) -> list[tuple[RoleRecord, list[str]]]:

@@ -29,13 +29,13 @@ class Access:
 
 
 async def effective_access(session: AsyncSession, user_id: uuid.UUID) -> Access:
-    grants = await repository.live_grants(session, user_id)
-    roles = frozenset(g.role_name for g in grants if g.service_id is None)
+    rows = await repository.live_grants_with_permissions(session, user_id)
+    roles = frozenset(row.role_name for row in rows if row.service_id is None)
+    scopes = frozenset(row.permission for row in rows if row.permission is not None)
     per_service: dict[str, list[str]] = {}
-    for grant in grants:
-        if grant.service_id is not None:
-            per_service.setdefault(str(grant.service_id), []).append(grant.role_name)
-    scopes = await repository.permissions_of(session, roles)
+    for row in rows:
+        if row.service_id is not None:
+            per_service.setdefault(str(row.service_id), []).append(row.role_name)
     return Access(roles=roles, scopes=scopes, service_roles=per_service)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response, status
 
 from fedimpute_shared.auth import CurrentUser, Principal, require_services
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.deps import SessionmakerDep
 from fedimpute_shared.problems import (
     Conflict,
@@ -22,6 +22,7 @@ from user_service.audit import service as audit
 from user_service.audit.actions import Action
 from user_service.dependencies import (
     InteractiveAccount,
+    InteractiveReadAccount,
     KeyringDep,
     SettingsDep,
 )
@@ -87,7 +88,7 @@ async def end_session(
 
 @router.get("/users/me/api-tokens", summary="My personal API tokens (never their values)")
 async def list_api_tokens(
-    session: SessionDep, account: InteractiveAccount, include_revoked: bool = False
+    session: ReadSessionDep, account: InteractiveReadAccount, include_revoked: bool = False
 ) -> list[ApiTokenOut]:
     rows = await repository.listing(session, account.id, include_revoked=include_revoked)
     return [ApiTokenOut.model_validate(r) for r in rows]
