@@ -4,9 +4,11 @@ reads with ownership, cancel, retry, pre-flight, statistics."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from fedimpute_shared.db import utcnow
 from job_processor.models import IdempotencyKey, Job, JobStatus, OutboxEvent
 
 from .factories import job_row
@@ -386,3 +388,40 @@ async def test_a_service_reference_with_a_slash_stays_one_path_segment(client, d
     assert f"/internal/services/{service['slug']}%2Fhealth" in paths
     assert f"/internal/services/{service['slug']}/health" not in paths
     assert await count(db) == 0
+
+
+async def test_stats_count_the_last_day_per_status_and_service(client, db, alice):
+    """One grouped query: the last day's finished, failed and submitted jobs, per service
+    too; older ones count in ``by_status`` only."""
+    now = utcnow()
+    recent, old = now - timedelta(hours=1), now - timedelta(hours=30)
+
+    def mine(**values):
+        return job_row(owner_id=alice.id, **values)
+
+    rows = [
+        mine(status=JobStatus.COMPLETED, finished_at=recent, submitted_at=recent),
+        mine(status=JobStatus.COMPLETED, finished_at=old, submitted_at=old),
+        mine(status=JobStatus.FAILED, finished_at=recent, submitted_at=old),
+        mine(status=JobStatus.FAILED, finished_at=old, service_slug="wes"),
+        mine(status=JobStatus.FAILED, finished_at=recent, service_slug="wes"),
+        mine(status=JobStatus.CANCELLED, finished_at=recent),
+        mine(status=JobStatus.QUEUED, submitted_at=recent, service_slug="wes"),
+        mine(status=JobStatus.RUNNING, submitted_at=recent),
+    ]
+    db.add_all(rows)
+    await db.commit()
+    stats = (await client.get("/jobs/stats", headers=alice.headers)).json()
+    assert stats["by_status"] == {
+        "completed": 2,
+        "failed": 3,
+        "cancelled": 1,
+        "queued": 1,
+        "running": 1,
+    }
+    assert stats["last_24h"] == {"completed": 1, "failed": 2, "cancelled": 1, "submitted": 3}
+    assert stats["success_rate_24h"] == 1 / 3
+    assert stats["per_service"] == {
+        "michigan": {"active": 1, "queued": 0, "failed_24h": 1},
+        "wes": {"active": 1, "queued": 1, "failed_24h": 1},
+    }

@@ -21,14 +21,9 @@ from typing import Any
 import numpy as np
 
 from file_manager.vcf import messages as msg
-from file_manager.vcf.bgzf import (
-    BGZF_EOF,
-    BgzfError,
-    block_size,
-    decompressed_chunks,
-    looks_like_gzip,
-)
+from file_manager.vcf.bgzf import BGZF_EOF, BgzfError, decompressed_chunks
 from file_manager.vcf.builds import Build, bare, detect_build, length_for
+from file_manager.vcf.header import HeaderParser, Issue, Rejected, check_head_bytes
 from file_manager.vcf.pieces import NEWLINE, Ints, Piece, Records, ordinary_records
 
 ALLOWED_CHROMOSOMES = frozenset([*(str(i) for i in range(1, 24)), "X", "MT"])
@@ -37,8 +32,6 @@ _ACGT = frozenset(b"ACGT")
 _BASES = frozenset([b"A", b"C", b"G", b"T"])
 # A "/" inside a sample's GT subfield (the text before its first ":").
 _UNPHASED_GT = re.compile(rb"(?:^|\t)[^\t:]*/")
-_CONTIG = re.compile(rb"^##contig=<(?:.*,)?ID=([^,>]+)(?:.*,)?length=(\d+)")
-_CONTIG_LEN_FIRST = re.compile(rb"^##contig=<(?:.*,)?length=(\d+)(?:.*,)?ID=([^,>]+)")
 
 
 @dataclass(frozen=True)
@@ -48,21 +41,6 @@ class Limits:
     max_header_bytes: int = 16 * 1024**2
     max_line_bytes: int = 64 * 1024**2
     min_samples_warning: int = 20
-
-
-@dataclass
-class Issue:
-    message: str
-    line: int | None = None
-    record: str | None = None
-
-
-class Rejected(Exception):
-    """A problem that stops validation at once (nothing after it can be checked)."""
-
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message)
-        self.issue = Issue(message, line)
 
 
 @dataclass
@@ -112,71 +90,6 @@ class Report:
         }
 
 
-# ------------------------------------------------------------------------------- header
-
-
-class HeaderParser:
-    """Consumes the header line by line; used on the full file and on an upload's first blocks."""
-
-    def __init__(self, max_header_bytes: int) -> None:
-        self.max_header_bytes = max_header_bytes
-        self.size = 0
-        self.lines = 0
-        self.contigs: dict[str, int] = {}
-        self.samples: list[str] = []
-        self.duplicates: list[str] = []
-        self.complete = False
-
-    def add(self, line: bytes) -> bool:
-        """Take one header line (without newline); True once the ``#CHROM`` line is read."""
-        self.lines += 1
-        self.size += len(line) + 1
-        if self.size > self.max_header_bytes:
-            raise Rejected(
-                msg.malformed(msg.HEADER_TOO_LARGE.format(limit=self.max_header_bytes)),
-                self.lines,
-            )
-        if self.lines == 1 and not line.startswith(b"##fileformat=VCF"):
-            raise Rejected(msg.malformed(msg.NOT_VCF), 1)
-        if line.startswith(b"##"):
-            self._meta(line)
-            return False
-        if line.startswith(b"#CHROM"):
-            self._columns(line)
-            self.complete = True
-            return True
-        raise Rejected(msg.malformed(msg.NO_CHROM_LINE), self.lines)
-
-    def _meta(self, line: bytes) -> None:
-        if not line.startswith(b"##contig="):
-            return
-        if match := _CONTIG.match(line):
-            name, length = match.group(1), match.group(2)
-        elif match := _CONTIG_LEN_FIRST.match(line):
-            length, name = match.group(1), match.group(2)
-        else:
-            return
-        self.contigs[name.decode("utf-8", "replace")] = int(length)
-
-    def _columns(self, line: bytes) -> None:
-        columns = line.rstrip(b"\r").split(b"\t")
-        if len(columns) < 10:
-            raise Rejected(msg.malformed(msg.NO_SAMPLES), self.lines)
-        self.samples = [c.decode("utf-8", "replace") for c in columns[9:]]
-        seen: set[str] = set()
-        for sample in self.samples:
-            if sample in seen and sample not in self.duplicates:
-                self.duplicates.append(sample)
-            seen.add(sample)
-
-    def finish(self) -> None:
-        """The file ended: a header without ``#CHROM`` is refused."""
-        if not self.complete:
-            if self.lines == 0:
-                raise Rejected(msg.malformed(msg.NOT_VCF), None)
-            raise Rejected(msg.malformed(msg.NO_CHROM_LINE), self.lines)
-
-
 # ------------------------------------------------------------------------------- file
 
 
@@ -195,15 +108,6 @@ def check_container(path: Path) -> None:
 
 
 HEAD_PROBE = 18 + 64
-
-
-def check_head_bytes(head: bytes) -> None:
-    """The first bytes must open a BGZF block (plain gzip and anything else are refused)."""
-    if block_size(head) is not None:
-        return
-    if looks_like_gzip(head):
-        raise Rejected(msg.malformed(msg.PLAIN_GZIP))
-    raise Rejected(msg.malformed(msg.NOT_BGZF))
 
 
 def _pieces(path: Path, limits: Limits, stats: Statistics) -> Iterator[Piece]:

@@ -513,56 +513,47 @@ def _owner_principal(job: Job) -> Principal:
 
 
 async def stats(session: AsyncSession, owner_id: uuid.UUID | None) -> dict[str, Any]:
-    """Counts by status, the last 24 h, and per service (the monitoring contract's shape)."""
-    owner = [Job.owner_id == owner_id] if owner_id is not None else []
-    by_status = {
-        str(status.value if isinstance(status, JobStatus) else status): n
-        for status, n in (
-            await session.execute(
-                select(Job.status, func.count()).where(*owner).group_by(Job.status)
-            )
-        ).all()
-    }
+    """Counts by status, the last 24 h, and per service (the monitoring contract's shape).
+
+    One query grouped by service and status, with the last day's counts as ``FILTER``
+    aggregates: everything below is a sum over its rows (five statements before, most of
+    the request's CPU)."""
     since = utcnow() - timedelta(hours=24)
-    finished = {
-        str(status.value if isinstance(status, JobStatus) else status): n
-        for status, n in (
-            await session.execute(
-                select(Job.status, func.count())
-                .where(*owner, Job.finished_at >= since)
-                .group_by(Job.status)
-            )
-        ).all()
-    }
-    submitted = await session.scalar(
-        select(func.count()).select_from(Job).where(*owner, Job.submitted_at >= since)
-    )
-    last_24h = {
-        "completed": finished.get("completed", 0),
-        "failed": finished.get("failed", 0),
-        "cancelled": finished.get("cancelled", 0),
-        "submitted": submitted or 0,
-    }
-    ended = last_24h["completed"] + last_24h["failed"]
-    per_service: dict[str, dict[str, int]] = {}
+    owner = [Job.owner_id == owner_id] if owner_id is not None else []
     rows = await session.execute(
-        select(Job.service_slug, Job.status, func.count(), func.max(Job.finished_at))
+        select(
+            Job.service_slug,
+            Job.status,
+            func.count(),
+            func.count().filter(Job.finished_at >= since),
+            func.count().filter(Job.submitted_at >= since),
+        )
         .where(*owner)
         .group_by(Job.service_slug, Job.status)
     )
-    for slug, status, n, _ in rows.all():
+    by_status: dict[str, int] = {}
+    finished: dict[str, int] = {}
+    submitted = 0
+    per_service: dict[str, dict[str, int]] = {}
+    for slug, status, n, finished_24h, submitted_24h in rows.all():
+        name = str(status.value if isinstance(status, JobStatus) else status)
+        by_status[name] = by_status.get(name, 0) + n
+        finished[name] = finished.get(name, 0) + finished_24h
+        submitted += submitted_24h
         entry = per_service.setdefault(slug, {"active": 0, "queued": 0, "failed_24h": 0})
         if status in states.ACTIVE:
             entry["active"] += n
         if status in (S.PENDING, S.SUBMITTING, S.QUEUED):
             entry["queued"] += n
-    failed_rows = await session.execute(
-        select(Job.service_slug, func.count())
-        .where(*owner, Job.status == S.FAILED, Job.finished_at >= since)
-        .group_by(Job.service_slug)
-    )
-    for slug, n in failed_rows.all():
-        per_service.setdefault(slug, {"active": 0, "queued": 0, "failed_24h": 0})["failed_24h"] = n
+        if status == S.FAILED:
+            entry["failed_24h"] += finished_24h
+    last_24h = {
+        "completed": finished.get("completed", 0),
+        "failed": finished.get("failed", 0),
+        "cancelled": finished.get("cancelled", 0),
+        "submitted": submitted,
+    }
+    ended = last_24h["completed"] + last_24h["failed"]
     return {
         "by_status": by_status,
         "last_24h": last_24h,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from fedimpute_shared.db import SessionDep
+from fedimpute_shared.db import ReadSessionDep, SessionDep
 from fedimpute_shared.pagination import CodecDep, Page, PageParams, page_params, paginate
 from fedimpute_shared.problems import (
     Conflict,
@@ -49,7 +49,7 @@ async def create_template(
 
 @router.get("", summary="My templates and the shared ones (newest first)")
 async def list_templates(
-    session: SessionDep,
+    session: ReadSessionDep,
     user: Reader,
     codec: CodecDep,
     params: Annotated[PageParams, Depends(page_params)],
@@ -70,12 +70,15 @@ async def list_templates(
         params=params,
         codec=codec,
         descending=True,
+        plain_rows=True,  # TemplateOut reads columns only
     )
     return Page(items=[TemplateOut.model_validate(t) for t in rows], next_cursor=cursor)
 
 
 @router.get("/{template_id}", summary="A template", responses=problem_responses(NotFound))
-async def get_template(template_id: uuid.UUID, session: SessionDep, user: Reader) -> TemplateOut:
+async def get_template(
+    template_id: uuid.UUID, session: ReadSessionDep, user: Reader
+) -> TemplateOut:
     return TemplateOut.model_validate(await service.find(session, template_id, user))
 
 
