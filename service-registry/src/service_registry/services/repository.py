@@ -98,6 +98,16 @@ async def get(session: AsyncSession, service_id: uuid.UUID) -> ImputationService
     return await session.get(ImputationService, service_id)
 
 
+async def is_live(session: AsyncSession, service_id: uuid.UUID) -> bool:
+    """The service exists and is not deleted (without loading its 35 columns)."""
+    found = await session.scalar(
+        select(ImputationService.id).where(
+            ImputationService.id == service_id, ImputationService.deleted_at.is_(None)
+        )
+    )
+    return found is not None
+
+
 async def get_by_slug(session: AsyncSession, slug: str) -> ImputationService | None:
     result = await session.scalars(select(ImputationService).where(ImputationService.slug == slug))
     return result.one_or_none()
