@@ -299,9 +299,7 @@ PROFILE_OWNERS: list[tuple[str, re.Pattern[str]]] = [
 PROFILE_LAYERS: list[tuple[str, re.Pattern[str]]] = [
     (
         "upstream exchange (HTTP/1.1 client, pool)",
-        re.compile(
-            r"httpcore/|httpx/|httptools|/h11/|fedimpute_shared/transport|api_gateway/upstream"
-        ),
+        re.compile(r"httpcore/|httpx/|/h11/|fedimpute_shared/transport|api_gateway/upstream"),
     ),
     (
         "proxy (routing, headers, relay)",
@@ -311,9 +309,10 @@ PROFILE_LAYERS: list[tuple[str, re.Pattern[str]]] = [
         "middleware stack (errors, CORS, request ids, body limit)",
         re.compile(r"observability\.py|body_limit|problems\.py|starlette/middleware|fastapi/"),
     ),
-    ("uvicorn, routing (ASGI server, Starlette)", re.compile(r"uvicorn/|starlette/")),
+    # Not uvicorn/main.py or server.py: they are at the root of every stack.
+    ("uvicorn, routing (ASGI server, Starlette)", re.compile(r"uvicorn/protocols|starlette/")),
 ]
-PROFILE_IDLE = "event loop, idle"
+PROFILE_IDLE = "event loop (uvloop: polling, socket calls, callbacks)"
 
 
 def profile_group(frames: list[str]) -> str:
@@ -523,7 +522,7 @@ class Results:
 
     @property
     def gateway_cpu_ms(self) -> float:
-        """The gateway's CPU per proxied request, from the saturated runs."""
+        """The gateway's CPU per proxied request, from the saturated runs (issue 15's row)."""
         return self.load["gateway"].gateway_cpu_ms
 
     @property
@@ -549,6 +548,18 @@ def goal_rows(r: Results) -> list[dict[str, Any]]:
         }
 
     upload = r.upload.gateway / r.upload.direct
+    paced_row = row(
+        "gateway added latency, paced c=50, p99",
+        r.paced_added_p99,
+        "ms",
+        "Kong ~2 ms with auth and limits",
+        2.0,
+        "<= 5 ms",
+        0 <= r.paced_added_p99 <= 5,
+    )
+    if r.paced_added_p99 < 0:  # the direct runs stalled more: this run cannot tell
+        paced_row |= {"met": None, "note": "not resolvable: the direct runs stalled more"}
+    paced_cpu = r.steady["gateway"].gateway_cpu_ms
     return [
         row(
             "gateway CPU per proxied request",
@@ -559,15 +570,17 @@ def goal_rows(r: Results) -> list[dict[str, Any]]:
             "<= 0.5 ms",
             r.gateway_cpu_ms <= 0.5,
         ),
+        # Paced, each request pays its own event-loop wake-ups: the same goal, read honestly.
         row(
-            "gateway added latency, paced c=50, p99",
-            r.paced_added_p99,
+            "gateway CPU per proxied request, paced c=50",
+            paced_cpu,
             "ms",
-            "Kong ~2 ms with auth and limits",
-            2.0,
-            "<= 5 ms",
-            r.paced_added_p99 <= 5,
+            "a bare proxy hop",
+            0.1,
+            "<= 0.5 ms",
+            paced_cpu <= 0.5,
         ),
+        paced_row,
         row(
             "gateway req/s through vs direct, c=50",
             r.ratio,
@@ -717,12 +730,16 @@ Gateway RSS over both: {rss_cell}.
   rarely queue: the p50 difference is the gateway's hop. The p99 of a 15 s run there is set by
   a handful of stalls of the shared machine (tens to hundreds of ms, on either path), so
   compare the p99s over several runs, not one.
-- The gateway's CPU per request covers the ASGI stack, the (cached) JWT check, the rate-limit
-  round trip to Redis (redis-py), and the proxy hop (httpcore HTTP/1.1 on an O(1) keep-alive
-  pool, see `api-gateway/src/api_gateway/connections.py`). More throughput: more gateway
-  workers or replicas; every limit is in Redis, so they need no coordination.
-- The download is bounded by per-chunk work in Python (256 KiB reads); memory stays flat
-  whatever the size.
+- The gateway's CPU per request covers uvicorn, the short proxy stack (CORS, request id and
+  metrics, problem handling: `api_gateway/dispatch.py`), the (cached) JWT check, the rate-limit
+  round trip to Redis (one pipelined connection, `redis_pipe.py`) and the proxy hop (the
+  gateway's own HTTP/1.1 client, `upstream_http.py`). It is lowest at saturation, where one
+  wake-up of the event loop serves several requests; paced and at concurrency 1 each request
+  pays its own wake-ups. More throughput: more gateway workers or replicas; every limit is in
+  Redis, so they need no coordination.
+- Large bodies are bounded by per-chunk work in Python; memory stays flat whatever the size.
+  The upload goes through the gateway with `curl -T` (a `PUT` with a `Content-Length`) to an
+  upstream that discards it: the gateway's share of an upload's cost, without file-manager's.
 """
 
 

@@ -80,6 +80,9 @@ class OwnFileManager:
             "REAPER_ENABLED": "false",
             "LOG_LEVEL": "WARNING",
             "LOG_JSON": "false",
+            # development: the generated secrets' defaults are accepted, as in the tests
+            "ENVIRONMENT": "development",
+            "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         }
         python = sys.executable
         subprocess.run([python, "-m", "file_manager", "migrate"], env=env, check=True)
