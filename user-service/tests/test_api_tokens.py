@@ -89,6 +89,8 @@ async def test_names_are_unique_among_live_tokens(client, user_auth, db):
     assert again.status_code == 409
     assert again.json()["detail"] == f"you already have a token named {first['name']!r}"
     assert await db.scalar(select(func.count()).select_from(ApiToken)) == 1
+    created = select(AuditEvent.target_id).where(AuditEvent.action == "api_token.created")
+    assert (await db.scalars(created)).all() == [first["id"]]  # none for the refused one
     await client.delete(f"/users/me/api-tokens/{first['id']}", headers=user_auth)
     assert (await _create(client, user_auth)).status_code == 201
 
