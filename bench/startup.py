@@ -233,7 +233,7 @@ def rows(cold: Run, warm: list[Run]) -> list[dict[str, Any]]:
     out = []
     for name in SERVICES:
         value = round(median([r.rss_mb[name] for r in warm if name in r.rss_mb]), 1)
-        out.append(_row(f"idle RSS after start: {name}", value, "MB", RSS_GOAL_MB))
+        out.append(_row(f"idle RSS after start: {name}", value, "MiB", RSS_GOAL_MB))
     warm_up = round(median([r.all_ready for r in warm]), 1)
     out.append(_row("`make up` until every service answers (warm var/)", warm_up, "s", 15.0))
     out.append(
