@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import re
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
 from processes import free_port, wait_http
+from results import Row, write_rows
 
 if TYPE_CHECKING:
     from fedimpute_shared.testing.tokens import TokenIssuer
@@ -299,9 +299,7 @@ PROFILE_OWNERS: list[tuple[str, re.Pattern[str]]] = [
 PROFILE_LAYERS: list[tuple[str, re.Pattern[str]]] = [
     (
         "upstream exchange (HTTP/1.1 client, pool)",
-        re.compile(
-            r"httpcore/|httpx/|httptools|/h11/|fedimpute_shared/transport|api_gateway/upstream"
-        ),
+        re.compile(r"httpcore/|httpx/|/h11/|fedimpute_shared/transport|api_gateway/upstream"),
     ),
     (
         "proxy (routing, headers, relay)",
@@ -311,9 +309,10 @@ PROFILE_LAYERS: list[tuple[str, re.Pattern[str]]] = [
         "middleware stack (errors, CORS, request ids, body limit)",
         re.compile(r"observability\.py|body_limit|problems\.py|starlette/middleware|fastapi/"),
     ),
-    ("uvicorn, routing (ASGI server, Starlette)", re.compile(r"uvicorn/|starlette/")),
+    # Not uvicorn/main.py or server.py: they are at the root of every stack.
+    ("uvicorn, routing (ASGI server, Starlette)", re.compile(r"uvicorn/protocols|starlette/")),
 ]
-PROFILE_IDLE = "event loop, idle"
+PROFILE_IDLE = "event loop (uvloop: polling, socket calls, callbacks)"
 
 
 def profile_group(frames: list[str]) -> str:
@@ -523,7 +522,7 @@ class Results:
 
     @property
     def gateway_cpu_ms(self) -> float:
-        """The gateway's CPU per proxied request, from the saturated runs."""
+        """The gateway's CPU per proxied request, from the saturated runs (issue 15's row)."""
         return self.load["gateway"].gateway_cpu_ms
 
     @property
@@ -531,65 +530,43 @@ class Results:
         return self.steady["gateway"].p99_ms - self.steady["direct"].p99_ms
 
 
-def goal_rows(r: Results) -> list[dict[str, Any]]:
+def goal_rows(r: Results) -> list[Row]:
     """The rows of the ``make bench`` contract (issue 15's gateway figures)."""
 
-    def row(
-        path: str, value: float, unit: str, limit: str, limit_value: float, goal: str, met: bool
-    ) -> dict[str, Any]:
-        return {
-            "path": path,
-            "value": round(value, 3),
-            "unit": unit,
-            "limit": limit,
-            "limit_value": limit_value,
-            "ratio": round(value / limit_value, 3),
-            "goal": goal,
-            "met": met,
-        }
+    def cpu_row(path: str, ms: float) -> Row:
+        return Row(path, round(ms, 3), "ms", "a bare proxy hop", 0.1, "<= 0.5 ms", ms <= 0.5)
 
-    upload = r.upload.gateway / r.upload.direct
+    paced_p99 = round(r.paced_added_p99, 2)
     return [
-        row(
-            "gateway CPU per proxied request",
-            r.gateway_cpu_ms,
-            "ms",
-            "a bare proxy hop",
-            0.1,
-            "<= 0.5 ms",
-            r.gateway_cpu_ms <= 0.5,
-        ),
-        row(
+        cpu_row("gateway CPU per proxied request", r.gateway_cpu_ms),
+        # Paced, each request pays its own event-loop wake-ups: the same goal, read honestly.
+        cpu_row("gateway CPU per proxied request, paced c=50", r.steady["gateway"].gateway_cpu_ms),
+        Row(
             "gateway added latency, paced c=50, p99",
-            r.paced_added_p99,
+            paced_p99,
             "ms",
             "Kong ~2 ms with auth and limits",
             2.0,
-            "<= 5 ms",
-            r.paced_added_p99 <= 5,
+            # Below zero the direct runs stalled more: this run cannot tell.
+            "<= 5 ms" if paced_p99 >= 0 else "<= 5 ms (not resolvable: direct stalled more)",
+            paced_p99 <= 5 if paced_p99 >= 0 else None,
         ),
-        row(
+        Row(
             "gateway req/s through vs direct, c=50",
-            r.ratio,
+            round(r.ratio, 3),
             "x",
             "direct",
             1.0,
             ">= 0.85",
             r.ratio >= 0.85,
         ),
-        {
-            **row(
-                f"gateway upload relay {r.size / 2**30:g} GiB, through vs direct (sink upstream)",
-                upload,
-                "x",
-                "direct",
-                1.0,
-                "",
-                False,
-            ),
-            "goal": None,
-            "met": None,
-        },
+        Row(
+            f"gateway upload relay {r.size / 2**30:g} GiB, through vs direct (sink upstream)",
+            round(r.upload.gateway / r.upload.direct, 3),
+            "x",
+            "direct",
+            1.0,
+        ),
     ]
 
 
@@ -717,12 +694,16 @@ Gateway RSS over both: {rss_cell}.
   rarely queue: the p50 difference is the gateway's hop. The p99 of a 15 s run there is set by
   a handful of stalls of the shared machine (tens to hundreds of ms, on either path), so
   compare the p99s over several runs, not one.
-- The gateway's CPU per request covers the ASGI stack, the (cached) JWT check, the rate-limit
-  round trip to Redis (redis-py), and the proxy hop (httpcore HTTP/1.1 on an O(1) keep-alive
-  pool, see `api-gateway/src/api_gateway/connections.py`). More throughput: more gateway
-  workers or replicas; every limit is in Redis, so they need no coordination.
-- The download is bounded by per-chunk work in Python (256 KiB reads); memory stays flat
-  whatever the size.
+- The gateway's CPU per request covers uvicorn, the short proxy stack (CORS, request id and
+  metrics, problem handling: `api_gateway/dispatch.py`), the (cached) JWT check, the rate-limit
+  round trip to Redis (one pipelined connection, `redis_pipe.py`) and the proxy hop (the
+  gateway's own HTTP/1.1 client, `upstream_http.py`). It is lowest at saturation, where one
+  wake-up of the event loop serves several requests; paced and at concurrency 1 each request
+  pays its own wake-ups. More throughput: more gateway workers or replicas; every limit is in
+  Redis, so they need no coordination.
+- Large bodies are bounded by per-chunk work in Python; memory stays flat whatever the size.
+  The upload goes through the gateway with `curl -T` (a `PUT` with a `Content-Length`) to an
+  upstream that discards it: the gateway's share of an upload's cost, without file-manager's.
 """
 
 
@@ -767,8 +748,7 @@ def main() -> int:
     print(text)
     if not args.quick:  # the quick profile's figures are too rough for the docs
         args.output.write_text(text)
-    if args.json:
-        args.json.write_text(json.dumps(goal_rows(results), indent=2) + "\n")
+    write_rows(args.json, goal_rows(results))
     return 0
 
 

@@ -23,6 +23,7 @@ From the repository root:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -60,6 +61,7 @@ class Run:
     kind: str  # "cold" or "warm"
     load: str  # the load average when it started
     ready_at: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # of the launcher and everything it started, until all answered
     summary_at: float | None = None
     rss_mb: dict[str, float] = field(default_factory=dict)
     uss_mb: dict[str, float] = field(default_factory=dict)
@@ -103,6 +105,18 @@ class Launcher:
                 self.summary.set()
         self.summary.set()  # the launcher ended (failed): wake whoever waits
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the launcher, of the children it waited for (the
+        ``migrate`` processes) and of every process it started that still runs: the work of
+        the start whatever the machine's load (the wall time is that work shared out over the
+        CPUs the neighbours leave)."""
+        launcher = psutil.Process(self.process.pid)
+        total = _cpu(launcher)
+        for child in launcher.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += _cpu(child)
+        return total
+
     def service_pids(self) -> dict[str, int]:
         """The pid of each service's ``python -m <package> serve`` process."""
         found = {}
@@ -127,6 +141,12 @@ class Launcher:
             self.process.kill()
             self.process.wait()
         self._pump.join(timeout=10)
+
+
+def _cpu(process: psutil.Process) -> float:
+    """User + system time of ``process`` and of the children it has waited for."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def answers(url: str) -> bool:
@@ -178,6 +198,7 @@ def _measure(kind: str, var: Path, offset: int, idle: float, extra_env: dict[str
     launcher = Launcher(var, offset, extra_env)
     try:
         run.ready_at = watch_ready(launcher, offset, timeout=600)
+        run.cpu_seconds = launcher.cpu_seconds()
         launcher.summary.wait(timeout=600)
         if launcher.summary_at is None:
             raise RuntimeError("no summary from the launcher:\n" + launcher.failed())
@@ -192,7 +213,8 @@ def _measure(kind: str, var: Path, offset: int, idle: float, extra_env: dict[str
         if log_dir := os.environ.get("BENCH_STARTUP_LOG_DIR"):
             Path(log_dir, f"{kind}-{time.time():.0f}.log").write_text("".join(launcher.lines))
     print(
-        f"{kind}: all ready {run.all_ready:.1f} s, summary {run.summary_at:.1f} s, load {run.load}",
+        f"{kind}: all ready {run.all_ready:.1f} s ({run.cpu_seconds:.1f} s CPU), "
+        f"summary {run.summary_at:.1f} s, load {run.load}",
         file=sys.stderr,
         flush=True,
     )
@@ -217,6 +239,8 @@ def rows(cold: Run, warm: list[Run]) -> list[dict[str, Any]]:
     out.append(
         _row("`make up` until every service answers (cold var/)", round(cold.all_ready, 1), "s")
     )
+    warm_cpu = round(median([r.cpu_seconds for r in warm]), 1)
+    out.append(_row("CPU time of a warm `make up` until every service answers", warm_cpu, "s"))
     return out
 
 
@@ -245,6 +269,7 @@ def markdown(cold: Run, warm: list[Run]) -> str:
         line("", [f"{r.kind} (load {r.load})" for r in runs]),
         "|---|" + "---:|" * len(runs),
         line("every service answers `/ready`", [f"{r.all_ready:.1f} s" for r in runs]),
+        line("CPU time of the start until then", [f"{r.cpu_seconds:.1f} s" for r in runs]),
         line("launcher's summary printed", [f"{r.summary_at or float('nan'):.1f} s" for r in runs]),
     ]
     for name in SERVICES:

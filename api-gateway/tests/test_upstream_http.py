@@ -263,3 +263,29 @@ async def test_a_truncated_body_is_an_error():
                 await exchange(connections, f"{url}/x")
     finally:
         connections.close()
+
+
+async def test_a_header_bomb_is_a_protocol_error():
+    connections = UpstreamConnections(limit=8, keepalive=4)
+    answer = b"HTTP/1.1 200 OK\r\n" + b"x-pad: " + b"a" * 70_000 + b"\r\n\r\n"
+    try:
+        async with raw_server(answer) as url:
+            with pytest.raises(ProtocolError, match="too large"):
+                await exchange(connections, f"{url}/x")
+    finally:
+        connections.close()
+
+
+async def test_a_second_answer_to_one_request_is_not_taken_for_the_next():
+    connections = UpstreamConnections(limit=8, keepalive=4)
+    one = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none"
+    two = b"HTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\ntwo"
+    try:
+        async with raw_server(one + two) as url:
+            first = await exchange(connections, f"{url}/x")
+            await asyncio.sleep(0.05)  # the extra answer arrives on the idle connection
+            # that connection is dropped: the next request gets its own answer, not "two"
+            second = await exchange(connections, f"{url}/y")
+    finally:
+        connections.close()
+    assert [(r.status, data) for r, data in (first, second)] == [(200, b"one")] * 2

@@ -50,11 +50,21 @@ async def test_panel_for_missing_service_is_404(client, admin, db):
     assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 0
 
 
-async def test_duplicate_panel_slug_in_one_service_is_409(client, admin, new_service):
+async def test_duplicate_panel_slug_in_one_service_is_409(client, admin, new_service, db):
     service = await new_service()
     await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
     again = await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
     assert again.status_code == 409
+    assert "already has a panel" in again.json()["detail"]
+    assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 1
+
+
+async def test_panel_for_a_deleted_service_is_404(client, admin, new_service, db):
+    service = await new_service()
+    assert (await client.delete(f"/services/{service['id']}", headers=admin)).status_code == 204
+    response = await client.post("/reference-panels", json=panel_body(service["id"]), headers=admin)
+    assert response.status_code == 404
+    assert await db.scalar(select(func.count()).select_from(ReferencePanel)) == 0
 
 
 async def test_panel_writes_need_writer_role(client, researcher, new_service):

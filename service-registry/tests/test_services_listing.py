@@ -28,7 +28,7 @@ async def test_the_page_is_the_json_of_page_of_service_out(client, researcher, n
             items=[ServiceOut.model_validate(s) for s in singles[:2]],
             next_cursor=response.json()["next_cursor"],
         )
-        assert response.content == expected.model_dump_json().encode()
+        assert response.content == expected.model_dump_json(by_alias=True).encode()
     last = await _listed(client, researcher, limit=2, cursor=response.json()["next_cursor"])
     assert last.json() == {"items": singles[2:], "next_cursor": None}
 
@@ -77,3 +77,29 @@ async def test_renderings_are_bounded_and_replaced_per_row(settings, new_service
     assert rendered.get(key(rows[1])) is not None
     assert rendered.get(key(rows[2])) is not None
     assert rendered.get(key(rows[2], version=rows[2].row_version + 1)) is None
+
+
+async def test_one_service_by_id_or_slug_is_its_json_and_never_stale(
+    client, researcher, new_service, db
+):
+    created = await new_service()
+    by_id = await client.get(f"/services/{created['id']}", headers=researcher)
+    by_slug = await client.get(f"/services/{created['slug']}", headers=researcher)
+    assert by_id.status_code == by_slug.status_code == 200
+    assert by_id.headers["content-type"] == "application/json"
+    assert by_id.content == by_slug.content
+    assert (
+        by_id.content
+        == ServiceOut.model_validate(by_id.json()).model_dump_json(by_alias=True).encode()
+    )
+    assert by_id.json() == (await _listed(client, researcher)).json()["items"][0]
+    await db.execute(
+        text("UPDATE imputation_services SET last_error = 'refused' WHERE id = :id"),
+        {"id": created["id"]},
+    )
+    await db.commit()
+    again = await client.get(f"/services/{created['slug']}", headers=researcher)
+    assert again.json()["health"]["last_error"] == "refused"
+    missing = await client.get("/services/nope", headers=researcher)
+    assert missing.status_code == 404
+    assert missing.json()["detail"] == "no imputation service 'nope'"

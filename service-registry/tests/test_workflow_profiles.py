@@ -91,6 +91,8 @@ async def test_project_workflow_profile_from_its_template(api, admin, remote):
     assert profile["params"]["threads"] == {"value": 1}
     shown = (await api.get("/services/node", headers=admin)).json()
     assert shown["workflow_profile"] == profile
+    listed = (await api.get("/services", headers=admin)).json()["items"]
+    assert [s["workflow_profile"] for s in listed if s["slug"] == "node"] == [profile]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from fedimpute_shared.db import utcnow
 from user_service.models import ApiToken, AuditEvent
@@ -83,9 +83,14 @@ async def test_a_year_is_the_maximum(client, user_auth):
     assert response.status_code == 201
 
 
-async def test_names_are_unique_among_live_tokens(client, user_auth):
+async def test_names_are_unique_among_live_tokens(client, user_auth, db):
     first = (await _create(client, user_auth)).json()
-    assert (await _create(client, user_auth)).status_code == 409
+    again = await _create(client, user_auth)
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"you already have a token named {first['name']!r}"
+    assert await db.scalar(select(func.count()).select_from(ApiToken)) == 1
+    created = select(AuditEvent.target_id).where(AuditEvent.action == "api_token.created")
+    assert (await db.scalars(created)).all() == [first["id"]]  # none for the refused one
     await client.delete(f"/users/me/api-tokens/{first['id']}", headers=user_auth)
     assert (await _create(client, user_auth)).status_code == 201
 

@@ -131,10 +131,14 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except httptools.HttpParserError as exc:  # a callback's exception arrives as one too
+            self._parse_failed(exc)
+
+    def _parse_failed(self, exc: Exception) -> None:
+        if self._complete:  # bytes after a complete answer: it stands, the connection goes
+            self.close()
+        else:
             self._fail(ProtocolError(f"the upstream sent invalid HTTP: {exc}"))
-        except _HeadTooLarge:
-            self._fail(ProtocolError("the upstream's response head is too large"))
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -159,10 +163,15 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if self._complete:
+            raise _Stop  # a second answer to one request
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > _MAX_HEAD_BYTES:
-            raise _HeadTooLarge
+            self._fail(ProtocolError("the upstream's response head is too large"))
+            raise _Stop
         self.headers.append((name, value))
         lower = name.lower()
         if lower == b"content-length":
@@ -318,8 +327,8 @@ class _Connection(asyncio.Protocol):
         self._closed = True
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Stop(Exception):
+    """Raised in a parser callback to stop parsing (feed_data then raises a parser error)."""
 
 
 def _expire(waiter: asyncio.Future[None], error: Exception) -> None:

@@ -50,7 +50,7 @@ from file_manager.uploads.service import (
     too_large,
     verify_checksums,
 )
-from file_manager.uploads.sink import Received, VcfHeadCheck, vcf_problem
+from file_manager.uploads.sink import Overlap, Received, VcfHeadCheck, vcf_problem
 from file_manager.validation.service import validation_event
 from file_manager.vcf.header import Rejected
 
@@ -278,15 +278,20 @@ async def _write_chunk(
             if h is not None:
                 h.update(data)
 
-    async def flush() -> None:
-        nonlocal buffer, buffered
-        data, buffer, buffered = b"".join(buffer), [], 0
+    async def digest_and_write(data: bytes) -> None:
         if digests is None:
             await asyncio.to_thread(write, data)
         else:  # MD5, the slowest digest, on a second thread beside the write
             await asyncio.gather(
                 asyncio.to_thread(digests.md5.update, data), asyncio.to_thread(write, data)
             )
+
+    overlap = Overlap()  # a buffer is written while the next one arrives
+
+    async def flush() -> None:
+        nonlocal buffer, buffered
+        data, buffer, buffered = b"".join(buffer), [], 0
+        await overlap.submit(lambda: digest_and_write(data))
 
     try:
         async for chunk in body:
@@ -298,12 +303,14 @@ async def _write_chunk(
             if buffered >= WRITE_BYTES:
                 await flush()
         await flush()
+        await overlap.wait()
         if chunk_hash is not None and patch.checksum and chunk_hash.digest() != patch.checksum[1]:
             raise ChecksumMismatch("the chunk does not match its Upload-Checksum; it was discarded")
     except BaseException as exc:
         # With a checksum the chunk is all or nothing; without one, keep what arrived (tus core)
         # unless the request itself was refused.
         keep = chunk_hash is None and not isinstance(exc, (PayloadTooLarge, ChecksumMismatch))
+        await overlap.settle()
         if not keep:
             await asyncio.to_thread(partial.truncate, start)
             await asyncio.to_thread(partial.sync)
@@ -311,6 +318,7 @@ async def _write_chunk(
         if digests is not None:
             digests = None  # what was hashed no longer matches what is kept: rehash at the end
         await flush()
+        await overlap.wait()
         await asyncio.to_thread(partial.sync)
         cache.forget(file.id)
         raise

@@ -47,12 +47,3 @@ async def for_service(session: AsyncSession, service_id: uuid.UUID) -> list[Refe
         .order_by(ReferencePanel.slug)
     )
     return list(result.all())
-
-
-async def slug_taken(session: AsyncSession, service_id: uuid.UUID, slug: str) -> bool:
-    found = await session.scalar(
-        select(ReferencePanel.id).where(
-            ReferencePanel.service_id == service_id, ReferencePanel.slug == slug
-        )
-    )
-    return found is not None

@@ -25,16 +25,15 @@ async def find(session: AsyncSession, panel_id: uuid.UUID) -> ReferencePanel:
 
 
 async def create(session: AsyncSession, body: PanelCreate) -> ReferencePanel:
-    service = await services.get(session, body.service_id)
-    if service is None or service.deleted_at is not None:
+    if not await services.is_live(session, body.service_id):
         raise NotFound(f"no imputation service {body.service_id}: a panel must belong to one")
-    if await repository.slug_taken(session, body.service_id, body.slug):
-        raise Conflict(f"this service already has a panel {body.slug!r}", slug=body.slug)
     panel = ReferencePanel(**body.model_dump())
     session.add(panel)
     try:
         await session.flush()
     except IntegrityError:
+        # The unique (service, slug) constraint decides (no query asking first: one round
+        # trip fewer per create, and two concurrent creates cannot both pass it).
         raise Conflict(f"this service already has a panel {body.slug!r}", slug=body.slug) from None
     return panel
 

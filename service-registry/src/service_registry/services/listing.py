@@ -1,4 +1,5 @@
-"""``GET /services``, the registry's most requested read, answered from renderings kept per row.
+"""``GET /services`` and ``GET /services/{id}``, the registry's most requested reads, answered
+from renderings kept per row.
 
 Every client and job-processor's pre-flight lists the services, and the services change rarely
 (an admin's edit, a health check that changes something). So a page costs one narrow query on
@@ -56,7 +57,7 @@ class RenderedServices:
     def render(self, row: Any) -> bytes:
         """``row`` (a whole service and its ``row_version``) as JSON, kept for next time."""
         out = service.to_out(row, self._settings)
-        body = _SERVICE_JSON.dump_json(out)
+        body = _SERVICE_JSON.dump_json(out, by_alias=True)  # as FastAPI dumps a response
         self._entries.pop(row.id, None)  # re-inserted last: the oldest entries stay first
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
@@ -92,3 +93,26 @@ async def page_json(
     bodies = [body for body in items.values() if body is not None]  # None: deleted meanwhile
     next_cursor = json.dumps(cursor).encode()
     return b'{"items":[' + b",".join(bodies) + b'],"next_cursor":' + next_cursor + b"}"
+
+
+async def one_json(
+    session: AsyncSession, id_or_slug: str, include_deleted: bool, rendered: RenderedServices
+) -> bytes:
+    """One service (by id, or by slug when ``id_or_slug`` is not a UUID) as the JSON of
+    ``ServiceOut``; 404 when there is none, or when it is deleted and ``include_deleted`` is
+    false (as :func:`service.find`)."""
+    try:
+        key_value: uuid.UUID | str = uuid.UUID(id_or_slug)
+    except ValueError:
+        key_value = id_or_slug
+    query = repository.key_of_one(by_slug=isinstance(key_value, str))
+    keys = await query.fetch(session, {"key": key_value})
+    if not keys or (keys[0]["deleted_at"] is not None and not include_deleted):
+        raise service.not_found(id_or_slug)
+    body = rendered.get(keys[0])
+    if body is None:
+        rows = await repository.by_ids_with_version(session, [keys[0]["id"]])
+        if not rows:  # deleted meanwhile
+            raise service.not_found(id_or_slug)
+        body = rendered.render(rows[0])
+    return body

@@ -87,6 +87,21 @@ def listing_keys(include_deleted: bool, filters: frozenset[str], after: bool) ->
     return DriverQuery.of(stmt.order_by(*LISTING_ORDER).limit(bindparam("limit")))
 
 
+@functools.cache
+def key_of_one(by_slug: bool) -> DriverQuery:
+    """One service's key (id, row version, what ``at_risk`` reads, ``deleted_at``) by ``id``
+    or by ``slug``."""
+    found_by = ImputationService.slug if by_slug else ImputationService.id
+    return DriverQuery.of(
+        select(
+            ImputationService.id,
+            ROW_VERSION,
+            ImputationService.first_unhealthy_at,
+            ImputationService.deleted_at,
+        ).where(found_by == bindparam("key"))
+    )
+
+
 async def by_ids_with_version(session: AsyncSession, ids: list[uuid.UUID]) -> list[Any]:
     """Whole services by id as plain rows (column attributes and ``row_version``)."""
     columns = [getattr(ImputationService, a.key) for a in ImputationService.__mapper__.column_attrs]
@@ -96,6 +111,16 @@ async def by_ids_with_version(session: AsyncSession, ids: list[uuid.UUID]) -> li
 
 async def get(session: AsyncSession, service_id: uuid.UUID) -> ImputationService | None:
     return await session.get(ImputationService, service_id)
+
+
+async def is_live(session: AsyncSession, service_id: uuid.UUID) -> bool:
+    """The service exists and is not deleted (without loading its 35 columns)."""
+    found = await session.scalar(
+        select(ImputationService.id).where(
+            ImputationService.id == service_id, ImputationService.deleted_at.is_(None)
+        )
+    )
+    return found is not None
 
 
 async def get_by_slug(session: AsyncSession, slug: str) -> ImputationService | None:

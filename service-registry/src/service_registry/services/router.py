@@ -70,17 +70,19 @@ async def create_service(
     "/{id_or_slug}",
     summary="Get a service by id or slug",
     responses=problem_responses(NotFound),
+    response_model=ServiceOut,
 )
 async def get_service(
     id_or_slug: str,
     session: ReadSessionDep,
     user: Reader,
-    settings: SettingsDep,
+    rendered: RenderedDep,
     include_deleted: bool = False,
-) -> ServiceOut:
+) -> Response:
     can_see_deleted = include_deleted and can_manage(user)
-    found = await service.find(session, id_or_slug, include_deleted=can_see_deleted)
-    return service.to_out(found, settings)
+    # Already JSON (rendered once per row version, see listing.py).
+    body = await listing.one_json(session, id_or_slug, can_see_deleted, rendered)
+    return Response(body, media_type="application/json")
 
 
 @router.patch(

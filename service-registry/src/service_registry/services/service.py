@@ -84,8 +84,12 @@ async def find(
     except ValueError:
         service = await repository.get_by_slug(session, id_or_slug)
     if service is None or (service.deleted_at is not None and not include_deleted):
-        raise NotFound(f"no imputation service {id_or_slug!r}")
+        raise not_found(id_or_slug)
     return service
+
+
+def not_found(id_or_slug: str) -> NotFound:
+    return NotFound(f"no imputation service {id_or_slug!r}")
 
 
 async def create(

@@ -21,15 +21,6 @@ async def by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
     return result.one_or_none()
 
 
-async def name_in_use(session: AsyncSession, user_id: uuid.UUID, name: str) -> bool:
-    found = await session.scalar(
-        select(ApiToken.id).where(
-            ApiToken.user_id == user_id, ApiToken.name == name, ApiToken.revoked_at.is_(None)
-        )
-    )
-    return found is not None
-
-
 async def listing(
     session: AsyncSession, user_id: uuid.UUID, *, include_revoked: bool
 ) -> list[ApiToken]:

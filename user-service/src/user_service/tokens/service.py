@@ -54,11 +54,10 @@ async def create_api_token(
                 )
             ],
         )
-    if await repository.name_in_use(session, owner.id, body.name):
-        raise Conflict(f"you already have a token named {body.name!r}")
     days = min(body.expires_in_days or settings.api_token_default_days, settings.api_token_max_days)
     raw = new_secret(API_TOKEN_PREFIX)
     token = ApiToken(
+        id=uuid.uuid4(),  # known now, for the audit entry written in the same flush
         user_id=owner.id,
         name=body.name,
         prefix=raw[:_PREFIX_SHOWN],
@@ -67,10 +66,6 @@ async def create_api_token(
         expires_at=utcnow() + timedelta(days=days),
     )
     session.add(token)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Conflict(f"you already have a token named {body.name!r}") from None
     await audit.record(
         session,
         Action.API_TOKEN_CREATED,
@@ -79,6 +74,12 @@ async def create_api_token(
         target=("api_token", str(token.id)),
         details={"name": token.name, "scopes": token.scopes, "expires_at": str(token.expires_at)},
     )
+    try:
+        await session.flush()  # the token and its audit entry: one flush, none left to commit
+    except IntegrityError:
+        # The unique index on (user, name) among live tokens decides (no query asking first:
+        # one round trip fewer per create, and two concurrent creates cannot both pass it).
+        raise Conflict(f"you already have a token named {body.name!r}") from None
     return token, raw
 
 
