@@ -4,9 +4,12 @@ the tabix index, record the report and the ``file.validated`` event in one trans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import resource
+import signal
 import sys
 import tempfile
 import uuid
@@ -154,19 +157,18 @@ class Validator:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             preexec_fn=bound,
+            start_new_session=True,  # its own process group: see kill_group
         )
         try:
             out, err = await asyncio.wait_for(
                 proc.communicate(json.dumps(job).encode()), s.validation_timeout_seconds
             )
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await kill_group(proc)
             return _invalid(msg.TIMED_OUT.format(seconds=s.validation_timeout_seconds))
         finally:
             if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+                await kill_group(proc)
         if proc.returncode != 0:
             text = err.decode("utf-8", "replace")
             logger.warning("validator exited with %s: %s", proc.returncode, text[-2000:])
@@ -175,6 +177,14 @@ class Validator:
             return _invalid(msg.malformed("the validator could not read this file"))
         result: dict[str, Any] = json.loads(out)
         return result
+
+
+async def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """Kill a validator and everything it started (the runner forks the tabix indexer, which
+    killing the runner alone would leave running, orphaned, until it finished the file)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
