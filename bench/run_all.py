@@ -88,7 +88,7 @@ BENCHES = [
         "Idle memory and start-up",
         "startup.py",
         "--quick",
-        "",
+        "--runs 2",
         900,
     ),
     Bench(
