@@ -73,6 +73,7 @@ seed: install ## register the real public imputation services (inactive) in the 
 	$(PY) -m service_registry.seed
 
 bench: install ## every benchmark, one after the other; rewrites docs/benchmarks.md's summary (BENCH_ARGS="--only gateway", "--full")
+	command -v wrk >/dev/null || scripts/install-system-packages.sh --bench
 	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 bench-imputation: install ## accuracy and node overhead of the imputation node (see docs/benchmarks.md)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -37,14 +36,14 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
+from results import Row, write_rows  # bench/results.py (the scripts run from bench/)
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ".venv/bin/python bench/startup.py"
 MiB = 1024 * 1024
-RSS_GOAL_MB = 80.0
+RSS_GOAL_MIB = 80.0
 UP_GOAL_SECONDS = 15.0
 SUMMARY_LINE = "FedImpute is up"
 
@@ -228,14 +227,16 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def rows(cold: Run, warm: list[Run]) -> list[dict[str, Any]]:
+def rows(cold: Run, warm: list[Run]) -> list[Row]:
     """The make-bench rows: one per service (idle RSS) and the start-up times."""
     out = []
     for name in SERVICES:
         value = round(median([r.rss_mb[name] for r in warm if name in r.rss_mb]), 1)
-        out.append(_row(f"idle RSS after start: {name}", value, "MB", RSS_GOAL_MB))
+        out.append(_row(f"idle RSS after start: {name}", value, "MiB", RSS_GOAL_MIB))
     warm_up = round(median([r.all_ready for r in warm]), 1)
-    out.append(_row("`make up` until every service answers (warm var/)", warm_up, "s", 15.0))
+    out.append(
+        _row("`make up` until every service answers (warm var/)", warm_up, "s", UP_GOAL_SECONDS)
+    )
     out.append(
         _row("`make up` until every service answers (cold var/)", round(cold.all_ready, 1), "s")
     )
@@ -244,17 +245,19 @@ def rows(cold: Run, warm: list[Run]) -> list[dict[str, Any]]:
     return out
 
 
-def _row(path: str, value: float, unit: str, goal: float | None = None) -> dict[str, Any]:
-    return {
-        "path": path,
-        "value": value,
-        "unit": unit,
-        "limit": f"goal {goal:g} {unit}" if goal is not None else None,
-        "limit_value": goal,
-        "ratio": round(value / goal, 2) if goal else None,
-        "goal": f"<= {goal:g} {unit}" if goal is not None else None,
-        "met": value <= goal if goal is not None else None,
-    }
+def _row(path: str, value: float, unit: str, goal: float | None = None) -> Row:
+    """A row whose limit is its goal (an upper bound), or a figure without a goal."""
+    if goal is None:
+        return Row(path, value, unit)
+    return Row(
+        path,
+        value,
+        unit,
+        limit=f"goal {goal:g} {unit}",
+        limit_value=goal,
+        goal=f"<= {goal:g} {unit}",
+        met=value <= goal,
+    )
 
 
 def markdown(cold: Run, warm: list[Run]) -> str:
@@ -307,8 +310,7 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
     print(f"    {COMMAND} {' '.join(sys.argv[1:])}\n")
     print(markdown(cold, warm))
-    if args.json:
-        args.json.write_text(json.dumps(rows(cold, warm), indent=2) + "\n")
+    write_rows(args.json, rows(cold, warm))
 
 
 if __name__ == "__main__":

@@ -194,11 +194,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def options(argv: list[str]) -> argparse.Namespace:
     args = parser().parse_args(argv)
     if args.quick:
         args.sizes_gib, args.rounds = [0.1], 2
     args.workdir.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options(argv if argv is not None else sys.argv[1:])
     results = run(args)
     command = "python bench/validation.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     print(report(results, command))

@@ -6,6 +6,8 @@ set -euo pipefail
 # jq: sapporo's run script. beagle bcftools tabix default-jre-headless: the imputation node
 # (imputation-node/install-system.sh installs the same on a node deployed on its own).
 PACKAGES=(jq beagle bcftools tabix default-jre-headless)
+# --bench: also what `make bench` drives load with (wrk, for the gateway's benchmark).
+if [ "${1:-}" = "--bench" ]; then PACKAGES+=(wrk); fi
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

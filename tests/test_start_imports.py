@@ -15,8 +15,11 @@ from fedimpute_shared.fleet import FLEET
 
 # Alembic (with Mako and Pygments) is for `migrate` only; rich and Pygments come with httpx's
 # command-line client; zxcvbn's word lists only when a password is chosen; numpy and pysam only
-# in file-manager's validation child process.
-NEVER_AT_START = ["alembic", "mako", "pygments", "rich", "httpx._main", "zxcvbn", "numpy", "pysam"]
+# in file-manager's validation child process; pyzipper (with pycryptodome) for job results.
+NEVER_AT_START = [
+    *("alembic", "mako", "pygments", "rich", "httpx._main", "zxcvbn", "numpy", "pysam"),
+    *("pyzipper", "Cryptodome"),
+]
 # python-jose's jwt loads cryptography's OpenSSL bindings: at the first token, except in the
 # services that need cryptography at start (user-service signs tokens with its key,
 # job-processor opens its result-password box).

@@ -114,21 +114,23 @@ def embedded_postgres(pgdata: Path) -> EmbeddedServer:
     return EmbeddedServer(to_asyncpg(server.get_uri()), stop)
 
 
-def _start_pgserver(pgserver: Any, pgdata: Path, attempts: int = 12) -> Any:
+def _start_pgserver(pgserver: Any, pgdata: Path, within: float = 300) -> Any:
     """``pgserver.get_server``, patient with a slow start: pgserver gives ``pg_ctl start`` 10 s,
     and after an unclean stop (kill -9, a power cut) crash recovery on a busy machine takes
-    longer. The postmaster goes on starting meanwhile; the next attempt finds it running and
-    attaches to it."""
-    for attempt in range(1, attempts + 1):
+    longer — its end-of-recovery checkpoint writes every dirty page, a minute or more when other
+    processes load the disk. The postmaster goes on starting meanwhile; the next attempt finds it
+    running and attaches to it once it is ready. Bounded by time, not by attempts: an attempt
+    that meets a postmaster still starting fails at once (below), one that starts it takes 10 s."""
+    deadline = time.monotonic() + within
+    while True:
         try:
             return pgserver.get_server(str(pgdata), cleanup_mode="stop")
         except (subprocess.TimeoutExpired, AssertionError):
-            # AssertionError: pgserver met the postmaster still recovering (its pid file not
-            # complete yet); the next attempt attaches once it is up.
-            if attempt == attempts:
+            # AssertionError: pgserver met the postmaster still recovering (its pid file says
+            # "starting", not "ready"); the next attempt attaches once it is up.
+            if time.monotonic() + 5 > deadline:
                 raise
             time.sleep(5)
-    raise AssertionError("unreachable")
 
 
 def _postmaster_pid(pgdata: Path) -> int | None:

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import pyzipper
 
 from job_processor.adapters._streams import stream_get
 from job_processor.adapters.base import ResultUnreadable
@@ -64,6 +63,10 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
 def decrypt_zip(source: Path, target: Path, password: str, label: str = "result") -> None:
     """Rewrite an encrypted zip (ZipCrypto or AES) as a plain one, entry by entry in 1 MiB
     chunks; a wrong password or a damaged archive is `ResultUnreadable`."""
+    # Imported here, not at start: with it come pycryptodome and, through cffi, pycparser
+    # parsing C declarations (~2 MB and CPU at every start), for results only.
+    import pyzipper
+
     try:
         with (
             pyzipper.AESZipFile(source) as encrypted,
