@@ -111,7 +111,7 @@ BENCHES = [
         "imputation",
         "Imputation node: accuracy and overhead",
         "imputation.py",
-        "--sizes ci --repeat 1",
+        "--quick",
         "--sizes ci demo --repeat 3",
         3600,
     ),
