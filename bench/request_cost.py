@@ -23,7 +23,8 @@ repository root:
 ``--json PATH`` also writes one row per request measured against the goals (CPU ms per request:
 <= 2 ms for a read, <= 4 ms for a write, against the service's own ``/health`` as its floor
 without a query; the registry list's req/s at c=20: >= 400), for ``make bench``; ``--quick``
-runs 1 s per concurrency and no profile (about 2 minutes for the six services).
+runs 1 s per concurrency and no profile (about 3 minutes for the six services).
+``--profile-case SERVICE:KIND`` profiles another request of the table than the registry list.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def measure(service: str, pid: int, port: int, case: Case, token: str, seconds: 
     )
     result = Result(service, case)
     try:
-        drive(port, [request], 1, min(1.0, seconds))  # warm-up (imports, pools, caches)
+        drive(port, [request], 1, min(1.0, seconds / 2))  # warm-up (imports, pools, caches)
         before = cpu_seconds(pid)
         one = drive(port, [request], 1, seconds)
         many = drive(port, [request], 20, seconds)

@@ -88,7 +88,7 @@ BENCHES = [
         "Idle memory and start-up",
         "startup.py",
         "--quick",
-        "",
+        "--runs 2",
         900,
     ),
     Bench(
@@ -111,7 +111,7 @@ BENCHES = [
         "imputation",
         "Imputation node: accuracy and overhead",
         "imputation.py",
-        "--sizes ci --repeat 1",
+        "--quick",
         "--sizes ci demo --repeat 3",
         3600,
     ),
