@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import secrets
 import shlex
@@ -43,6 +42,7 @@ from typing import TypeVar
 
 import httpx
 import psutil
+import results  # bench/results.py: the make-bench rows
 import validation  # bench/validation.py
 from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
 from tusclient import client as tus_client
@@ -407,22 +407,21 @@ def quick_size(args: argparse.Namespace, base: str, token: str, gib: float) -> Q
     return row
 
 
-def upload_rows(sizes: list[tuple[int, float, float]], through: str) -> list[dict[str, object]]:
+def upload_rows(sizes: list[tuple[int, float, float]], through: str) -> list[results.Row]:
     """``make bench`` rows: (bytes, cp seconds, upload seconds) per size, as speeds."""
-    out: list[dict[str, object]] = []
+    out: list[results.Row] = []
     for size, cp_s, upload_s in sizes:
         speed, cp_speed = size / MiB / upload_s, size / MiB / cp_s
         out.append(
-            {
-                "path": f"upload {through} vs cp, with MD5+SHA-256 ({size / GiB:.2f} GiB)",
-                "value": round(speed, 1),
-                "unit": "MiB/s",
-                "limit": "cp of the same file (+ sync)",
-                "limit_value": round(cp_speed, 1),
-                "ratio": round(speed / cp_speed, 3),
-                "goal": ">= 0.6x",
-                "met": speed / cp_speed >= 0.6,
-            }
+            results.Row(
+                path=f"upload {through} vs cp, with MD5+SHA-256 ({size / GiB:.2f} GiB)",
+                value=round(speed, 1),
+                unit="MiB/s",
+                limit="cp of the same file (+ sync)",
+                limit_value=round(cp_speed, 1),
+                goal=">= 0.6x",
+                met=speed / cp_speed >= 0.6,
+            )
         )
     return out
 
@@ -487,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         json_rows += validation.rows(checked)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(json_rows, indent=2) + "\n")
+    results.write_rows(args.json, json_rows)
     return 0
 
 
