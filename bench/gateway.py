@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memory import PeakRss  # bench/memory.py (the scripts run from bench/)
+import profiling  # bench/profiling.py (the scripts run from bench/)
+from memory import PeakRss
 from processes import free_port, wait_http
 from results import Row, write_rows
 
@@ -315,50 +316,12 @@ PROFILE_LAYERS: list[tuple[str, re.Pattern[str]]] = [
 PROFILE_IDLE = "event loop (uvloop: polling, socket calls, callbacks)"
 
 
-def profile_group(frames: list[str]) -> str:
-    for name, pattern in PROFILE_OWNERS:
-        if any(pattern.search(f) for f in frames):
-            return name
-    for frame in reversed(frames):
-        for name, pattern in PROFILE_LAYERS:
-            if pattern.search(frame):
-                return name
-    return PROFILE_IDLE
-
-
 def spied(py_spy: str, pid: int, seconds: int, run: Any, keep: Path | None) -> Counter[str]:
     """Samples ``pid`` with py-spy while ``run()`` loads it; the share of samples per group
     (the collapsed stacks are also written to ``keep``, for a flame graph)."""
-    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
-        spy = subprocess.Popen(
-            [
-                py_spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "250",
-                "--format",
-                "raw",
-                "--duration",
-                str(seconds),
-                "--output",
-                out.name,
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        run()
-        spy.wait(60)
-        text = Path(out.name).read_text()
-    if keep is not None:
-        keep.write_text(text)
     groups: Counter[str] = Counter()
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack:
-            groups[profile_group(stack.split(";"))] += int(count)
+    for frames, count in profiling.record(py_spy, pid, seconds, run, rate=250, keep=keep):
+        groups[profiling.group_of(frames, PROFILE_OWNERS, PROFILE_LAYERS, PROFILE_IDLE)] += count
     return groups
 
 

@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from processes import free_port, wait_http  # bench/processes.py (the scripts run from bench/)
+import profiling  # bench/profiling.py (the scripts run from bench/)
+from processes import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -280,57 +281,21 @@ LAYERS: list[tuple[str, re.Pattern[str]]] = [
 IDLE = "event loop, idle threads, start-up frames"
 
 
-def group_of(frames: list[str]) -> str:
-    for name, pattern in OWNERS:
-        if any(pattern.search(f) for f in frames):
-            return name
-    for frame in reversed(frames):
-        for name, pattern in LAYERS:
-            if pattern.search(frame):
-                return name
-    return IDLE
-
-
 def profile(
     py_spy: str, pid: int, port: int, request: str, seconds: float, keep: Path | None = None
 ) -> tuple[Counter[str], Counter[str]]:
-    """py-spy samples the worker while the driver runs ``request`` at concurrency 20 (the
-    collapsed stacks are also written to ``keep``, for a flame graph)."""
-    with tempfile.NamedTemporaryFile(suffix=".txt") as out:
-        spy = subprocess.Popen(
-            [
-                py_spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "500",
-                "--format",
-                "raw",
-                "--duration",
-                str(int(seconds)),
-                "--output",
-                out.name,
-                "--nonblocking",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    """py-spy samples the worker while the driver runs ``request`` at concurrency 20: the
+    samples per group and per leaf frame (the collapsed stacks are also written to ``keep``)."""
+
+    def load() -> None:
         time.sleep(0.5)
         drive(port, [request], 20, seconds)
-        spy.wait(30)
-        text = Path(out.name).read_text()
-    if keep is not None:
-        keep.write_text(text)
+
     groups: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        frames = stack.split(";")
-        groups[group_of(frames)] += int(count)
-        leaves[re.sub(r":\d+\)$", ")", frames[-1])] += int(count)
+    for frames, count in profiling.record(py_spy, pid, seconds, load, rate=500, keep=keep):
+        groups[profiling.group_of(frames, OWNERS, LAYERS, IDLE)] += count
+        leaves[re.sub(r":\d+\)$", ")", frames[-1])] += count
     return groups, leaves
 
 
