@@ -205,6 +205,11 @@ def _verdict(met: bool | None) -> str:
     return {True: "**met**", False: "**not met**", None: "—"}[met]
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell (a figure's path may contain a shell pipe)."""
+    return text.replace("|", "\\|")
+
+
 def table(outcomes: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| benchmark | path | figure | limit | x limit | goal | verdict |",
@@ -215,12 +220,12 @@ def table(outcomes: list[dict[str, Any]]) -> list[str]:
         if not outcome["rows"]:
             lines.append(f"| {name} | ({outcome['error'] or 'no figures'}) | | | | | |")
         for row in outcome["rows"]:
-            limit = row.get("limit") or "—"
+            limit = _cell(row.get("limit") or "—")
             if row.get("limit_value") is not None:
                 limit += f" ({_number(row['limit_value'])} {row['unit']})"
             ratio = row.get("ratio")
             lines.append(
-                f"| {name} | {row['path']} | {_number(row['value'])} {row['unit']} | {limit} "
+                f"| {name} | {_cell(row['path'])} | {_number(row['value'])} {row['unit']} | {limit} "
                 f"| {'—' if ratio is None else _number(ratio) + 'x'} | {row.get('goal') or '—'} "
                 f"| {_verdict(row.get('met'))} |"
             )
@@ -297,8 +302,14 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHES])
     parser.add_argument("--full", action="store_true", help="the full profiles (hours)")
     parser.add_argument("--no-write", action="store_true", help="leave docs/ as it is")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the summary from the last figures"
+    )
     args = parser.parse_args()
     state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {}
+    if args.render:
+        DOC.write_text(rewrite_doc(DOC.read_text(), summary(state)))
+        return 0
     failures = 0
     for bench in BENCHES:
         if args.only and bench.name not in args.only:

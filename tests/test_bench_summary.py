@@ -54,3 +54,12 @@ def test_a_failed_run_keeps_the_earlier_rows_and_says_so() -> None:
     text = run_all.summary(state)
     assert "| cycle | 4.20 s |" in text
     assert "**failed: exit 1** (rows from an earlier run)" in text
+
+
+def test_a_pipe_in_a_path_does_not_break_the_table() -> None:
+    state: dict[str, object] = {}
+    rows = [Row("validation vs bgzip -dc | wc -l", 3.0, "s", "bgzip -dc | wc -l", 1.0).as_dict()]
+    run_all.record(state, outcome("upload", rows), "1 → 1")
+    line = next(x for x in run_all.summary(state).splitlines() if "validation vs" in x)
+    assert line.count(" | ") == 6  # seven cells, the pipes inside them escaped
+    assert "bgzip -dc \\| wc -l" in line
