@@ -40,15 +40,15 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import profiling  # bench/profiling.py (the scripts run from bench/)
 from memory import PeakRss
-from processes import free_port, wait_http
+from processes import free_port, started
 from results import Row, write_rows
 
 if TYPE_CHECKING:
@@ -100,21 +100,6 @@ def serve_blob(port: int) -> None:
 
 
 # ------------------------------------------------------------------ processes
-
-
-@contextmanager
-def started(args: list[str], env: dict[str, str], health_url: str) -> Iterator[int]:
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(args, env={**os.environ, **env}, stdout=log, stderr=log)
-        try:
-            wait_http(health_url, process)
-            yield process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 # ------------------------------------------------------------------ measurements

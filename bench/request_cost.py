@@ -42,14 +42,12 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import profiling  # bench/profiling.py (the scripts run from bench/)
-from processes import free_port, wait_http
+from processes import free_port, started
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -133,26 +131,6 @@ def raw_request(method: str, path: str, token: str | None, body: Any = None) -> 
 
 
 # ------------------------------------------------------------------ processes
-
-
-@contextmanager
-def started(package: str, env: dict[str, str], port: int) -> Iterator[int]:
-    with tempfile.NamedTemporaryFile(prefix=f"bench-{package}-", suffix=".log") as log:
-        process = subprocess.Popen(
-            [PY, "-m", package, "serve"],
-            env={**os.environ, **env, "PORT": str(port)},
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            wait_http(f"http://127.0.0.1:{port}/health", process)
-            yield process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -472,7 +450,10 @@ async def run(args: argparse.Namespace) -> tuple[list[Result], Any]:
                 env["JWKS_URL"] = f"http://127.0.0.1:{port}/.well-known/jwks.json"
                 env["JWT_SIGNING_KEY_FILE"] = str(Path(tempfile.mkdtemp()) / "key.pem")
             package = SERVICES[name]["package"]
-            with started(package, env, port) as pid:
+            server = [PY, "-m", package, "serve"]
+            with started(
+                server, {**env, "PORT": str(port)}, f"http://127.0.0.1:{port}/health"
+            ) as pid:
                 base = f"http://127.0.0.1:{port}"
                 cases, token = await asyncio.to_thread(cases_for, name, base, issuer)
                 for case in cases:
